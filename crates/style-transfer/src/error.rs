@@ -1,0 +1,206 @@
+//! The crate's error type: every failure says what went wrong and, where it can, what to do.
+
+use std::path::PathBuf;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A layer name that is not one of VGG19's `conv1_1` .. `conv5_4`.
+    #[error("unknown VGG19 layer `{0}`: use one of conv1_1, conv1_2, conv2_1, ..., conv5_4")]
+    UnknownLayer(String),
+
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// An image file could not be decoded (not an image, truncated, unsupported format).
+    #[error("{}: cannot read image: {source}", path.display())]
+    ImageDecode {
+        /// The image file.
+        path: PathBuf,
+        /// The decoder's error.
+        #[source]
+        source: image::ImageError,
+    },
+
+    /// An image could not be encoded or written.
+    #[error("{}: cannot write image: {source}", path.display())]
+    ImageEncode {
+        /// The output file.
+        path: PathBuf,
+        /// The encoder's error.
+        #[source]
+        source: image::ImageError,
+    },
+
+    /// An image (or a requested size) is smaller than VGG19 can process.
+    #[error("image of {width}x{height} is too small: VGG19 needs at least {min}x{min} pixels")]
+    ImageTooSmall {
+        /// Width in pixels.
+        width: usize,
+        /// Height in pixels.
+        height: usize,
+        /// The smallest side accepted.
+        min: usize,
+    },
+
+    /// A weights file was refused; `problem` says why.
+    #[error("{}: not usable as VGG19 weights: {problem}", path.display())]
+    Weights {
+        /// The weights file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: WeightsProblem,
+    },
+
+    /// The weights could not be fetched or converted.
+    #[error("cannot fetch the VGG19 weights: {reason}\n{hint}")]
+    Fetch {
+        /// What failed.
+        reason: String,
+        /// What to do about it.
+        hint: String,
+    },
+
+    /// A downloaded or written file does not have the expected SHA-256 sum.
+    #[error("{}: SHA-256 is {actual}, expected {expected}; delete the file and fetch again", path.display())]
+    Checksum {
+        /// The file checked.
+        path: PathBuf,
+        /// The expected hex digest.
+        expected: String,
+        /// The digest found.
+        actual: String,
+    },
+
+    /// A backend was asked for that this build does not include.
+    #[error(
+        "backend `{requested}` is not available in this build (available: {available}); enable its cargo feature"
+    )]
+    BackendUnavailable {
+        /// The backend asked for.
+        requested: String,
+        /// The backends compiled in.
+        available: String,
+    },
+
+    /// A tensor handed to the library has the wrong shape.
+    #[error("expected a tensor of shape {expected}, got {actual:?}")]
+    Shape {
+        /// A description of the expected shape.
+        expected: String,
+        /// The shape received.
+        actual: Vec<usize>,
+    },
+
+    /// A configuration value is out of range.
+    #[error("invalid {name}: {reason}")]
+    InvalidConfig {
+        /// The setting concerned.
+        name: &'static str,
+        /// Why it is refused.
+        reason: String,
+    },
+}
+
+/// Why a weights file was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WeightsProblem {
+    /// The bytes are not an ONNX protobuf (or the file is truncated).
+    #[error("not a readable ONNX model ({0}); pass an ONNX export of VGG19")]
+    NotOnnx(String),
+    /// The graph does not have exactly 16 Conv nodes.
+    #[error("found {found} Conv nodes, VGG19 has 16; pass a VGG19 (not VGG16 or another network)")]
+    ConvCount {
+        /// Number of Conv nodes found.
+        found: usize,
+    },
+    /// A Conv's weight has the wrong shape for its position in VGG19.
+    #[error("Conv #{index} ({layer}) has weight shape {found:?}, VGG19 needs {expected:?}")]
+    ConvShape {
+        /// 0-based Conv position in graph order.
+        index: usize,
+        /// The VGG19 layer it maps onto.
+        layer: &'static str,
+        /// The expected `[out, in, 3, 3]`.
+        expected: [usize; 4],
+        /// The shape found.
+        found: Vec<usize>,
+    },
+    /// A Conv's attributes (stride, padding, dilation, groups) differ from VGG19's.
+    #[error(
+        "Conv #{index} ({layer}) has {attribute}; VGG19 uses 3x3 kernels, stride 1, padding 1, no dilation, one group"
+    )]
+    ConvAttribute {
+        /// 0-based Conv position in graph order.
+        index: usize,
+        /// The VGG19 layer it maps onto.
+        layer: &'static str,
+        /// The attribute and its value.
+        attribute: String,
+    },
+    /// A Conv input refers to a tensor that is not stored in the file.
+    #[error("Conv #{index} ({layer}) input `{name}` has no initializer in the file")]
+    MissingInitializer {
+        /// 0-based Conv position in graph order.
+        index: usize,
+        /// The VGG19 layer it maps onto.
+        layer: &'static str,
+        /// The missing tensor's name.
+        name: String,
+    },
+    /// A weight tensor is not float32/float16/float64.
+    #[error("tensor `{name}` has element type {data_type}, expected a float type")]
+    NotFloat {
+        /// The tensor's name.
+        name: String,
+        /// The ONNX data type found.
+        data_type: String,
+    },
+    /// A tensor's stored data does not match its declared shape.
+    #[error("tensor `{name}` declares {declared} values but stores {stored}")]
+    DataSize {
+        /// The tensor's name.
+        name: String,
+        /// Element count from the dims.
+        declared: usize,
+        /// Element count actually stored.
+        stored: usize,
+    },
+    /// A weight or bias holds NaN or infinity.
+    #[error("tensor `{name}` contains NaN or infinite values")]
+    NonFinite {
+        /// The tensor's name.
+        name: String,
+    },
+    /// The model declares an input convention this crate does not know.
+    #[error("unknown input convention `{0}` in metadata (expected `caffe` or `torchvision`)")]
+    UnknownConvention(String),
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn weights(path: impl Into<PathBuf>, problem: WeightsProblem) -> Self {
+        Error::Weights {
+            path: path.into(),
+            problem,
+        }
+    }
+}

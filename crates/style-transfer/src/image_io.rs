@@ -1,0 +1,223 @@
+//! Image files: loading (with decoding limits), resizing, atomic saving, and conversion to
+//! and from the network's input tensors in the convention of the loaded weights.
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use image::{ImageReader, Limits, RgbImage, imageops::FilterType};
+
+use crate::convention::InputConvention;
+use crate::error::{Error, Result};
+
+/// Largest width or height accepted when decoding (pixels).
+pub const MAX_IMAGE_SIDE: u32 = 16_384;
+/// Largest decoded allocation accepted (bytes); a header declaring more is refused before
+/// any pixel memory is allocated.
+pub const MAX_IMAGE_BYTES: u64 = 1 << 30;
+
+/// Loads an image file (JPEG, PNG or WebP, detected from its content) as 8-bit RGB:
+/// grayscale is expanded, alpha dropped, 16-bit reduced to 8-bit.
+///
+/// Images whose header declares more than [`MAX_IMAGE_SIDE`] pixels on a side, or more
+/// than [`MAX_IMAGE_BYTES`] of pixel data, are refused before decoding.
+pub fn load_image(path: impl AsRef<Path>) -> Result<RgbImage> {
+    let path = path.as_ref();
+    let decode = |source| Error::ImageDecode {
+        path: path.to_path_buf(),
+        source,
+    };
+    if path.is_dir() {
+        return Err(Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory"),
+        ));
+    }
+    let mut reader = ImageReader::open(path).map_err(|e| Error::io(path, e))?;
+    reader = reader
+        .with_guessed_format()
+        .map_err(|e| Error::io(path, e))?;
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_IMAGE_BYTES);
+    reader.limits(limits);
+    Ok(reader.decode().map_err(decode)?.into_rgb8())
+}
+
+/// Saves an RGB image; the format follows the extension (`.png`, `.jpg`/`.jpeg`, `.webp`).
+///
+/// The file is written to a temporary file in the same directory and renamed into place,
+/// so a failure never leaves a partial file at `path`.
+pub fn save_image(image: &RgbImage, path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    let format = image::ImageFormat::from_path(path).map_err(|source| Error::ImageEncode {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    let result = image
+        .save_with_format(&tmp, format)
+        .map_err(|source| Error::ImageEncode {
+            path: path.to_path_buf(),
+            source,
+        });
+    let result = result.and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// A target size for an image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Size {
+    /// Scale so that the longer side has this many pixels, keeping the aspect ratio.
+    Longest(u32),
+    /// Exactly `width` x `height` pixels (the aspect ratio may change).
+    Exact {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+    },
+}
+
+impl Size {
+    /// The `(width, height)` this size gives an image of `width` x `height`.
+    pub fn dimensions(self, width: u32, height: u32) -> (u32, u32) {
+        match self {
+            Size::Exact { width, height } => (width, height),
+            Size::Longest(side) => {
+                let scale = side as f64 / width.max(height).max(1) as f64;
+                let w = ((width as f64 * scale).round() as u32).max(1);
+                let h = ((height as f64 * scale).round() as u32).max(1);
+                (w, h)
+            }
+        }
+    }
+}
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Size::Longest(s) => write!(f, "{s}"),
+            Size::Exact { width, height } => write!(f, "{width}x{height}"),
+        }
+    }
+}
+
+impl FromStr for Size {
+    type Err = Error;
+
+    /// Parses `512` (longest side) or `640x480` (exact width x height).
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || Error::InvalidConfig {
+            name: "size",
+            reason: format!(
+                "`{s}` is neither a longest side like 512 nor WIDTHxHEIGHT like 640x480"
+            ),
+        };
+        let positive = |v: &str| {
+            v.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(bad)
+        };
+        match s.split_once(['x', 'X']) {
+            Some((w, h)) => Ok(Size::Exact {
+                width: positive(w)?,
+                height: positive(h)?,
+            }),
+            None => Ok(Size::Longest(positive(s)?)),
+        }
+    }
+}
+
+/// Resizes an image with an antialiased bicubic (Catmull-Rom) filter; returns it unchanged
+/// when it already has the target size.
+pub fn resize(image: &RgbImage, size: Size) -> RgbImage {
+    let (w, h) = size.dimensions(image.width(), image.height());
+    if (w, h) == image.dimensions() {
+        return image.clone();
+    }
+    image::imageops::resize(image, w, h, FilterType::CatmullRom)
+}
+
+/// Converts an RGB image into a `[1, 3, height, width]` input tensor in `convention`.
+pub fn image_to_tensor(
+    image: &RgbImage,
+    convention: InputConvention,
+    device: &Device,
+) -> Tensor<4> {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let rgb: Vec<f32> = image.as_raw().iter().map(|&v| v as f32).collect();
+    let planar = convention.rgb_to_planar(&rgb, h, w);
+    Tensor::from_data(TensorData::new(planar, [1, 3, h, w]), device)
+}
+
+/// Converts a `[1, 3, height, width]` tensor in `convention` back into an RGB image,
+/// clamping to 0..=255 and rounding.
+pub fn tensor_to_image(tensor: &Tensor<4>, convention: InputConvention) -> Result<RgbImage> {
+    let [n, c, h, w] = tensor.dims();
+    if n != 1 || c != 3 {
+        return Err(Error::Shape {
+            expected: "[1, 3, height, width]".into(),
+            actual: vec![n, c, h, w],
+        });
+    }
+    let planar = tensor_values(tensor);
+    let rgb = convention.planar_to_rgb(&planar, h, w);
+    let bytes = rgb
+        .iter()
+        .map(|v| v.round().clamp(0.0, 255.0) as u8)
+        .collect();
+    Ok(RgbImage::from_raw(w as u32, h as u32, bytes).expect("buffer has w*h*3 bytes"))
+}
+
+/// Copies a tensor's values out as float32 (on any backend).
+pub(crate) fn tensor_values<const D: usize>(tensor: &Tensor<D>) -> Vec<f32> {
+    tensor
+        .to_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("converted to f32")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_parsing_and_dimensions() {
+        assert_eq!("512".parse::<Size>().unwrap(), Size::Longest(512));
+        assert_eq!(
+            "64x48".parse::<Size>().unwrap(),
+            Size::Exact {
+                width: 64,
+                height: 48
+            }
+        );
+        for bad in ["0", "-5", "x", "10x0", "abc", "1.5"] {
+            assert!(
+                matches!(
+                    bad.parse::<Size>(),
+                    Err(Error::InvalidConfig { name: "size", .. })
+                ),
+                "{bad}"
+            );
+        }
+        assert_eq!(Size::Longest(256).dimensions(512, 384), (256, 192));
+        assert_eq!(Size::Longest(256).dimensions(402, 512), (201, 256));
+    }
+}

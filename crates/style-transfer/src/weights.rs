@@ -1,0 +1,502 @@
+//! VGG19 weights: reading them from any VGG19 ONNX file, and writing the project's own
+//! float32 ONNX file (Conv, Relu, MaxPool).
+//!
+//! The reader walks the graph's Conv nodes in order (ONNX graphs are stored topologically
+//! sorted) and maps them onto `conv1_1` .. `conv5_4`. Anything after the 16th Conv (a
+//! classifier head of `Flatten`/`Gemm` nodes, for example) is ignored.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use prost::Message;
+
+use crate::convention::InputConvention;
+use crate::error::{Error, Result, WeightsProblem};
+use crate::layers::Layer;
+use crate::onnx_proto::{
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto,
+    TensorProto, ValueInfoProto, attribute_type, data_type,
+};
+
+/// Weight and bias of one 3x3 convolution, as plain float32 buffers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConvWeights {
+    /// `[out, in, 3, 3]` in row-major (OIHW) order.
+    pub weight: Vec<f32>,
+    /// `[out]`.
+    pub bias: Vec<f32>,
+}
+
+/// The weights of VGG19's 16 convolutions and the input convention they were trained with.
+///
+/// Load them once with [`VggWeights::from_onnx`], then build a [`crate::Vgg19`] on any
+/// device from them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VggWeights {
+    convs: Vec<ConvWeights>,
+    convention: InputConvention,
+}
+
+impl VggWeights {
+    /// Builds weights from 16 convolutions in network order, checking every shape.
+    pub fn new(convs: Vec<ConvWeights>, convention: InputConvention) -> Result<Self> {
+        if convs.len() != Layer::ALL.len() {
+            return Err(Error::InvalidConfig {
+                name: "convolutions",
+                reason: format!("VGG19 has 16 convolutions, got {}", convs.len()),
+            });
+        }
+        for (layer, conv) in Layer::ALL.iter().zip(&convs) {
+            let expected = layer_weight_shape(*layer);
+            if conv.weight.len() != expected.iter().product::<usize>()
+                || conv.bias.len() != expected[0]
+            {
+                return Err(Error::Shape {
+                    expected: format!("{expected:?} weight and [{}] bias for {layer}", expected[0]),
+                    actual: vec![conv.weight.len(), conv.bias.len()],
+                });
+            }
+        }
+        Ok(VggWeights { convs, convention })
+    }
+
+    /// The weights of one layer.
+    pub fn conv(&self, layer: Layer) -> &ConvWeights {
+        &self.convs[layer.index()]
+    }
+
+    /// The input convention these weights expect.
+    pub fn convention(&self) -> InputConvention {
+        self.convention
+    }
+
+    /// The same weights, declared to expect another input convention (for an ONNX file
+    /// whose metadata does not say, or says wrongly).
+    pub fn with_convention(mut self, convention: InputConvention) -> Self {
+        self.convention = convention;
+        self
+    }
+
+    /// Reads VGG19 weights from an ONNX file.
+    ///
+    /// Accepts the project's converted file and full VGG19 classifier exports (torchvision's
+    /// `vgg19` through `torch.onnx.export`, the ONNX Model Zoo's `vgg19`); the classifier head
+    /// is ignored. The input convention is read from the metadata key
+    /// [`InputConvention::METADATA_KEY`]; files without it are taken to be torchvision
+    /// exports ([`InputConvention::Torchvision`]). Anything else is refused with
+    /// [`Error::Weights`] naming the problem.
+    pub fn from_onnx(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::from_onnx_bytes(Bytes::from(bytes), path.parent().unwrap_or(Path::new(".")))
+            .map_err(|problem| Error::weights(path, problem))
+    }
+
+    /// Reads weights from the bytes of an ONNX model; `base_dir` is where tensors stored as
+    /// external data are looked for.
+    fn from_onnx_bytes(bytes: Bytes, base_dir: &Path) -> Result<Self, WeightsProblem> {
+        let model =
+            ModelProto::decode(bytes).map_err(|e| WeightsProblem::NotOnnx(e.to_string()))?;
+        let graph = match &model.graph {
+            Some(g) if !g.node.is_empty() => g,
+            _ => {
+                return Err(WeightsProblem::NotOnnx(
+                    "the model has no graph nodes".into(),
+                ));
+            }
+        };
+        let convention = match model
+            .metadata_props
+            .iter()
+            .find(|p| p.key == InputConvention::METADATA_KEY)
+        {
+            Some(entry) => entry.value.parse()?,
+            None => InputConvention::Torchvision,
+        };
+        let tensors = TensorIndex::new(graph);
+        let conv_nodes: Vec<&NodeProto> = graph
+            .node
+            .iter()
+            .filter(|n| n.op_type == "Conv" && is_default_domain(&n.domain))
+            .collect();
+        if conv_nodes.len() != Layer::ALL.len() {
+            return Err(WeightsProblem::ConvCount {
+                found: conv_nodes.len(),
+            });
+        }
+        let mut convs = Vec::with_capacity(16);
+        for (index, (layer, node)) in Layer::ALL.iter().zip(conv_nodes).enumerate() {
+            check_conv_attributes(index, *layer, node)?;
+            let expected = layer_weight_shape(*layer);
+            let input = |slot: usize| -> Result<Option<&TensorProto>, WeightsProblem> {
+                match node.input.get(slot).filter(|n| !n.is_empty()) {
+                    None => Ok(None),
+                    Some(name) => tensors.get(name).map(Some).ok_or_else(|| {
+                        WeightsProblem::MissingInitializer {
+                            index,
+                            layer: layer.name(),
+                            name: name.clone(),
+                        }
+                    }),
+                }
+            };
+            let weight_proto = input(1)?.ok_or_else(|| WeightsProblem::MissingInitializer {
+                index,
+                layer: layer.name(),
+                name: "(weight input absent)".into(),
+            })?;
+            let dims: Vec<usize> = weight_proto
+                .dims
+                .iter()
+                .map(|&d| d.max(0) as usize)
+                .collect();
+            if dims != expected {
+                return Err(WeightsProblem::ConvShape {
+                    index,
+                    layer: layer.name(),
+                    expected,
+                    found: dims,
+                });
+            }
+            let weight = tensor_to_f32(weight_proto, base_dir)?;
+            let bias = match input(2)? {
+                Some(b) => {
+                    let bias = tensor_to_f32(b, base_dir)?;
+                    if bias.len() != expected[0] {
+                        return Err(WeightsProblem::DataSize {
+                            name: b.name.clone(),
+                            declared: expected[0],
+                            stored: bias.len(),
+                        });
+                    }
+                    bias
+                }
+                None => vec![0.0; expected[0]],
+            };
+            convs.push(ConvWeights { weight, bias });
+        }
+        Ok(VggWeights { convs, convention })
+    }
+
+    /// Writes these weights as a standard float32 ONNX model: `input` `[1, 3, height, width]`
+    /// through Conv, Relu and 2x2 MaxPool nodes (named `conv1_1`, `relu1_1`, `pool1`, ...)
+    /// to `pool5`, with the input convention in the metadata. The output is deterministic:
+    /// the same weights give the same bytes.
+    pub fn to_onnx_bytes(&self) -> Vec<u8> {
+        let mut nodes = Vec::new();
+        let mut initializers = Vec::new();
+        let mut current = "input".to_string();
+        for layer in Layer::ALL {
+            let conv = self.conv(layer);
+            let shape = layer_weight_shape(layer);
+            let suffix = &layer.name()["conv".len()..];
+            let (w, b) = (format!("{layer}.weight"), format!("{layer}.bias"));
+            initializers.push(TensorProto::from_f32(&w, &shape, &conv.weight));
+            initializers.push(TensorProto::from_f32(&b, &shape[..1], &conv.bias));
+            nodes.push(node(
+                "Conv",
+                layer.name(),
+                &[&current, &w, &b],
+                vec![
+                    AttributeProto::ints("kernel_shape", &[3, 3]),
+                    AttributeProto::ints("pads", &[1, 1, 1, 1]),
+                    AttributeProto::ints("strides", &[1, 1]),
+                    AttributeProto::ints("dilations", &[1, 1]),
+                    AttributeProto::int("group", 1),
+                ],
+            ));
+            let relu = format!("relu{suffix}");
+            nodes.push(node("Relu", &relu, &[layer.name()], vec![]));
+            current = relu;
+            if layer.pools_after() || layer == Layer::Conv5_4 {
+                let pool = format!("pool{}", layer.block());
+                nodes.push(node(
+                    "MaxPool",
+                    &pool,
+                    &[&current],
+                    vec![
+                        AttributeProto::ints("kernel_shape", &[2, 2]),
+                        AttributeProto::ints("strides", &[2, 2]),
+                    ],
+                ));
+                current = pool;
+            }
+        }
+        let model = ModelProto {
+            ir_version: 8,
+            producer_name: "style-transfer".into(),
+            producer_version: env!("CARGO_PKG_VERSION").into(),
+            doc_string: "VGG19 convolutional features (conv1_1..conv5_4, post-ReLU), float32"
+                .into(),
+            graph: Some(GraphProto {
+                node: nodes,
+                name: "vgg19_features".into(),
+                initializer: initializers,
+                input: vec![ValueInfoProto::f32_tensor(
+                    "input",
+                    &[
+                        (Some(1), ""),
+                        (Some(3), ""),
+                        (None, "height"),
+                        (None, "width"),
+                    ],
+                )],
+                output: vec![ValueInfoProto::f32_tensor(
+                    &current,
+                    &[
+                        (Some(1), ""),
+                        (Some(512), ""),
+                        (None, "height_32"),
+                        (None, "width_32"),
+                    ],
+                )],
+            }),
+            opset_import: vec![OperatorSetIdProto {
+                domain: String::new(),
+                version: 13,
+            }],
+            metadata_props: vec![StringStringEntryProto {
+                key: InputConvention::METADATA_KEY.into(),
+                value: self.convention.name().into(),
+            }],
+        };
+        model.encode_to_vec()
+    }
+}
+
+/// `[out, in, 3, 3]` for a layer.
+pub(crate) fn layer_weight_shape(layer: Layer) -> [usize; 4] {
+    [layer.channels(), layer.in_channels(), 3, 3]
+}
+
+fn node(op: &str, output: &str, inputs: &[&str], attribute: Vec<AttributeProto>) -> NodeProto {
+    NodeProto {
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.to_string()],
+        name: output.to_string(),
+        op_type: op.to_string(),
+        attribute,
+        domain: String::new(),
+    }
+}
+
+fn is_default_domain(domain: &str) -> bool {
+    domain.is_empty() || domain == "ai.onnx"
+}
+
+/// Every constant tensor of a graph by name: initializers and `Constant` node outputs.
+struct TensorIndex<'a>(HashMap<&'a str, &'a TensorProto>);
+
+impl<'a> TensorIndex<'a> {
+    fn new(graph: &'a GraphProto) -> Self {
+        let mut map: HashMap<&str, &TensorProto> = graph
+            .initializer
+            .iter()
+            .map(|t| (t.name.as_str(), t))
+            .collect();
+        for n in graph.node.iter().filter(|n| n.op_type == "Constant") {
+            let value = n
+                .attribute
+                .iter()
+                .find(|a| a.name == "value" && a.r#type == attribute_type::TENSOR);
+            if let (Some(out), Some(t)) = (n.output.first(), value.and_then(|a| a.t.as_ref())) {
+                map.insert(out.as_str(), t);
+            }
+        }
+        TensorIndex(map)
+    }
+
+    fn get(&self, name: &str) -> Option<&'a TensorProto> {
+        self.0.get(name).copied()
+    }
+}
+
+fn check_conv_attributes(
+    index: usize,
+    layer: Layer,
+    node: &NodeProto,
+) -> Result<(), WeightsProblem> {
+    let bad = |attribute: String| WeightsProblem::ConvAttribute {
+        index,
+        layer: layer.name(),
+        attribute,
+    };
+    let ints = |name: &str| {
+        node.attribute
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.ints.as_slice())
+    };
+    let auto_pad = node
+        .attribute
+        .iter()
+        .find(|a| a.name == "auto_pad")
+        .map(|a| String::from_utf8_lossy(&a.s));
+    let same_pad = matches!(auto_pad.as_deref(), Some("SAME_UPPER" | "SAME_LOWER"));
+    match auto_pad.as_deref() {
+        None | Some("NOTSET" | "SAME_UPPER" | "SAME_LOWER") => {}
+        Some(other) => return Err(bad(format!("auto_pad {other}"))),
+    }
+    if let Some(k) = ints("kernel_shape").filter(|k| *k != [3, 3]) {
+        return Err(bad(format!("kernel_shape {k:?}")));
+    }
+    if let Some(s) = ints("strides").filter(|s| s.iter().any(|&v| v != 1)) {
+        return Err(bad(format!("strides {s:?}")));
+    }
+    if let Some(d) = ints("dilations").filter(|d| d.iter().any(|&v| v != 1)) {
+        return Err(bad(format!("dilations {d:?}")));
+    }
+    if !same_pad {
+        let pads = ints("pads").unwrap_or(&[]);
+        if pads.len() != 4 || pads.iter().any(|&p| p != 1) {
+            return Err(bad(format!("pads {pads:?}")));
+        }
+    }
+    if let Some(g) = node
+        .attribute
+        .iter()
+        .find(|a| a.name == "group")
+        .filter(|a| a.i != 1)
+    {
+        return Err(bad(format!("group {}", g.i)));
+    }
+    Ok(())
+}
+
+/// Decodes a float tensor (float32, float16, bfloat16 or float64; inline, raw or external
+/// data) into float32, refusing other element types and non-finite values.
+fn tensor_to_f32(t: &TensorProto, base_dir: &Path) -> Result<Vec<f32>, WeightsProblem> {
+    let declared: usize = t.dims.iter().map(|&d| d.max(0) as usize).product();
+    let raw: Bytes = if t.data_location == 1 {
+        read_external(t, base_dir)?
+    } else {
+        t.raw_data.clone()
+    };
+    let values: Vec<f32> = match t.data_type {
+        data_type::FLOAT if !raw.is_empty() => {
+            le_chunks::<4>(&raw).map(f32::from_le_bytes).collect()
+        }
+        data_type::FLOAT => t.float_data.clone(),
+        data_type::DOUBLE if !raw.is_empty() => le_chunks::<8>(&raw)
+            .map(|b| f64::from_le_bytes(b) as f32)
+            .collect(),
+        data_type::DOUBLE => t.double_data.iter().map(|&v| v as f32).collect(),
+        data_type::FLOAT16 | data_type::BFLOAT16 => {
+            let bits: Vec<u16> = if raw.is_empty() {
+                t.int32_data.iter().map(|&v| v as u16).collect()
+            } else {
+                le_chunks::<2>(&raw).map(u16::from_le_bytes).collect()
+            };
+            if t.data_type == data_type::FLOAT16 {
+                bits.into_iter()
+                    .map(|b| half::f16::from_bits(b).to_f32())
+                    .collect()
+            } else {
+                bits.into_iter()
+                    .map(|b| half::bf16::from_bits(b).to_f32())
+                    .collect()
+            }
+        }
+        other => {
+            return Err(WeightsProblem::NotFloat {
+                name: t.name.clone(),
+                data_type: data_type::name(other),
+            });
+        }
+    };
+    if values.len() != declared {
+        return Err(WeightsProblem::DataSize {
+            name: t.name.clone(),
+            declared,
+            stored: values.len(),
+        });
+    }
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(WeightsProblem::NonFinite {
+            name: t.name.clone(),
+        });
+    }
+    Ok(values)
+}
+
+fn le_chunks<const N: usize>(raw: &[u8]) -> impl Iterator<Item = [u8; N]> + '_ {
+    raw.chunks_exact(N)
+        .map(|c| c.try_into().expect("chunks_exact yields N bytes"))
+}
+
+/// Reads a tensor's bytes from an external data file (`location`, `offset`, `length`).
+fn read_external(t: &TensorProto, base_dir: &Path) -> Result<Bytes, WeightsProblem> {
+    let field = |key: &str| {
+        t.external_data
+            .iter()
+            .find(|e| e.key == key)
+            .map(|e| e.value.as_str())
+    };
+    let problem =
+        |what: String| WeightsProblem::NotOnnx(format!("external data of `{}`: {what}", t.name));
+    let location = field("location").ok_or_else(|| problem("no location".into()))?;
+    let file: PathBuf = base_dir.join(location);
+    let bytes = std::fs::read(&file).map_err(|e| problem(format!("{}: {e}", file.display())))?;
+    let parse = |key: &str| {
+        field(key).map(|v| {
+            v.parse::<usize>()
+                .map_err(|_| problem(format!("bad {key} {v}")))
+        })
+    };
+    let offset = parse("offset").transpose()?.unwrap_or(0);
+    let length = parse("length")
+        .transpose()?
+        .unwrap_or(bytes.len().saturating_sub(offset));
+    let end = offset.checked_add(length).filter(|&e| e <= bytes.len());
+    let end = end.ok_or_else(|| {
+        problem(format!(
+            "range {offset}+{length} beyond {} bytes",
+            bytes.len()
+        ))
+    })?;
+    Ok(Bytes::from(bytes).slice(offset..end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny_weights() -> VggWeights {
+        let convs = Layer::ALL
+            .iter()
+            .map(|l| {
+                let n: usize = layer_weight_shape(*l).iter().product();
+                ConvWeights {
+                    weight: (0..n).map(|i| (i % 7) as f32 * 0.01).collect(),
+                    bias: (0..l.channels()).map(|i| i as f32).collect(),
+                }
+            })
+            .collect();
+        VggWeights::new(convs, InputConvention::Caffe).unwrap()
+    }
+
+    #[test]
+    fn onnx_round_trip_keeps_weights_and_convention() {
+        let w = tiny_weights();
+        let bytes = w.to_onnx_bytes();
+        assert_eq!(bytes, w.to_onnx_bytes(), "writer must be deterministic");
+        let back = VggWeights::from_onnx_bytes(Bytes::from(bytes), Path::new(".")).unwrap();
+        assert_eq!(back, w);
+    }
+
+    #[test]
+    fn truncated_and_garbage_are_refused() {
+        let bytes = tiny_weights().to_onnx_bytes();
+        let cut = Bytes::from(bytes[..bytes.len() / 2].to_vec());
+        assert!(matches!(
+            VggWeights::from_onnx_bytes(cut, Path::new(".")),
+            Err(WeightsProblem::NotOnnx(_))
+        ));
+        let text = Bytes::from_static(b"hello, this is not a model at all");
+        assert!(matches!(
+            VggWeights::from_onnx_bytes(text, Path::new(".")),
+            Err(WeightsProblem::NotOnnx(_))
+        ));
+    }
+}
