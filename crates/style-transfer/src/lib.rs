@@ -26,6 +26,7 @@ mod error;
 pub mod fetch;
 pub mod image_io;
 mod layers;
+pub mod losses;
 mod model;
 pub mod onnx_proto;
 mod weights;

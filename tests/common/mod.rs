@@ -1,0 +1,127 @@
+//! Shared helpers of the integration tests: the per-backend test macro, the weights (through
+//! the same fetch path users get), and the shared reference values.
+#![allow(dead_code)] // Each test binary uses a different subset.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use safetensors::SafeTensors;
+use style_transfer::burn::tensor::{Device, Tensor, TensorData};
+use style_transfer::{VggWeights, fetch};
+
+/// Runs each listed test function (taking a [`style_transfer::Backend`]) once per backend
+/// compiled in, as `flex::name`, `ndarray::name` and `wgpu::name`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        $crate::backend_tests!(@backend flex, "flex", Flex; $($name),*);
+        $crate::backend_tests!(@backend ndarray, "ndarray", Ndarray; $($name),*);
+        $crate::backend_tests!(@backend wgpu, "wgpu", Wgpu; $($name),*);
+    };
+    (@backend $module:ident, $feature:literal, $variant:ident; $($name:ident),*) => {
+        #[cfg(feature = $feature)]
+        mod $module {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(style_transfer::Backend::$variant);
+                }
+            )*
+        }
+    };
+}
+
+/// The project's VGG19 weights, fetched and converted on first use (never skipped: a
+/// failed fetch fails the test with its reason).
+pub fn weights() -> &'static VggWeights {
+    static WEIGHTS: OnceLock<VggWeights> = OnceLock::new();
+    WEIGHTS.get_or_init(|| {
+        let path = fetch::default_weights()
+            .unwrap_or_else(|e| panic!("fetching the VGG19 weights failed: {e}"));
+        VggWeights::from_onnx(&path).unwrap_or_else(|e| panic!("loading {}: {e}", path.display()))
+    })
+}
+
+/// A file of `../shared/` (beside the repository).
+pub fn shared(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared")
+        .join(path)
+}
+
+/// The bytes of `../shared/reference/vgg19_tubingen64.safetensors`.
+pub fn reference_bytes() -> &'static [u8] {
+    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
+    BYTES.get_or_init(|| {
+        let path = shared("reference/vgg19_tubingen64.safetensors");
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    })
+}
+
+/// One reference tensor as f64 values with its shape.
+pub fn reference(name: &str) -> (Vec<f64>, Vec<usize>) {
+    let st = SafeTensors::deserialize(reference_bytes()).expect("reference file parses");
+    let view = st
+        .tensor(name)
+        .unwrap_or_else(|e| panic!("reference tensor {name}: {e}"));
+    let data = view.data();
+    let values = match view.dtype() {
+        safetensors::Dtype::F32 => data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)
+            .collect(),
+        safetensors::Dtype::F64 => data
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+            .collect(),
+        safetensors::Dtype::U8 => data.iter().map(|&v| v as f64).collect(),
+        other => panic!("reference tensor {name} has unexpected dtype {other:?}"),
+    };
+    (values, view.shape().to_vec())
+}
+
+/// A reference scalar.
+pub fn reference_scalar(name: &str) -> f64 {
+    reference(name).0[0]
+}
+
+/// A 4-d reference tensor loaded onto `device`.
+pub fn reference_tensor4(name: &str, device: &Device) -> Tensor<4> {
+    let (values, shape) = reference(name);
+    let shape: [usize; 4] = shape.try_into().expect("4-d reference tensor");
+    let values: Vec<f32> = values.into_iter().map(|v| v as f32).collect();
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+/// Values of a tensor as f64.
+pub fn values<const D: usize>(t: &Tensor<D>) -> Vec<f64> {
+    let data = t.to_data().convert::<f32>();
+    data.as_slice::<f32>()
+        .expect("f32 data")
+        .iter()
+        .map(|&v| v as f64)
+        .collect()
+}
+
+/// Asserts `max |ours - ref| <= rel * max |ref|` and returns the ratio
+/// `max |ours - ref| / max |ref|`.
+pub fn assert_close(what: &str, ours: &[f64], reference: &[f64], rel: f64) -> f64 {
+    assert_eq!(
+        ours.len(),
+        reference.len(),
+        "{what}: {} values, reference has {}",
+        ours.len(),
+        reference.len()
+    );
+    let scale = reference.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let diff = ours
+        .iter()
+        .zip(reference)
+        .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+    let ratio = diff / scale;
+    assert!(
+        ratio <= rel,
+        "{what}: max |ours - ref| = {diff:e}, {ratio:e} of max |ref| = {scale:e} (allowed {rel:e})"
+    );
+    ratio
+}
