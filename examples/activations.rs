@@ -25,7 +25,7 @@ fn main() -> ExitCode {
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let (mut image, mut size, mut backend) = (
-        "../shared/images/tubingen.jpg".to_string(),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/examples/images/tubingen.jpg").to_string(),
         Size::Longest(256),
         None,
     );

@@ -103,6 +103,17 @@ pub enum Error {
         actual: Vec<usize>,
     },
 
+    /// A loss term or the gradient became NaN or infinite during optimization.
+    #[error(
+        "the {term} became NaN or infinite at iteration {iteration}; lower the learning rate or the weights"
+    )]
+    NonFinite {
+        /// The iteration (from 1).
+        iteration: usize,
+        /// The term: `content`, `style`, `tv`, `total` or `gradient`.
+        term: &'static str,
+    },
+
     /// A configuration value is out of range.
     #[error("invalid {name}: {reason}")]
     InvalidConfig {

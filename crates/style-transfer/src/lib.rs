@@ -21,21 +21,29 @@
 #![warn(missing_docs)]
 
 mod backend;
+mod color;
 mod convention;
 mod error;
 pub mod fetch;
 pub mod image_io;
 mod layers;
+mod lbfgs;
 pub mod losses;
 mod model;
 pub mod onnx_proto;
+mod transfer;
 mod weights;
 
 pub use backend::Backend;
 pub use convention::InputConvention;
 pub use error::{Error, Result, WeightsProblem};
 pub use layers::Layer;
+pub use lbfgs::{Lbfgs, LbfgsConfig, LbfgsStep};
 pub use model::{Features, MIN_INPUT_SIDE, Pooling, Vgg19};
+pub use transfer::{
+    Control, DEFAULT_STYLE_LAYERS, Init, LossTerms, Losses, Observer, Optimizer, OriginalColors,
+    Progress, RunError, StyleTransfer, Stylized,
+};
 pub use weights::{ConvWeights, VggWeights};
 
 /// Re-export of the Burn version this crate is built on, so callers use matching types.

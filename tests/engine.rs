@@ -1,0 +1,159 @@
+//! The optimization loop on every enabled backend: both optimizers lower the loss, seeded runs
+//! repeat exactly, the observer sees progress and can stop the run, and a non-finite loss
+//! stops it with a typed error carrying the last finite image.
+
+mod common;
+
+use common::weights;
+use image::RgbImage;
+use style_transfer::image_io::{self, Size};
+use style_transfer::{Backend, Control, Error, Init, Optimizer, Progress, StyleTransfer, Stylized};
+
+backend_tests!(
+    adam_and_lbfgs_lower_the_loss,
+    seeded_noise_runs_repeat_exactly,
+    observer_sees_progress_and_can_stop,
+    non_finite_loss_stops_with_last_finite_image,
+);
+
+fn images() -> (RgbImage, RgbImage) {
+    let content = image_io::load_image(common::shared("images/tubingen.jpg")).unwrap();
+    let style = image_io::load_image(common::shared("images/starry_night.jpg")).unwrap();
+    (content, style)
+}
+
+fn engine(backend: Backend) -> StyleTransfer {
+    StyleTransfer::new(weights(), &backend.device().unwrap()).with_size(Size::Exact {
+        width: 32,
+        height: 32,
+    })
+}
+
+fn run(engine: &StyleTransfer) -> Stylized {
+    let (content, style) = images();
+    engine
+        .run(&content, &[(&style, 1.0)], &mut |_: &Progress<'_>| {
+            Control::Continue
+        })
+        .unwrap()
+}
+
+fn adam_and_lbfgs_lower_the_loss(backend: Backend) {
+    let (content, style) = images();
+    for optimizer in [
+        Optimizer::Adam { lr: 10.0 },
+        Optimizer::Lbfgs { history: 10 },
+    ] {
+        let engine = engine(backend).with_optimizer(optimizer).with_iterations(4);
+        let mut first = None;
+        let result = engine
+            .run(&content, &[(&style, 1.0)], &mut |p: &Progress<'_>| {
+                first.get_or_insert(p.losses.total);
+                Control::Continue
+            })
+            .unwrap();
+        let start = first.unwrap();
+        assert_eq!(result.image.dimensions(), (32, 32));
+        assert!(
+            result.losses.total < 0.9 * start,
+            "{optimizer:?}: {} not below {start}",
+            result.losses.total
+        );
+        assert!(result.losses.style > 0.0 && result.losses.content > 0.0);
+    }
+}
+
+fn seeded_noise_runs_repeat_exactly(backend: Backend) {
+    let make = |seed| {
+        engine(backend)
+            .with_init(Init::Noise)
+            .with_seed(seed)
+            .with_optimizer(Optimizer::Adam { lr: 5.0 })
+            .with_iterations(2)
+    };
+    let (a, b, c) = (run(&make(7)), run(&make(7)), run(&make(8)));
+    if backend == Backend::Wgpu {
+        // GPU reductions need not be bit-reproducible; the images still agree to the pixel.
+        let diff = a
+            .image
+            .iter()
+            .zip(b.image.iter())
+            .map(|(x, y)| x.abs_diff(*y))
+            .max()
+            .unwrap();
+        assert!(diff <= 1, "same seed differs by {diff} levels");
+    } else {
+        assert_eq!(
+            a.image, b.image,
+            "same inputs and seed give a bit-identical image"
+        );
+        assert_eq!(a.losses, b.losses);
+    }
+    assert_ne!(a.image, c.image, "another seed gives another image");
+}
+
+fn observer_sees_progress_and_can_stop(backend: Backend) {
+    let (content, style) = images();
+    let engine = engine(backend)
+        .with_optimizer(Optimizer::Adam { lr: 10.0 })
+        .with_iterations(50);
+    struct Watch {
+        seen: Vec<usize>,
+        images: usize,
+    }
+    impl style_transfer::Observer for Watch {
+        fn wants_image(&mut self, iteration: usize) -> bool {
+            iteration == 2
+        }
+        fn observe(&mut self, p: &Progress<'_>) -> Control {
+            self.seen.push(p.iteration);
+            assert_eq!(p.iterations, 50);
+            assert!(p.losses.total.is_finite() && p.losses.style_layers.len() == 5);
+            if let Some(image) = p.image {
+                assert_eq!(image.dimensions(), (32, 32));
+                self.images += 1;
+            }
+            if p.iteration == 3 {
+                Control::Stop
+            } else {
+                Control::Continue
+            }
+        }
+    }
+    let mut watch = Watch {
+        seen: Vec::new(),
+        images: 0,
+    };
+    let result = engine.run(&content, &[(&style, 1.0)], &mut watch).unwrap();
+    assert_eq!(watch.seen, [1, 2, 3]);
+    assert_eq!(watch.images, 1, "an image only when asked for");
+    assert_eq!(result.iterations, 3);
+    assert!(result.stopped_early);
+}
+
+fn non_finite_loss_stops_with_last_finite_image(backend: Backend) {
+    // Content loss is 0 at the first iteration (init from content) and grows after the first
+    // step: alpha = 1e36 then overflows float32 at iteration 2.
+    let (content, style) = images();
+    let engine = engine(backend)
+        .with_content_weight(1e36)
+        .with_optimizer(Optimizer::Adam { lr: 10.0 })
+        .with_iterations(5);
+    let err = engine
+        .run(&content, &[(&style, 1.0)], &mut |_: &Progress<'_>| {
+            Control::Continue
+        })
+        .unwrap_err();
+    match err.error {
+        Error::NonFinite { iteration: 2, term } => {
+            assert!(term == "total" || term == "gradient", "{term}")
+        }
+        ref other => panic!("expected NonFinite at iteration 2, got {other:?}"),
+    }
+    assert_eq!(
+        err.image
+            .expect("the last finite image comes with the error")
+            .dimensions(),
+        (32, 32)
+    );
+}
