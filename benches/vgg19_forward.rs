@@ -40,7 +40,7 @@ fn forward(c: &mut Criterion) {
                     .expect("conv5_1")
                     .clone()
                     .sum()
-                    .into_scalar()
+                    .into_scalar::<f32>()
             })
         });
     }

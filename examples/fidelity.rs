@@ -61,7 +61,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .with_optimizer(optimizer)
         .with_iterations(iterations);
     let mut observer = |p: &Progress<'_>| {
-        if p.iteration % 10 == 0 || p.iteration == p.iterations {
+        if p.iteration.is_multiple_of(10) || p.iteration == p.iterations {
             eprintln!(
                 "{which} {:>4}/{}: total {:.4e} (content {:.4e}, style {:.4e}), {:.2} s/it",
                 p.iteration,

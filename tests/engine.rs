@@ -7,13 +7,17 @@ mod common;
 use common::weights;
 use image::RgbImage;
 use style_transfer::image_io::{self, Size};
-use style_transfer::{Backend, Control, Error, Init, Optimizer, Progress, StyleTransfer, Stylized};
+use style_transfer::{
+    Backend, Control, Error, Init, Optimizer, OriginalColors, Progress, StyleTransfer, Stylized,
+};
 
 backend_tests!(
     adam_and_lbfgs_lower_the_loss,
     seeded_noise_runs_repeat_exactly,
     observer_sees_progress_and_can_stop,
     non_finite_loss_stops_with_last_finite_image,
+    multi_scale_runs_coarse_to_fine,
+    original_colors_keep_the_content_palette,
 );
 
 fn images() -> (RgbImage, RgbImage) {
@@ -144,7 +148,7 @@ fn non_finite_loss_stops_with_last_finite_image(backend: Backend) {
             Control::Continue
         })
         .unwrap_err();
-    match err.error {
+    match *err.error {
         Error::NonFinite { iteration: 2, term } => {
             assert!(term == "total" || term == "gradient", "{term}")
         }
@@ -156,4 +160,86 @@ fn non_finite_loss_stops_with_last_finite_image(backend: Backend) {
             .dimensions(),
         (32, 32)
     );
+}
+
+fn multi_scale_runs_coarse_to_fine(backend: Backend) {
+    let (content, style) = images();
+    let engine = engine(backend)
+        .with_size(Size::Exact {
+            width: 64,
+            height: 48,
+        })
+        .with_scales(2)
+        .with_optimizer(Optimizer::Adam { lr: 10.0 })
+        .with_iterations(2);
+    let mut seen = Vec::new();
+    let result = engine
+        .run(&content, &[(&style, 1.0)], &mut |p: &Progress<'_>| {
+            seen.push((p.scale, p.scales, p.iteration));
+            Control::Continue
+        })
+        .unwrap();
+    assert_eq!(seen, [(1, 2, 1), (1, 2, 2), (2, 2, 1), (2, 2, 2)]);
+    assert_eq!(result.image.dimensions(), (64, 48));
+    // Three scales would make the coarsest level 16x12: refused with the reason.
+    let err = engine
+        .with_scales(3)
+        .run(&content, &[(&style, 1.0)], &mut |_: &Progress<'_>| {
+            Control::Continue
+        });
+    assert!(matches!(
+        *err.unwrap_err().error,
+        Error::InvalidConfig { name: "scales", .. }
+    ));
+}
+
+/// Mean of each RGB channel.
+fn mean_rgb(image: &RgbImage) -> [f64; 3] {
+    let n = (image.width() * image.height()) as f64;
+    let mut m = [0.0; 3];
+    for p in image.pixels() {
+        for (m, v) in m.iter_mut().zip(p.0) {
+            *m += v as f64 / n;
+        }
+    }
+    m
+}
+
+fn original_colors_keep_the_content_palette(backend: Backend) {
+    let (content, style) = images();
+    let base = engine(backend)
+        .with_optimizer(Optimizer::Adam { lr: 20.0 })
+        .with_iterations(8);
+    let target = mean_rgb(&image_io::resize(
+        &content,
+        Size::Exact {
+            width: 32,
+            height: 32,
+        },
+    ));
+    let distance = |m: [f64; 3]| (0..3).map(|c| (m[c] - target[c]).abs()).sum::<f64>();
+    let plain = base
+        .run(&content, &[(&style, 1.0)], &mut |_: &Progress<'_>| {
+            Control::Continue
+        })
+        .unwrap();
+    for mode in [OriginalColors::Luminance, OriginalColors::Histogram] {
+        let engine = engine(backend)
+            .with_optimizer(Optimizer::Adam { lr: 20.0 })
+            .with_iterations(8)
+            .with_original_colors(Some(mode));
+        let kept = engine
+            .run(&content, &[(&style, 1.0)], &mut |_: &Progress<'_>| {
+                Control::Continue
+            })
+            .unwrap();
+        let (d_kept, d_plain) = (
+            distance(mean_rgb(&kept.image)),
+            distance(mean_rgb(&plain.image)),
+        );
+        assert!(
+            d_kept < d_plain,
+            "{mode:?}: colour distance to the content {d_kept} not below {d_plain}"
+        );
+    }
 }

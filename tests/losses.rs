@@ -16,6 +16,7 @@ backend_tests!(
     losses_match_reference,
     gradient_matches_finite_differences,
     losses_vanish_at_their_targets,
+    blend_weights_mix_style_targets,
 );
 
 fn rel_err(ours: f64, reference: f64) -> f64 {
@@ -199,4 +200,60 @@ fn losses_vanish_at_their_targets(backend: Backend) {
     );
     // Horizontal steps of 1 (19 per row, 20 rows, 3 channels), no vertical change.
     assert_eq!(values(&total_variation(&ramp))[0], (19 * 20 * 3) as f64);
+}
+
+/// Blending two styles: weights (1, 0) give the first style's loss; (1, 1) the mixed target.
+fn blend_weights_mix_style_targets(backend: Backend) {
+    let device = backend.device().unwrap();
+    let vgg = Vgg19::new(weights(), Pooling::Max, &device);
+    let layers: Vec<Layer> = DEFAULT_STYLE_LAYERS.iter().map(|(l, _)| *l).collect();
+    let a = vgg
+        .forward(reference_tensor4("style_input", &device), &layers)
+        .unwrap();
+    let b = vgg
+        .forward(reference_tensor4("content_input", &device), &layers)
+        .unwrap();
+    let g = vgg
+        .forward(reference_tensor4("generated_input", &device), &layers)
+        .unwrap();
+    let single = values(
+        &StyleLoss::new(&a, &DEFAULT_STYLE_LAYERS)
+            .unwrap()
+            .forward(&g)
+            .unwrap(),
+    )[0];
+    let only_a = values(
+        &StyleLoss::blended(&[(&a, 1.0), (&b, 0.0)], &DEFAULT_STYLE_LAYERS)
+            .unwrap()
+            .forward(&g)
+            .unwrap(),
+    )[0];
+    assert!(rel_err(only_a, single) < 1e-5, "{only_a} vs {single}");
+    // The loss is convex in the target Gram: against the equal mix it is at most the mean of
+    // the losses against each (and differs from both).
+    let to_b = values(
+        &StyleLoss::new(&b, &DEFAULT_STYLE_LAYERS)
+            .unwrap()
+            .forward(&g)
+            .unwrap(),
+    )[0];
+    let mix = values(
+        &StyleLoss::blended(&[(&a, 1.0), (&b, 1.0)], &DEFAULT_STYLE_LAYERS)
+            .unwrap()
+            .forward(&g)
+            .unwrap(),
+    )[0];
+    assert!(
+        mix <= 0.5 * (single + to_b) * (1.0 + 1e-6),
+        "{mix} vs {single}, {to_b}"
+    );
+    assert!(rel_err(mix, single) > 1e-3 && rel_err(mix, to_b) > 1e-3);
+    assert!(
+        StyleLoss::blended(&[(&a, 0.0)], &DEFAULT_STYLE_LAYERS).is_err(),
+        "weights summing to zero are refused"
+    );
+    assert!(
+        StyleLoss::blended(&[(&a, -1.0), (&b, 2.0)], &DEFAULT_STYLE_LAYERS).is_err(),
+        "negative weights are refused"
+    );
 }

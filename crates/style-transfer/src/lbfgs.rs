@@ -9,6 +9,10 @@
 
 use std::collections::VecDeque;
 
+/// The function L-BFGS minimizes: the loss and its gradient at a point, or an error that ends
+/// the iteration.
+pub type Objective<'a, E> = dyn FnMut(&[f32]) -> Result<(f64, Vec<f32>), E> + 'a;
+
 /// Settings of [`Lbfgs`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct LbfgsConfig {
@@ -138,7 +142,7 @@ impl Lbfgs {
     pub fn step<E>(
         &mut self,
         x: &mut Vec<f32>,
-        eval: &mut dyn FnMut(&[f32]) -> Result<(f64, Vec<f32>), E>,
+        eval: &mut Objective<'_, E>,
     ) -> Result<LbfgsStep, E> {
         let mut evaluations = 0;
         let (loss, grad) = match self.current.take() {
@@ -229,15 +233,10 @@ impl Lbfgs {
         for v in q.iter_mut() {
             *v *= self.h_diag;
         }
-        for i in 0..self.s.len() {
-            let b = self.y[i]
-                .iter()
-                .zip(&q)
-                .map(|(y, r)| *y as f64 * r)
-                .sum::<f64>()
-                * self.rho[i];
-            for (r, s) in q.iter_mut().zip(&self.s[i]) {
-                *r += *s as f64 * (alpha[i] - b);
+        for (((s, y), rho), a) in self.s.iter().zip(&self.y).zip(&self.rho).zip(&alpha) {
+            let b = y.iter().zip(&q).map(|(y, r)| *y as f64 * r).sum::<f64>() * rho;
+            for (r, s) in q.iter_mut().zip(s) {
+                *r += *s as f64 * (a - b);
             }
         }
         q.into_iter().map(|v| v as f32).collect()
@@ -250,7 +249,7 @@ impl Lbfgs {
         d: &[f32],
         mut t: f64,
         start: &Probe,
-        eval: &mut dyn FnMut(&[f32]) -> Result<(f64, Vec<f32>), E>,
+        eval: &mut Objective<'_, E>,
     ) -> Result<(Probe, usize), E> {
         const C1: f64 = 1e-4;
         const C2: f64 = 0.9;

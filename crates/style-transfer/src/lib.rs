@@ -38,7 +38,7 @@ pub use backend::Backend;
 pub use convention::InputConvention;
 pub use error::{Error, Result, WeightsProblem};
 pub use layers::Layer;
-pub use lbfgs::{Lbfgs, LbfgsConfig, LbfgsStep};
+pub use lbfgs::{Lbfgs, LbfgsConfig, LbfgsStep, Objective};
 pub use model::{Features, MIN_INPUT_SIDE, Pooling, Vgg19};
 pub use transfer::{
     Control, DEFAULT_STYLE_LAYERS, Init, LossTerms, Losses, Observer, Optimizer, OriginalColors,

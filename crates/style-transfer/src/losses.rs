@@ -29,7 +29,7 @@ pub fn gram_matrix(features: Tensor<4>) -> Tensor<3> {
 /// A layer and its weight in a loss.
 pub type LayerWeight = (Layer, f32);
 
-fn feature<'a>(features: &'a Features, layer: Layer) -> Result<&'a Tensor<4>> {
+fn feature(features: &Features, layer: Layer) -> Result<&Tensor<4>> {
     features.get(layer).ok_or_else(|| Error::InvalidConfig {
         name: "features",
         reason: format!("layer {layer} is needed by the loss but was not computed"),
@@ -97,7 +97,8 @@ impl StyleLoss {
     /// can be mixed). Blend weights are normalized to sum to 1.
     pub fn blended(styles: &[(&Features, f32)], layers: &[LayerWeight]) -> Result<Self> {
         let total: f32 = styles.iter().map(|(_, w)| *w).sum();
-        if styles.is_empty() || !(total > 0.0) || styles.iter().any(|(_, w)| !(*w >= 0.0)) {
+        let negative = styles.iter().any(|(_, w)| w.is_nan() || *w < 0.0);
+        if styles.is_empty() || total.is_nan() || total <= 0.0 || negative {
             return Err(Error::InvalidConfig {
                 name: "style blend weights",
                 reason: "give at least one style image, with non-negative weights that sum to more than 0".into(),

@@ -131,16 +131,19 @@ pub struct Stylized {
 #[derive(Debug, thiserror::Error)]
 #[error("{error}")]
 pub struct RunError {
-    /// What went wrong.
+    /// What went wrong (boxed to keep `Result<Stylized, RunError>` small).
     #[source]
-    pub error: Error,
+    pub error: Box<Error>,
     /// The last image with finite losses, if any iteration got that far.
     pub image: Option<RgbImage>,
 }
 
 impl From<Error> for RunError {
     fn from(error: Error) -> Self {
-        RunError { error, image: None }
+        RunError {
+            error: Box::new(error),
+            image: None,
+        }
     }
 }
 
@@ -756,7 +759,10 @@ impl Tracker<'_> {
             .last_finite
             .take()
             .and_then(|x| tensor_to_image(&x, self.convention).ok());
-        RunError { error, image }
+        RunError {
+            error: Box::new(error),
+            image,
+        }
     }
 
     fn finish(self, iterations: usize, stopped_early: bool) -> Result<Stylized, RunError> {
