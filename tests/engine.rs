@@ -18,6 +18,7 @@ backend_tests!(
     non_finite_loss_stops_with_last_finite_image,
     multi_scale_runs_coarse_to_fine,
     original_colors_keep_the_content_palette,
+    style_scale_sets_the_style_size,
 );
 
 fn images() -> (RgbImage, RgbImage) {
@@ -241,5 +242,37 @@ fn original_colors_keep_the_content_palette(backend: Backend) {
             d_kept < d_plain,
             "{mode:?}: colour distance to the content {d_kept} not below {d_plain}"
         );
+    }
+}
+
+/// The style image is resized relative to the output: scale 0.5 at a 64 px output reads the
+/// style at 32 px, which changes its Gram targets; zero and NaN scales are refused.
+fn style_scale_sets_the_style_size(backend: Backend) {
+    let (content, style) = images();
+    let size = Size::Exact {
+        width: 64,
+        height: 64,
+    };
+    let content = image_io::resize(&content, size);
+    let x = image_io::image_to_tensor(&content, weights().convention(), &backend.device().unwrap());
+    let style_loss = |scale: f64| {
+        let engine = engine(backend).with_size(size).with_style_scale(scale);
+        engine
+            .losses(&content, &[(&style, 1.0)])
+            .map(|l| l.terms(engine.vgg(), x.clone()).unwrap().style)
+    };
+    let (full, half) = (style_loss(1.0).unwrap(), style_loss(0.5).unwrap());
+    assert!(
+        (full - half).abs() > 1e-3 * full,
+        "scale 0.5 gives {half}, scale 1 gives {full}"
+    );
+    for bad in [0.0, f64::NAN] {
+        assert!(matches!(
+            style_loss(bad),
+            Err(Error::InvalidConfig {
+                name: "style scale",
+                ..
+            })
+        ));
     }
 }

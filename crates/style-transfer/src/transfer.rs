@@ -510,8 +510,9 @@ impl StyleTransfer {
                     }
                 }
                 // Score the final image too: the last step may have improved it.
-                let (terms, _) =
-                    evaluate(x.clone(), self.iterations + 1).map_err(|e| tracker.fail(e))?;
+                let terms = losses
+                    .terms(&self.vgg, x.clone())
+                    .map_err(|e| tracker.fail(e))?;
                 tracker.record(&x, &terms);
                 tracker.finish(self.iterations, false)
             }
@@ -523,7 +524,8 @@ impl StyleTransfer {
                 });
                 let mut flat = tensor_values(&projector.project(x));
                 for iteration in 1..=self.iterations {
-                    let mut last: Option<(LossTerms, Tensor<4>)> = None;
+                    // Every point the line search evaluates; the accepted one is reported.
+                    let mut evaluated: Vec<(LossTerms, Tensor<4>)> = Vec::new();
                     let mut eval = |v: &[f32]| -> Result<(f64, Vec<f32>)> {
                         let x = projector.project(Tensor::from_data(
                             TensorData::new(v.to_vec(), shape),
@@ -532,7 +534,7 @@ impl StyleTransfer {
                         let (terms, grad) = evaluate(x.clone(), iteration)?;
                         let total = terms.total;
                         tracker.record(&x, &terms);
-                        last = Some((terms, x));
+                        evaluated.push((terms, x));
                         Ok((total, tensor_values(&grad)))
                     };
                     let step = lbfgs
@@ -543,7 +545,11 @@ impl StyleTransfer {
                         convention.channel_range(),
                         h as usize * w as usize,
                     );
-                    let Some((terms, x)) = last else {
+                    let accepted = evaluated
+                        .iter()
+                        .rposition(|(t, _)| t.total == step.loss)
+                        .or(evaluated.len().checked_sub(1));
+                    let Some((terms, x)) = accepted.map(|i| evaluated.swap_remove(i)) else {
                         // Converged without a new evaluation: nothing more to gain.
                         return tracker.finish(iteration - 1, iteration <= self.iterations);
                     };
