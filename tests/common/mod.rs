@@ -9,27 +9,8 @@ use safetensors::SafeTensors;
 use style_transfer::burn::tensor::{Device, Tensor, TensorData};
 use style_transfer::{VggWeights, fetch};
 
-/// Runs each listed test function (taking a [`style_transfer::Backend`]) once per backend
-/// compiled in, as `flex::name`, `ndarray::name` and `wgpu::name`.
-#[macro_export]
-macro_rules! backend_tests {
-    ($($name:ident),* $(,)?) => {
-        $crate::backend_tests!(@backend flex, "flex", Flex; $($name),*);
-        $crate::backend_tests!(@backend ndarray, "ndarray", Ndarray; $($name),*);
-        $crate::backend_tests!(@backend wgpu, "wgpu", Wgpu; $($name),*);
-    };
-    (@backend $module:ident, $feature:literal, $variant:ident; $($name:ident),*) => {
-        #[cfg(feature = $feature)]
-        mod $module {
-            $(
-                #[test]
-                fn $name() {
-                    super::$name(style_transfer::Backend::$variant);
-                }
-            )*
-        }
-    };
-}
+#[macro_use]
+mod backend_tests;
 
 /// The project's VGG19 weights, fetched and converted on first use (never skipped: a
 /// failed fetch fails the test with its reason).

@@ -43,7 +43,51 @@ pub fn load_image(path: impl AsRef<Path>) -> Result<RgbImage> {
     limits.max_image_height = Some(MAX_IMAGE_SIDE);
     limits.max_alloc = Some(MAX_IMAGE_BYTES);
     reader.limits(limits);
-    Ok(reader.decode().map_err(decode)?.into_rgb8())
+    let jpeg = reader.format() == Some(image::ImageFormat::Jpeg);
+    let image = reader.decode().map_err(decode)?.into_rgb8();
+    // The JPEG decoder fills in a truncated file's missing rows instead of failing.
+    if jpeg {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        if !jpeg_is_complete(&bytes) {
+            return Err(decode(image::ImageError::Decoding(
+                image::error::DecodingError::new(
+                    image::ImageFormat::Jpeg.into(),
+                    "the file is truncated (no end-of-image marker after the image data)",
+                ),
+            )));
+        }
+    }
+    Ok(image)
+}
+
+/// Whether a JPEG's main image data ends with an end-of-image marker: walks the marker
+/// segments from the start (skipping APPn contents such as EXIF thumbnails, which carry
+/// their own markers) to the first start-of-scan, then looks for `FF D9` after it (entropy
+/// coded data never holds `FF D9`). Data appended after the image, as in motion photos, is
+/// allowed.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let mut i = 2; // after SOI
+    while i + 4 <= bytes.len() {
+        if bytes[i] != 0xFF {
+            return false;
+        }
+        let marker = bytes[i + 1];
+        if marker == 0xFF {
+            i += 1; // fill byte
+            continue;
+        }
+        if marker == 0xD9 {
+            return true;
+        }
+        let length = u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]) as usize;
+        if marker == 0xDA {
+            return bytes[i + 2 + length.min(bytes.len() - i - 2)..]
+                .windows(2)
+                .any(|w| w == [0xFF, 0xD9]);
+        }
+        i += 2 + length;
+    }
+    false
 }
 
 /// Saves an RGB image; the format follows the extension (`.png`, `.jpg`/`.jpeg`, `.webp`).
@@ -197,6 +241,22 @@ pub(crate) fn tensor_values<const D: usize>(tensor: &Tensor<D>) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jpeg_completeness_is_read_from_the_markers() {
+        // SOI, an APP1 segment holding a thumbnail's own EOI, SOS, data, EOI.
+        let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x06, 0xFF, 0xD9, 0x00, 0x00];
+        jpeg.extend([0xFF, 0xDA, 0x00, 0x04, 0x01, 0x02, 0x12, 0xFF, 0x00, 0x34]);
+        assert!(
+            !jpeg_is_complete(&jpeg),
+            "the thumbnail's EOI does not count"
+        );
+        jpeg.extend([0xFF, 0xD9]);
+        assert!(jpeg_is_complete(&jpeg));
+        jpeg.extend(b"appended video");
+        assert!(jpeg_is_complete(&jpeg));
+        assert!(!jpeg_is_complete(&[0xFF, 0xD8]));
+    }
 
     #[test]
     fn size_parsing_and_dimensions() {

@@ -1,0 +1,236 @@
+//! `stylize`: neural style transfer from the command line.
+//!
+//! ```text
+//! stylize CONTENT STYLE [STYLE...] -o OUTPUT [flags]
+//! stylize fetch-weights [--dir DIR]
+//! ```
+//! `stylize --help` lists every flag with its default; the exit codes are in [`failure::Kind`].
+
+mod cli;
+mod failure;
+mod output;
+mod progress;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use clap::Parser;
+use image::RgbImage;
+use style_transfer::image_io::{self, Size};
+use style_transfer::{
+    Backend, Init, MIN_INPUT_SIDE, Optimizer, OriginalColors, Pooling, StyleTransfer, VggWeights,
+    fetch,
+};
+
+use cli::{Cli, ColorsArg, Command, InitArg, OptimizerArg, PoolingArg, RunArgs};
+use failure::{Failure, Kind};
+use output::Output;
+use progress::{Display, Reporter, clock};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::FetchWeights { dir }) => fetch_weights(dir),
+        None => stylize(cli.run),
+    };
+    match result {
+        Ok(code) => code,
+        Err(failure) => failure.report(),
+    }
+}
+
+fn fetch_weights(dir: Option<PathBuf>) -> Result<ExitCode, Failure> {
+    let dir = dir.unwrap_or_else(fetch::cache_dir);
+    let path = fetch::fetch_weights(&dir, &mut |msg| eprintln!("{msg}")).map_err(Failure::input)?;
+    println!("{}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The whole run: check everything cheap first, then load, then optimize, then save.
+fn stylize(args: RunArgs) -> Result<ExitCode, Failure> {
+    let started = Instant::now();
+    let content_path = args.content.clone().expect("clap requires CONTENT");
+    let output_path = args.output.clone().expect("clap requires --output");
+    let blend = blend_weights(&args)?;
+    let init_path = match &args.init {
+        InitArg::Image(path) => Some(path.as_path()),
+        _ => None,
+    };
+    let mut inputs: Vec<&Path> = vec![&content_path];
+    inputs.extend(args.styles.iter().map(PathBuf::as_path));
+    inputs.extend(init_path);
+    inputs.extend(args.weights.as_deref());
+    let output = Output::new(&output_path, &inputs)?;
+    let display = Display::choose(args.quiet, args.print_every);
+
+    let content = load(&content_path)?;
+    let (width, height) = args.size.dimensions(content.width(), content.height());
+    if (width.min(height) as usize) < MIN_INPUT_SIDE {
+        return Err(Failure::usage(format!(
+            "--size {} makes the output {width}x{height}; VGG19 needs at least {MIN_INPUT_SIDE} pixels on each side",
+            args.size
+        )));
+    }
+    let styles = args
+        .styles
+        .iter()
+        .map(|p| load(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let init = match init_path {
+        Some(path) => Init::Image(load(path)?),
+        None if args.init == InitArg::Noise => Init::Noise,
+        None => Init::Content,
+    };
+
+    let backend = match args.backend {
+        Some(b) => b,
+        None => Backend::preferred()
+            .ok_or_else(|| Failure::usage("no backend is compiled into this build"))?,
+    };
+    let device = backend.device().map_err(Failure::runtime)?;
+    let weights_path = match &args.weights {
+        Some(path) => path.clone(),
+        None => fetch::fetch_weights(&fetch::cache_dir(), &mut |msg| display.say(msg))
+            .map_err(Failure::input)?,
+    };
+    let weights = VggWeights::from_onnx(&weights_path).map_err(Failure::input)?;
+
+    let pooling = match args.pooling {
+        PoolingArg::Max => Pooling::Max,
+        PoolingArg::Avg => Pooling::Average,
+    };
+    let optimizer = match args.optimizer {
+        OptimizerArg::Adam => Optimizer::Adam { lr: args.lr },
+        OptimizerArg::Lbfgs => Optimizer::Lbfgs {
+            history: args.history,
+        },
+    };
+    let style_layers = args
+        .style_layers
+        .weighted(1.0 / args.style_layers.0.len() as f32);
+    let engine = StyleTransfer::with_pooling(&weights, pooling, &device)
+        .with_size(Size::Exact { width, height })
+        .with_iterations(args.iterations)
+        .with_optimizer(optimizer)
+        .with_content_weight(args.content_weight)
+        .with_style_weight(args.style_weight)
+        .with_tv_weight(args.tv_weight)
+        .with_content_layers(&args.content_layers.weighted(1.0))
+        .with_style_layers(&style_layers)
+        .with_style_scale(args.style_scale)
+        .with_init(init)
+        .with_seed(args.seed)
+        .with_scales(args.scales as usize)
+        .with_original_colors(args.original_colors.map(|c| match c {
+            ColorsArg::Luminance => OriginalColors::Luminance,
+            ColorsArg::Histogram => OriginalColors::Histogram,
+        }));
+
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = interrupted.clone();
+    // First Ctrl-C: stop at the next iteration and save. Second: leave at once.
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(Kind::Interrupted.code().into());
+        }
+    });
+    display.say(&format!(
+        "stylizing {} ({width}x{height}) with {} style image(s) on {backend}, {} iterations of {}",
+        content_path.display(),
+        styles.len(),
+        args.iterations * args.scales as usize,
+        match args.optimizer {
+            OptimizerArg::Adam => "Adam",
+            OptimizerArg::Lbfgs => "L-BFGS",
+        }
+    ));
+    let total = args.iterations * args.scales as usize;
+    let mut reporter = Reporter::new(
+        display,
+        total,
+        args.save_every,
+        &output,
+        interrupted.clone(),
+    );
+    let style_refs: Vec<(&RgbImage, f32)> =
+        styles.iter().zip(&blend).map(|(s, w)| (s, *w)).collect();
+    let result = engine.run(&content, &style_refs, &mut reporter);
+    reporter.finish();
+    match result {
+        Ok(stylized) => {
+            output.save(&stylized.image, output.path())?;
+            let interrupted = interrupted.load(Ordering::SeqCst);
+            if !args.quiet {
+                eprintln!(
+                    "{} {} ({}x{}, {} iterations, total loss {:.4e}) in {}",
+                    if interrupted {
+                        "interrupted: saved"
+                    } else {
+                        "saved"
+                    },
+                    output.path().display(),
+                    stylized.image.width(),
+                    stylized.image.height(),
+                    stylized.iterations,
+                    stylized.losses.total,
+                    clock(started.elapsed())
+                );
+            }
+            Ok(if interrupted {
+                ExitCode::from(Kind::Interrupted.code())
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Err(run_error) => {
+            let mut failure = Failure::runtime(*run_error.error);
+            if let Some(image) = run_error.image {
+                output.save(&image, output.path())?;
+                failure.message.push_str(&format!(
+                    "\nthe last image with finite losses was saved to {}",
+                    output.path().display()
+                ));
+            }
+            Err(failure)
+        }
+    }
+}
+
+/// One blend weight per style image: equal by default, else as given (sum above 0).
+fn blend_weights(args: &RunArgs) -> Result<Vec<f32>, Failure> {
+    let Some(weights) = &args.style_blend_weights else {
+        return Ok(vec![1.0; args.styles.len()]);
+    };
+    if weights.len() != args.styles.len() {
+        return Err(Failure::usage(format!(
+            "--style-blend-weights has {} value(s) for {} style image(s); give one per style",
+            weights.len(),
+            args.styles.len()
+        )));
+    }
+    if weights.iter().sum::<f64>() <= 0.0 {
+        return Err(Failure::usage(
+            "--style-blend-weights are all 0; give at least one weight above 0",
+        ));
+    }
+    Ok(weights.iter().map(|&w| w as f32).collect())
+}
+
+/// Loads an input image; too-small images are refused, with the file named.
+fn load(path: &Path) -> Result<RgbImage, Failure> {
+    let image = image_io::load_image(path).map_err(Failure::input)?;
+    let (w, h) = image.dimensions();
+    if (w.min(h) as usize) < MIN_INPUT_SIDE {
+        return Err(Failure {
+            kind: Kind::Input,
+            message: format!(
+                "{}: image of {w}x{h} is too small; VGG19 needs at least {MIN_INPUT_SIDE}x{MIN_INPUT_SIDE} pixels",
+                path.display()
+            ),
+        });
+    }
+    Ok(image)
+}

@@ -1,0 +1,111 @@
+//! Output files: checked before any work starts (format, directory, not an input), written
+//! atomically (temporary file in the same directory, then renamed into place).
+
+use std::path::{Path, PathBuf};
+
+use image::{ImageFormat, RgbImage};
+use style_transfer::image_io;
+
+use crate::failure::Failure;
+
+/// Where results go, with the canonical paths of every input so that none is overwritten.
+#[derive(Debug)]
+pub struct Output {
+    path: PathBuf,
+    inputs: Vec<PathBuf>,
+}
+
+impl Output {
+    /// Checks `path` as an output before the run: a known image extension, an existing and
+    /// writable directory, not a directory itself, and not one of `inputs`.
+    pub fn new(path: &Path, inputs: &[&Path]) -> Result<Self, Failure> {
+        let shown = path.display();
+        if path.is_dir() {
+            return Err(Failure::usage(format!(
+                "output {shown} is a directory; give a file name such as {}",
+                path.join("out.png").display()
+            )));
+        }
+        ImageFormat::from_path(path)
+            .ok()
+            .filter(|f| matches!(f, ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP))
+            .ok_or_else(|| {
+                Failure::usage(format!(
+                    "output {shown}: unknown image type; end the name with .png, .jpg or .webp"
+                ))
+            })?;
+        let dir = parent(path);
+        if !dir.is_dir() {
+            return Err(Failure::usage(format!(
+                "output {shown}: directory {} does not exist; create it first",
+                dir.display()
+            )));
+        }
+        // Prove the directory is writable now rather than after a long run.
+        let probe = dir.join(format!(".stylize-probe.{}", std::process::id()));
+        std::fs::write(&probe, b"")
+            .and_then(|()| std::fs::remove_file(&probe))
+            .map_err(|e| {
+                Failure::usage(format!(
+                    "output {shown}: cannot write in {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        let inputs = inputs
+            .iter()
+            .filter_map(|p| std::fs::canonicalize(p).ok())
+            .collect();
+        let output = Output {
+            path: path.to_path_buf(),
+            inputs,
+        };
+        output.refuse_input(path)?;
+        Ok(output)
+    }
+
+    /// The final output's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The path of the intermediate image after `iteration`: `NAME_0010.EXT` beside the output.
+    pub fn intermediate(&self, iteration: usize) -> PathBuf {
+        let stem = self
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let ext = self
+            .path
+            .extension()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        parent(&self.path).join(format!("{stem}_{iteration:04}.{ext}"))
+    }
+
+    /// Saves `image` at `path` atomically, refusing to replace an input.
+    pub fn save(&self, image: &RgbImage, path: &Path) -> Result<(), Failure> {
+        self.refuse_input(path)?;
+        image_io::save_image(image, path).map_err(Failure::runtime)
+    }
+
+    fn refuse_input(&self, path: &Path) -> Result<(), Failure> {
+        let Ok(canonical) = std::fs::canonicalize(path) else {
+            return Ok(()); // Does not exist yet, so it is not an input.
+        };
+        if self.inputs.contains(&canonical) {
+            return Err(Failure::usage(format!(
+                "output {} is one of the inputs; choose another output name",
+                path.display()
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}

@@ -1,0 +1,186 @@
+//! The run's observer: a progress bar on a terminal, plain lines otherwise, intermediate
+//! images with `--save-every`, and Ctrl-C, which stops the run at the next iteration.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use style_transfer::{Control, LossTerms, Observer, Progress};
+
+use crate::output::Output;
+
+/// How progress is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Display {
+    /// Nothing (`--quiet`).
+    Quiet,
+    /// A progress bar (stderr is a terminal).
+    Bar,
+    /// One plain line every this many iterations (stderr is not a terminal).
+    Lines(usize),
+}
+
+impl Display {
+    /// The display for these flags and this stderr.
+    pub fn choose(quiet: bool, print_every: usize) -> Self {
+        if quiet {
+            Display::Quiet
+        } else if std::io::stderr().is_terminal() {
+            Display::Bar
+        } else {
+            Display::Lines(print_every)
+        }
+    }
+
+    /// Prints a message line unless quiet.
+    pub fn say(self, message: &str) {
+        if self != Display::Quiet {
+            eprintln!("{message}");
+        }
+    }
+}
+
+/// Observes a run.
+pub struct Reporter<'a> {
+    display: Display,
+    bar: Option<ProgressBar>,
+    save_every: Option<usize>,
+    output: &'a Output,
+    interrupted: Arc<AtomicBool>,
+    /// Iterations finished over all scales.
+    done: usize,
+    total: usize,
+    /// Time of the last report: the run's elapsed time.
+    pub elapsed: Duration,
+}
+
+impl<'a> Reporter<'a> {
+    /// A reporter for `total` iterations (over all scales).
+    pub fn new(
+        display: Display,
+        total: usize,
+        save_every: Option<usize>,
+        output: &'a Output,
+        interrupted: Arc<AtomicBool>,
+    ) -> Self {
+        let bar = (display == Display::Bar).then(|| {
+            let bar =
+                ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{bar:30.cyan/blue} {pos}/{len} {msg} [{elapsed_precise}, {eta} left]",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            bar.set_message("computing targets");
+            bar
+        });
+        Reporter {
+            display,
+            bar,
+            save_every,
+            output,
+            interrupted,
+            done: 0,
+            total,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    /// Removes the progress bar (before the last line is printed).
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+
+    /// Prints a line above the bar, or plainly.
+    fn say(&self, message: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(message),
+            None => self.display.say(message),
+        }
+    }
+}
+
+fn summary(losses: &LossTerms) -> String {
+    let mut s = format!(
+        "total {:.4e} (content {:.3e}, style {:.3e}",
+        losses.total, losses.content, losses.style
+    );
+    if losses.tv > 0.0 {
+        s.push_str(&format!(", tv {:.3e}", losses.tv));
+    }
+    s.push(')');
+    s
+}
+
+/// `1:02:03` or `2:03`.
+pub fn clock(duration: Duration) -> String {
+    let s = duration.as_secs();
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+impl Observer for Reporter<'_> {
+    fn wants_image(&mut self, _iteration: usize) -> bool {
+        self.save_every
+            .is_some_and(|n| (self.done + 1).is_multiple_of(n))
+    }
+
+    fn observe(&mut self, p: &Progress<'_>) -> Control {
+        self.done += 1;
+        self.elapsed = p.elapsed;
+        let per_iteration = p.elapsed.as_secs_f64() / self.done as f64;
+        if let Some(image) = p.image {
+            let path = self.output.intermediate(self.done);
+            match self.output.save(image, &path) {
+                Ok(()) => {}
+                Err(e) => self.say(&format!("warning: intermediate image not saved: {e}")),
+            }
+        }
+        let scale = if p.scales > 1 {
+            format!(" scale {}/{}", p.scale, p.scales)
+        } else {
+            String::new()
+        };
+        match self.display {
+            Display::Bar => {
+                if let Some(bar) = &self.bar {
+                    bar.set_position(self.done as u64);
+                    bar.set_message(format!(
+                        "{}{scale} {per_iteration:.2} s/it",
+                        summary(p.losses)
+                    ));
+                }
+            }
+            Display::Lines(every) => {
+                if self.done.is_multiple_of(every) || self.done == self.total {
+                    let left = per_iteration * (self.total - self.done) as f64;
+                    eprintln!(
+                        "iteration {}/{}{scale}: {}, {per_iteration:.2} s/it, {} left",
+                        self.done,
+                        self.total,
+                        summary(p.losses),
+                        clock(Duration::from_secs_f64(left))
+                    );
+                }
+            }
+            Display::Quiet => {}
+        }
+        if self.interrupted.load(Ordering::SeqCst) {
+            self.say(&format!(
+                "interrupted at iteration {}: saving the best image so far",
+                self.done
+            ));
+            return Control::Stop;
+        }
+        Control::Continue
+    }
+}

@@ -1,0 +1,417 @@
+//! The real `stylize` binary: every class of bad input gives one clear line, its documented
+//! exit code and no output file; a short real run on every enabled backend writes an image
+//! whose loss is below the content image's; Ctrl-C saves the current image.
+
+#[path = "../../../tests/common/backend_tests.rs"]
+#[macro_use]
+mod backend_tests;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use image::RgbImage;
+use prost::Message;
+use style_transfer::image_io::{self, Size};
+use style_transfer::onnx_proto::{GraphProto, ModelProto, NodeProto};
+use style_transfer::{Backend, StyleTransfer, VggWeights, fetch};
+use tempfile::TempDir;
+
+backend_tests!(short_run_lowers_the_loss_and_saves_intermediates);
+
+const USAGE: i32 = 2;
+const INPUT: i32 = 3;
+
+fn images() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/images")
+}
+
+fn content() -> PathBuf {
+    images().join("tubingen.jpg")
+}
+
+fn style() -> PathBuf {
+    images().join("starry_night.jpg")
+}
+
+fn weights_path() -> PathBuf {
+    fetch::default_weights().unwrap_or_else(|e| panic!("fetching the VGG19 weights failed: {e}"))
+}
+
+fn stylize(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stylize"))
+        .args(args)
+        .output()
+        .expect("run stylize")
+}
+
+/// Runs `stylize` with `args` (output in a fresh directory, tiny settings), and checks the
+/// exit code, that stderr names `needle`, and that nothing was written to the directory.
+fn refused(dir: &TempDir, args: &[&str], code: i32, needle: &str) -> String {
+    let out = dir.path().join("out.png");
+    let mut all: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+    let has_output = args.iter().any(|a| *a == "-o" || *a == "--output");
+    if !has_output {
+        all.extend(["-o".as_ref(), out.as_os_str()]);
+    }
+    // Tiny settings unless the test sets them itself.
+    for (short, long, value) in [("-n", "--iterations", "1"), ("-s", "--size", "32")] {
+        if !args.iter().any(|a| *a == short || *a == long) {
+            all.extend([short, value].map(std::ffi::OsStr::new));
+        }
+    }
+    all.push("--quiet".as_ref());
+    let before = listing(dir.path());
+    let result = stylize(&all);
+    let stderr = String::from_utf8_lossy(&result.stderr).into_owned();
+    assert_eq!(
+        result.status.code(),
+        Some(code),
+        "args {args:?}: expected exit {code}, stderr:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(needle),
+        "args {args:?}: stderr does not mention `{needle}`:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked"),
+        "args {args:?} panicked:\n{stderr}"
+    );
+    assert_eq!(
+        listing(dir.path()),
+        before,
+        "args {args:?} left files behind"
+    );
+    stderr
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn bad_image_files_are_input_errors() {
+    let dir = TempDir::new().unwrap();
+    let d = dir.path();
+    let write = |name: &str, bytes: &[u8]| {
+        let p = d.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    let jpeg = std::fs::read(content()).unwrap();
+    let empty = write("empty.jpg", b"");
+    let truncated = write("truncated.jpg", &jpeg[..jpeg.len() / 3]);
+    let mut png = Vec::new();
+    image_io::load_image(content())
+        .unwrap()
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let truncated_png = write("truncated.png", &png[..png.len() / 2]);
+    let text = write("notes.jpg", b"this is not an image\n");
+    let mut tiny = Vec::new();
+    RgbImage::new(8, 8)
+        .write_to(
+            &mut std::io::Cursor::new(&mut tiny),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+    let tiny = write("tiny.png", &tiny);
+    let huge = write("huge.png", &png_header(100_000, 100_000));
+    let subdir = d.join("folder.jpg");
+    std::fs::create_dir(&subdir).unwrap();
+    let missing = d.join("missing.jpg");
+    let through_file = text.join("x.jpg");
+    let style = style();
+    let out = TempDir::new().unwrap();
+    for (bad, needle) in [
+        (&missing, "No such file"),
+        (&through_file, "Not a directory"),
+        (&empty, "cannot read image"),
+        (&truncated, "truncated"),
+        (&truncated_png, "cannot read image"),
+        (&text, "cannot read image"),
+        (&subdir, "is a directory"),
+        (&huge, "limit"),
+        (&tiny, "too small"),
+    ] {
+        // As the content, as a second style and as the init image.
+        let msg = refused(&out, &[s(bad), s(&style)], INPUT, needle);
+        assert!(msg.contains(s(bad)), "the message names the file: {msg}");
+        refused(&out, &[s(&content()), s(&style), s(bad)], INPUT, needle);
+        refused(
+            &out,
+            &[s(&content()), s(&style), "--init", s(bad)],
+            INPUT,
+            needle,
+        );
+    }
+}
+
+/// A PNG signature and IHDR chunk declaring `width` x `height`, with no pixel data.
+fn png_header(width: u32, height: u32) -> Vec<u8> {
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend(width.to_be_bytes());
+    ihdr.extend(height.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]); // 8-bit RGB
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(13u32.to_be_bytes());
+    png.extend(&ihdr);
+    png.extend(crc32fast::hash(&ihdr).to_be_bytes());
+    png
+}
+
+#[test]
+fn bad_weights_files_are_input_errors() {
+    let dir = TempDir::new().unwrap();
+    let d = dir.path();
+    let not_onnx = d.join("weights.txt");
+    std::fs::write(&not_onnx, "not a model").unwrap();
+    let real = std::fs::read(weights_path()).unwrap();
+    let corrupt = d.join("corrupt.onnx");
+    std::fs::write(&corrupt, &real[..real.len() / 2]).unwrap();
+    // A valid ONNX graph with two convolutions: a network, but not VGG19.
+    let two_convs = d.join("two_convs.onnx");
+    let conv = |i: usize| NodeProto {
+        input: vec![format!("x{i}"), format!("w{i}")],
+        output: vec![format!("x{}", i + 1)],
+        op_type: "Conv".into(),
+        ..Default::default()
+    };
+    let model = ModelProto {
+        ir_version: 8,
+        graph: Some(GraphProto {
+            node: vec![conv(0), conv(1)],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    std::fs::write(&two_convs, model.encode_to_vec()).unwrap();
+    let out = TempDir::new().unwrap();
+    let (c, st) = (content(), style());
+    for (bad, needle) in [
+        (not_onnx.as_path(), "not a readable ONNX"),
+        (corrupt.as_path(), "not usable as VGG19 weights"),
+        (two_convs.as_path(), "found 2 Conv nodes, VGG19 has 16"),
+        (d.join("missing.onnx").as_path(), "No such file"),
+    ] {
+        refused(&out, &[s(&c), s(&st), "--weights", s(bad)], INPUT, needle);
+    }
+}
+
+#[test]
+fn invalid_numbers_and_flags_are_usage_errors() {
+    let out = TempDir::new().unwrap();
+    let (c, st) = (content(), style());
+    let (c, st) = (s(&c), s(&st));
+    for (flags, needle) in [
+        (&["--iterations", "0"][..], "--iterations"),
+        (&["--iterations", "-5"], "--iterations"),
+        (&["--size", "0"], "--size"),
+        (&["--size", "0x10"], "--size"),
+        (&["--size", "big"], "--size"),
+        (&["--size", "8"], "VGG19 needs at least 16"),
+        (&["--style-weight", "-1"], "--style-weight"),
+        (&["--content-weight", "NaN"], "--content-weight"),
+        (&["--tv-weight", "inf"], "--tv-weight"),
+        (&["--lr", "0"], "--lr"),
+        (&["--style-scale", "0"], "--style-scale"),
+        (&["--scales", "0"], "--scales"),
+        (&["--scales", "3"], "coarsest level"),
+        (&["--style-layers", "conv6_1"], "conv6_1"),
+        (&["--content-layers", "conv4_2:-1"], "negative"),
+        (&["--style-blend-weights", "1,2"], "one per style"),
+        (&["--style-blend-weights", "0"], "above 0"),
+        (&["--optimizer", "sgd"], "--optimizer"),
+        (&["--pooling", "min"], "--pooling"),
+        (&["--backend", "cuda"], "--backend"),
+        (&["--save-every", "0"], "--save-every"),
+    ] {
+        let mut args = vec![c, st];
+        args.extend(flags);
+        refused(&out, &args, USAGE, needle);
+    }
+}
+
+#[test]
+fn bad_output_paths_are_refused_and_inputs_never_overwritten() {
+    let dir = TempDir::new().unwrap();
+    let d = dir.path();
+    // Inputs copied here, so that the test can check they are unchanged.
+    let (c, st) = (d.join("content.jpg"), d.join("style.jpg"));
+    std::fs::copy(content(), &c).unwrap();
+    std::fs::copy(style(), &st).unwrap();
+    let original = std::fs::read(&c).unwrap();
+    let nowhere = d.join("no/such/dir/out.png");
+    let text = d.join("out.txt");
+    let (cs, sts) = (s(&c), s(&st));
+    for (output, needle) in [
+        (s(&nowhere), "does not exist"),
+        (s(&text), ".png"),
+        (cs, "one of the inputs"),
+        (sts, "one of the inputs"),
+        (s(d), "is a directory"),
+    ] {
+        refused(&dir, &[cs, sts, "-o", output], USAGE, needle);
+    }
+    // The same file under another name is still an input.
+    let alias = d.join("./sub/../content.jpg");
+    std::fs::create_dir(d.join("sub")).unwrap();
+    refused(
+        &dir,
+        &[cs, sts, "-o", s(&alias)],
+        USAGE,
+        "one of the inputs",
+    );
+    assert_eq!(std::fs::read(&c).unwrap(), original);
+}
+
+#[test]
+fn help_lists_every_flag_with_its_default() {
+    let out = stylize(&["--help".as_ref()]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--size",
+        "--iterations",
+        "--optimizer",
+        "--lr",
+        "--content-weight",
+        "--style-weight",
+        "--tv-weight",
+        "--style-blend-weights",
+        "--style-scale",
+        "--content-layers",
+        "--style-layers",
+        "--init",
+        "--seed",
+        "--pooling",
+        "--original-colors",
+        "--scales",
+        "--save-every",
+        "--backend",
+        "--weights",
+        "fetch-weights",
+        "Exit codes",
+    ] {
+        assert!(help.contains(flag), "--help does not mention {flag}");
+    }
+    assert!(
+        help.contains("[default: 1000]"),
+        "the style weight's default is shown"
+    );
+    let none = stylize(&[]);
+    assert_eq!(none.status.code(), Some(USAGE));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("CONTENT"));
+}
+
+fn short_run_lowers_the_loss_and_saves_intermediates(backend: Backend) {
+    let dir = TempDir::new().unwrap();
+    let out = dir.path().join("result.png");
+    let result = stylize(
+        &[
+            s(&content()),
+            s(&style()),
+            "-o",
+            s(&out),
+            "--size",
+            "64",
+            "--iterations",
+            "4",
+            "--save-every",
+            "2",
+            "--print-every",
+            "1",
+            "--backend",
+            backend.name(),
+        ]
+        .map(std::ffi::OsStr::new),
+    );
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "stylize failed:\n{stderr}");
+    assert!(
+        stderr.contains("iteration 4/4"),
+        "progress lines:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("saved {}", out.display())),
+        "{stderr}"
+    );
+    let image = image_io::load_image(&out).unwrap();
+    assert_eq!(image.dimensions(), (64, 48));
+    for n in [2, 4] {
+        let frame = dir.path().join(format!("result_{n:04}.png"));
+        assert_eq!(image_io::load_image(&frame).unwrap().dimensions(), (64, 48));
+    }
+    assert_eq!(listing(dir.path()).len(), 3, "no temporary files left");
+
+    // Its total loss, recomputed by the library, is below the content image's.
+    let device = backend.device().unwrap();
+    let weights = VggWeights::from_onnx(weights_path()).unwrap();
+    let size = Size::Exact {
+        width: 64,
+        height: 48,
+    };
+    let engine = StyleTransfer::new(&weights, &device).with_size(size);
+    let content = image_io::resize(&image_io::load_image(content()).unwrap(), size);
+    let style = image_io::load_image(style()).unwrap();
+    let losses = engine.losses(&content, &[(&style, 1.0)]).unwrap();
+    let total = |img: &RgbImage| {
+        let x = image_io::image_to_tensor(img, weights.convention(), &device);
+        losses.terms(engine.vgg(), x).unwrap().total
+    };
+    let (ours, start) = (total(&image), total(&content));
+    assert!(ours < 0.9 * start, "output {ours:e} vs content {start:e}");
+}
+
+#[test]
+fn ctrl_c_saves_the_current_image() {
+    let dir = TempDir::new().unwrap();
+    let out = dir.path().join("stopped.png");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stylize"))
+        .args([s(&content()), s(&style()), "-o", s(&out)])
+        .args([
+            "--size",
+            "48",
+            "--iterations",
+            "100000",
+            "--print-every",
+            "1",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.starts_with("iteration 2/") {
+            break;
+        }
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    for line in lines {
+        seen.push_str(&line.unwrap());
+        seen.push('\n');
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "stderr:\n{seen}");
+    assert!(seen.contains("interrupted"), "{seen}");
+    let image = image_io::load_image(&out).unwrap();
+    assert_eq!(image.dimensions(), (48, 36));
+    assert_eq!(listing(dir.path()), ["stopped.png"]);
+}

@@ -1,0 +1,111 @@
+//! The Rust side of the side-by-side benchmark (`benches/side_by_side.sh`): times one
+//! iteration of style transfer and prints one JSON line in the same format as
+//! `benches/pytorch_side_by_side.py`.
+//!
+//! Content tubingen and style starry_night, both resized to exactly SIZE x SIZE; init from
+//! content; alpha 1, beta 1e3; content conv4_2, style conv1_1..conv5_1 (1/5 each).
+//! * `adam`: one iteration of the engine's own Adam loop (lr 10): forward, backward, Adam
+//!   step, projection into pixel range, loss read back, best image kept;
+//! * `lbfgs-eval`: one L-BFGS function evaluation: forward, backward, gradient copied to
+//!   the host.
+//!
+//! ```text
+//! cargo run --release --example iteration_timing -- [--mode adam|lbfgs-eval] [--size N]
+//!     [--iterations K] [--warmup W] [--backend flex|ndarray|wgpu]
+//! ```
+
+use std::path::Path;
+use std::time::Instant;
+
+use style_transfer::image_io::{self, Size};
+use style_transfer::{Backend, Control, Optimizer, Progress, StyleTransfer, VggWeights, fetch};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let (mut mode, mut size, mut iterations, mut warmup) = ("adam".to_string(), 256u32, 10, 2);
+    let mut backend = Backend::preferred().ok_or("no backend compiled in")?;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--mode" => mode = value()?,
+            "--size" => size = value()?.parse()?,
+            "--iterations" => iterations = value()?.parse()?,
+            "--warmup" => warmup = value()?.parse()?,
+            "--backend" => backend = value()?.parse()?,
+            other => return Err(format!("unknown argument {other}").into()),
+        }
+    }
+    if mode != "adam" && mode != "lbfgs-eval" {
+        return Err(format!("--mode {mode}: use adam or lbfgs-eval").into());
+    }
+
+    let device = backend.device()?;
+    let weights = VggWeights::from_onnx(fetch::default_weights()?)?;
+    let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/images");
+    let exact = Size::Exact {
+        width: size,
+        height: size,
+    };
+    let content = image_io::resize(&image_io::load_image(images.join("tubingen.jpg"))?, exact);
+    let style = image_io::load_image(images.join("starry_night.jpg"))?;
+    let engine = StyleTransfer::new(&weights, &device)
+        .with_size(exact)
+        .with_style_size(exact);
+    let (mut totals, mut times) = (Vec::new(), Vec::new());
+    if mode == "adam" {
+        // The engine's own loop, timed between consecutive iterations by the observer.
+        let mut last = None;
+        let engine = engine
+            .with_optimizer(Optimizer::Adam { lr: 10.0 })
+            .with_iterations(warmup + iterations);
+        engine.run(&content, &[(&style, 1.0)], &mut |p: &Progress<'_>| {
+            if let Some(last) = last.filter(|_| p.iteration > warmup) {
+                times.push((p.elapsed - last).as_secs_f64());
+            }
+            last = Some(p.elapsed);
+            totals.push(p.losses.total);
+            Control::Continue
+        })?;
+    } else {
+        let losses = engine.losses(&content, &[(&style, 1.0)])?;
+        let x = image_io::image_to_tensor(&content, weights.convention(), &device);
+        for i in 0..warmup + iterations {
+            let start = Instant::now();
+            let (terms, grad) = losses.evaluate(engine.vgg(), x.clone(), i + 1)?;
+            let host: Vec<f32> = grad
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .map_err(|e| format!("{e:?}"))?;
+            std::hint::black_box(host);
+            if i >= warmup {
+                times.push(start.elapsed().as_secs_f64());
+            }
+            totals.push(terms.total);
+        }
+    }
+    let mean = times.iter().sum::<f64>() / times.len().max(1) as f64;
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    };
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!(
+        "{{\"impl\": \"style-transfer\", \"backend\": \"{backend}\", \"mode\": \"{mode}\", \"size\": {size}, \"threads\": {threads}, \"warmup\": {warmup}, \"iterations\": {iterations}, \"seconds_per_iteration\": {{\"mean\": {mean}, \"median\": {median}}}, \"total_loss_first\": {}, \"total_loss_last\": {}, \"peak_rss_kib\": {peak_kib}}}",
+        totals.first().copied().unwrap_or(f64::NAN),
+        totals.last().copied().unwrap_or(f64::NAN),
+    );
+    Ok(())
+}
