@@ -41,7 +41,7 @@ fn run(
         .with_iterations(iterations);
     let styles = [(&starry, weights[0]), (&scream, weights[1])];
     let result = engine.run(&content, &styles, &mut |p: &Progress<'_>| {
-        if p.iteration % 10 == 0 || p.iteration == p.iterations {
+        if p.iteration.is_multiple_of(10) || p.iteration == p.iterations {
             eprintln!(
                 "{}/{}: style loss {:.4e}",
                 p.iteration, p.iterations, p.losses.style

@@ -277,14 +277,17 @@ fn parse_init(s: &str) -> Result<InitArg, String> {
 }
 
 fn parse_backend(s: &str) -> Result<Backend, String> {
-    let backend: Backend = s
-        .parse()
-        .map_err(|e: style_transfer::Error| e.to_string())?;
+    let available: Vec<&str> = Backend::available()
+        .into_iter()
+        .map(Backend::name)
+        .collect();
+    let Ok(backend) = s.parse::<Backend>() else {
+        return Err(format!(
+            "unknown backend `{s}`: use one of {} (the backends compiled into this build)",
+            available.join(", ")
+        ));
+    };
     if !backend.is_available() {
-        let available: Vec<&str> = Backend::available()
-            .into_iter()
-            .map(Backend::name)
-            .collect();
         return Err(format!(
             "`{s}` is not compiled into this build (available: {}); rebuild with `--features {s}`",
             available.join(", ")

@@ -232,7 +232,7 @@ fn invalid_numbers_and_flags_are_usage_errors() {
         (&["--style-blend-weights", "0"], "above 0"),
         (&["--optimizer", "sgd"], "--optimizer"),
         (&["--pooling", "min"], "--pooling"),
-        (&["--backend", "cuda"], "--backend"),
+        (&["--backend", "cuda"], "unknown backend `cuda`"),
         (&["--save-every", "0"], "--save-every"),
     ] {
         let mut args = vec![c, st];
