@@ -147,10 +147,9 @@ fn stylize(args: RunArgs) -> Result<ExitCode, Failure> {
             OptimizerArg::Lbfgs => "L-BFGS",
         }
     ));
-    let total = args.iterations * args.scales as usize;
     let mut reporter = Reporter::new(
         display,
-        total,
+        (args.iterations, args.scales as usize),
         args.save_every,
         &output,
         interrupted.clone(),

@@ -52,6 +52,12 @@ pub struct Reporter<'a> {
     /// Iterations finished over all scales.
     done: usize,
     total: usize,
+    /// Iterations per scale and number of scales, to weigh iterations by their cost.
+    iterations: usize,
+    scales: usize,
+    /// Work done, in units of one iteration at the output size (a level half the size costs
+    /// a quarter), so that the time left of a multi-scale run is not underestimated.
+    work_done: f64,
     /// Time of the last report: the run's elapsed time.
     pub elapsed: Duration,
 }
@@ -60,17 +66,18 @@ impl<'a> Reporter<'a> {
     /// A reporter for `total` iterations (over all scales).
     pub fn new(
         display: Display,
-        total: usize,
+        (iterations, scales): (usize, usize),
         save_every: Option<usize>,
         output: &'a Output,
         interrupted: Arc<AtomicBool>,
     ) -> Self {
+        let total = iterations * scales;
         let bar = (display == Display::Bar).then(|| {
             let bar =
                 ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{bar:30.cyan/blue} {pos}/{len} {msg} [{elapsed_precise}, {eta} left]",
+                    "{bar:30.cyan/blue} {pos}/{len} {msg} [{elapsed_precise}]",
                 )
                 .expect("valid template")
                 .progress_chars("=> "),
@@ -86,6 +93,9 @@ impl<'a> Reporter<'a> {
             interrupted,
             done: 0,
             total,
+            iterations,
+            scales,
+            work_done: 0.0,
             elapsed: Duration::ZERO,
         }
     }
@@ -138,6 +148,11 @@ impl Observer for Reporter<'_> {
         self.done += 1;
         self.elapsed = p.elapsed;
         let per_iteration = p.elapsed.as_secs_f64() / self.done as f64;
+        let cost = |scale: usize| 0.25f64.powi((self.scales - scale.min(self.scales)) as i32);
+        self.work_done += cost(p.scale);
+        let total_work = self.iterations as f64 * (1..=self.scales).map(cost).sum::<f64>();
+        let left = p.elapsed.as_secs_f64() / self.work_done * (total_work - self.work_done);
+        let left = clock(Duration::from_secs_f64(left.max(0.0)));
         if let Some(image) = p.image {
             let path = self.output.intermediate(self.done);
             match self.output.save(image, &path) {
@@ -155,20 +170,18 @@ impl Observer for Reporter<'_> {
                 if let Some(bar) = &self.bar {
                     bar.set_position(self.done as u64);
                     bar.set_message(format!(
-                        "{}{scale} {per_iteration:.2} s/it",
+                        "{}{scale} {per_iteration:.2} s/it, {left} left",
                         summary(p.losses)
                     ));
                 }
             }
             Display::Lines(every) => {
                 if self.done.is_multiple_of(every) || self.done == self.total {
-                    let left = per_iteration * (self.total - self.done) as f64;
                     eprintln!(
-                        "iteration {}/{}{scale}: {}, {per_iteration:.2} s/it, {} left",
+                        "iteration {}/{}{scale}: {}, {per_iteration:.2} s/it, {left} left",
                         self.done,
                         self.total,
                         summary(p.losses),
-                        clock(Duration::from_secs_f64(left))
                     );
                 }
             }
