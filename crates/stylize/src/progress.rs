@@ -58,12 +58,10 @@ pub struct Reporter<'a> {
     /// Work done, in units of one iteration at the output size (a level half the size costs
     /// a quarter), so that the time left of a multi-scale run is not underestimated.
     work_done: f64,
-    /// Time of the last report: the run's elapsed time.
-    pub elapsed: Duration,
 }
 
 impl<'a> Reporter<'a> {
-    /// A reporter for `total` iterations (over all scales).
+    /// A reporter for `iterations` per scale over `scales` scales.
     pub fn new(
         display: Display,
         (iterations, scales): (usize, usize),
@@ -96,7 +94,6 @@ impl<'a> Reporter<'a> {
             iterations,
             scales,
             work_done: 0.0,
-            elapsed: Duration::ZERO,
         }
     }
 
@@ -146,7 +143,6 @@ impl Observer for Reporter<'_> {
 
     fn observe(&mut self, p: &Progress<'_>) -> Control {
         self.done += 1;
-        self.elapsed = p.elapsed;
         let per_iteration = p.elapsed.as_secs_f64() / self.done as f64;
         let cost = |scale: usize| 0.25f64.powi((self.scales - scale.min(self.scales)) as i32);
         self.work_done += cost(p.scale);
