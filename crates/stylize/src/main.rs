@@ -164,7 +164,7 @@ fn stylize(args: RunArgs) -> Result<ExitCode, Failure> {
             let interrupted = interrupted.load(Ordering::SeqCst);
             if !args.quiet {
                 eprintln!(
-                    "{} {} ({}x{}, {} iterations, total loss {:.4e}) in {}",
+                    "{} {} ({}x{}, {} iterations{}, total loss {:.4e}) in {}",
                     if interrupted {
                         "interrupted: saved"
                     } else {
@@ -174,6 +174,11 @@ fn stylize(args: RunArgs) -> Result<ExitCode, Failure> {
                     stylized.image.width(),
                     stylized.image.height(),
                     stylized.iterations,
+                    if args.scales > 1 {
+                        format!(" at the last of {} scales", args.scales)
+                    } else {
+                        String::new()
+                    },
                     stylized.losses.total,
                     clock(started.elapsed())
                 );
