@@ -78,6 +78,22 @@ impl Backend {
     }
 }
 
+/// Whether `device` computes on the host CPU (flex or ndarray), where the Winograd CPU path
+/// can take over the network's forward and backward passes.
+pub(crate) fn is_host_device(device: &Device) -> bool {
+    #[cfg(feature = "flex")]
+    if *device == Device::flex() {
+        return true;
+    }
+    #[cfg(feature = "ndarray")]
+    #[allow(deprecated)]
+    if *device == Device::ndarray() {
+        return true;
+    }
+    let _ = device;
+    false
+}
+
 fn available_list() -> String {
     let names: Vec<&str> = Backend::available().iter().map(|b| b.name()).collect();
     if names.is_empty() {

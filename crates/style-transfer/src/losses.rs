@@ -58,6 +58,11 @@ impl ContentLoss {
         self.targets.iter().map(|(l, _, _)| *l)
     }
 
+    /// Each layer, its weight and the content features there.
+    pub(crate) fn targets(&self) -> &[(Layer, f32, Tensor<4>)] {
+        &self.targets
+    }
+
     /// The loss of generated features, a one-element tensor (tracked if they are).
     pub fn forward(&self, generated: &Features) -> Result<Tensor<1>> {
         let mut total: Option<Tensor<1>> = None;
@@ -125,6 +130,11 @@ impl StyleLoss {
     /// The layers this loss reads.
     pub fn layers(&self) -> impl Iterator<Item = Layer> + '_ {
         self.targets.iter().map(|(l, _, _)| *l)
+    }
+
+    /// Each layer, its weight and the target Gram per position (`[1, N, N]`).
+    pub(crate) fn targets(&self) -> &[(Layer, f32, Tensor<3>)] {
+        &self.targets
     }
 
     /// The weighted per-layer terms `w_l E_l` of generated features, in layer order.

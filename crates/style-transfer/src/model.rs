@@ -10,6 +10,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::convention::InputConvention;
 use crate::error::{Error, Result};
+use crate::image_io::tensor_values;
 use crate::layers::Layer;
 use crate::weights::{VggWeights, layer_weight_shape};
 
@@ -65,6 +66,11 @@ impl Features {
     pub fn iter(&self) -> impl Iterator<Item = (Layer, &Tensor<4>)> {
         self.layers.iter().map(|(l, t)| (*l, t))
     }
+
+    /// Features computed elsewhere (the Winograd CPU path), in network order.
+    pub(crate) fn from_layers(layers: Vec<(Layer, Tensor<4>)>) -> Self {
+        Features { layers }
+    }
 }
 
 impl Vgg19 {
@@ -102,6 +108,14 @@ impl Vgg19 {
     /// The input convention of the weights this network was built from.
     pub fn convention(&self) -> InputConvention {
         self.convention
+    }
+
+    /// The filters `[out][in][3][3]` and bias `[out]` of `layer`, copied to the host.
+    pub(crate) fn conv_params(&self, layer: Layer) -> (Vec<f32>, Vec<f32>) {
+        let conv = &self.convs[layer.index()];
+        let weight = tensor_values(&conv.weight.val());
+        let bias = conv.bias.as_ref().map(|b| tensor_values(&b.val()));
+        (weight, bias.unwrap_or_else(|| vec![0.0; layer.channels()]))
     }
 
     /// The pooling this network uses.

@@ -1,20 +1,23 @@
 //! The style transfer engine: [`StyleTransfer`] holds VGG19 on a device and its settings,
 //! and [`StyleTransfer::run`] optimizes the pixels of a generated image with Adam or L-BFGS.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use burn::optim::{AdamConfig, Optimizer as _};
 use burn::tensor::{Device, Tensor, TensorData};
 use image::RgbImage;
 
+use crate::backend::is_host_device;
 use crate::color;
 use crate::convention::InputConvention;
 use crate::error::{Error, Result};
+use crate::fast_path::{FastTargets, FastVgg, StepTime};
 use crate::image_io::{self, Size, image_to_tensor, tensor_to_image, tensor_values};
 use crate::layers::Layer;
 use crate::lbfgs::{Lbfgs, LbfgsConfig};
 use crate::losses::{ContentLoss, LayerWeight, StyleLoss, total_variation};
-use crate::model::{Pooling, Vgg19};
+use crate::model::{Features, Pooling, Vgg19};
 use crate::weights::VggWeights;
 
 /// The optimizer of the image's pixels.
@@ -167,6 +170,9 @@ pub struct StyleTransfer {
     style_scale: f64,
     scales: usize,
     original_colors: Option<OriginalColors>,
+    winograd: bool,
+    /// The network in Winograd form, built on first use as deep as the losses need.
+    fast: Mutex<Option<Arc<FastVgg>>>,
 }
 
 /// Default style layers: conv1_1, conv2_1, conv3_1, conv4_1, conv5_1, each weighted 1/5.
@@ -205,6 +211,8 @@ impl StyleTransfer {
             style_scale: 1.0,
             scales: 1,
             original_colors: None,
+            winograd: true,
+            fast: Mutex::new(None),
         }
     }
 
@@ -286,6 +294,73 @@ impl StyleTransfer {
         &self.vgg
     }
 
+    /// Whether to run the network with the Winograd CPU path on CPU devices (flex, ndarray):
+    /// F(4x4, 3x3) convolutions and a hand-written backward pass instead of Burn's im2col
+    /// convolutions and autodiff, with a quarter of the arithmetic and less memory. On by
+    /// default; it has no effect on wgpu. Results agree with the Burn path to float32
+    /// rounding (relative differences around 1e-5).
+    pub fn with_winograd(mut self, on: bool) -> Self {
+        self.winograd = on;
+        self
+    }
+
+    /// The Winograd network when it applies (switched on, CPU device), as deep as the losses.
+    fn fast_vgg(&self) -> Option<Arc<FastVgg>> {
+        if !self.winograd || !is_host_device(&self.device) {
+            return None;
+        }
+        let deepest = self
+            .content_layers
+            .iter()
+            .chain(&self.style_layers)
+            .map(|(l, _)| *l)
+            .max()?;
+        let mut cached = self.fast.lock().unwrap_or_else(|e| e.into_inner());
+        match cached.as_ref() {
+            Some(fast) if fast.deepest() >= deepest => Some(fast.clone()),
+            _ => {
+                let fast = Arc::new(FastVgg::new(&self.vgg, deepest));
+                *cached = Some(fast.clone());
+                Some(fast)
+            }
+        }
+    }
+
+    /// Post-ReLU features of `image` at `layers`, by the Winograd path when given.
+    fn features(
+        &self,
+        image: &RgbImage,
+        layers: &[Layer],
+        fast: Option<&FastVgg>,
+    ) -> Result<Features> {
+        let input = image_to_tensor(image, self.vgg.convention(), &self.device);
+        let Some(fast) = fast else {
+            return self.vgg.forward(input, layers);
+        };
+        let (w, h) = (image.width() as usize, image.height() as usize);
+        if h < crate::model::MIN_INPUT_SIDE || w < crate::model::MIN_INPUT_SIDE {
+            return Err(Error::ImageTooSmall {
+                width: w,
+                height: h,
+                min: crate::model::MIN_INPUT_SIDE,
+            });
+        }
+        let x = tensor_values(&input);
+        let layers = fast
+            .features(&x, h, w, layers)
+            .into_iter()
+            .map(|(layer, values)| {
+                let s = layer.block() - 1;
+                let shape = [1, layer.channels(), h >> s, w >> s];
+                (
+                    layer,
+                    Tensor::from_data(TensorData::new(values, shape), &self.device),
+                )
+            })
+            .collect();
+        Ok(Features::from_layers(layers))
+    }
+
     fn validate(&self, styles: &[(&RgbImage, f32)]) -> Result<()> {
         let check = |name: &'static str, v: f64| {
             if v.is_finite() && v >= 0.0 {
@@ -355,14 +430,13 @@ impl StyleTransfer {
     /// (at their original size; resized here) with blend weights.
     pub fn losses(&self, content: &RgbImage, styles: &[(&RgbImage, f32)]) -> Result<Losses> {
         self.validate(styles)?;
-        let convention = self.vgg.convention();
-        let content_input = image_to_tensor(content, convention, &self.device);
+        let fast = self.fast_vgg();
         let layers: Vec<Layer> = self.content_layers.iter().map(|(l, _)| *l).collect();
         let content_loss = if layers.is_empty() {
             None
         } else {
             Some(ContentLoss::new(
-                &self.vgg.forward(content_input, &layers)?,
+                &self.features(content, &layers, fast.as_deref())?,
                 &self.content_layers,
             )?)
         };
@@ -377,8 +451,8 @@ impl StyleTransfer {
             let mut features = Vec::with_capacity(styles.len());
             for (image, weight) in styles {
                 let resized = image_io::resize(image, size);
-                let input = image_to_tensor(&resized, convention, &self.device);
-                features.push((self.vgg.forward(input, &style_layers)?, *weight));
+                let f = self.features(&resized, &style_layers, fast.as_deref())?;
+                features.push((f, *weight));
             }
             let refs: Vec<_> = features.iter().map(|(f, w)| (f, *w)).collect();
             Some(StyleLoss::blended(&refs, &self.style_layers)?)
@@ -386,6 +460,24 @@ impl StyleTransfer {
         let mut all: Vec<Layer> = layers.into_iter().chain(style_layers).collect();
         all.sort();
         all.dedup();
+        let fast = fast.map(|vgg| {
+            let targets = FastTargets {
+                content: content_loss
+                    .iter()
+                    .flat_map(|l| l.targets())
+                    .map(|(l, w, t)| (*l, *w, tensor_values(t)))
+                    .collect(),
+                style: style_loss
+                    .iter()
+                    .flat_map(|l| l.targets())
+                    .map(|(l, w, t)| (*l, *w, tensor_values(t)))
+                    .collect(),
+                alpha: self.content_weight,
+                beta: self.style_weight,
+                tv: self.tv_weight,
+            };
+            (vgg, targets)
+        });
         Ok(Losses {
             content: content_loss,
             style: style_loss,
@@ -393,6 +485,7 @@ impl StyleTransfer {
             alpha: self.content_weight,
             beta: self.style_weight,
             tv: self.tv_weight,
+            fast,
         })
     }
 
@@ -573,9 +666,16 @@ pub struct Losses {
     alpha: f64,
     beta: f64,
     tv: f64,
+    /// The Winograd CPU path and the targets on the host, when it applies.
+    fast: Option<(Arc<FastVgg>, FastTargets)>,
 }
 
 impl Losses {
+    /// Whether evaluations run on the Winograd CPU path (see [`StyleTransfer::with_winograd`]).
+    pub fn uses_winograd(&self) -> bool {
+        self.fast.is_some()
+    }
+
     /// The loss terms at `x` (`[1, 3, h, w]`, no autodiff) without a gradient.
     pub fn terms(&self, vgg: &Vgg19, x: Tensor<4>) -> Result<LossTerms> {
         let (terms, _) = self.compute(vgg, x, false, 0)?;
@@ -601,6 +701,9 @@ impl Losses {
         gradient: bool,
         iteration: usize,
     ) -> Result<(LossTerms, Option<Tensor<4>>)> {
+        if self.fast.is_some() {
+            return self.compute_winograd(x, gradient, iteration, None);
+        }
         let x = if gradient {
             x.autodiff().require_grad()
         } else {
@@ -662,22 +765,75 @@ impl Losses {
             tv: values[1 + n] as f64,
             total: values[2 + n] as f64,
         };
-        let named = [
-            ("content", terms.content),
-            ("style", terms.style),
-            ("tv", terms.tv),
-            ("total", terms.total),
-        ];
-        if let Some((term, _)) = named.iter().find(|(_, v)| !v.is_finite()) {
-            return Err(Error::NonFinite { iteration, term });
-        }
-        if grad.is_some() && !values[3 + n].is_finite() {
-            return Err(Error::NonFinite {
-                iteration,
-                term: "gradient",
+        let grad_sum = grad.as_ref().map(|_| values[3 + n] as f64);
+        check_finite(&terms, grad_sum, iteration)?;
+        Ok((terms, grad))
+    }
+}
+
+impl Losses {
+    /// One evaluation on the Winograd CPU path, with its steps timed into `profile`.
+    fn compute_winograd(
+        &self,
+        x: Tensor<4>,
+        gradient: bool,
+        iteration: usize,
+        mut profile: Option<&mut Vec<StepTime>>,
+    ) -> Result<(LossTerms, Option<Tensor<4>>)> {
+        let (fast, targets) = self.fast.as_ref().expect("the Winograd path applies");
+        let [_, _, h, w] = x.dims();
+        let start = Instant::now();
+        let host = tensor_values(&x);
+        let mut copies = start.elapsed().as_secs_f64();
+        let (terms, grad) = fast.evaluate(&host, h, w, targets, gradient, profile.as_deref_mut());
+        let start = Instant::now();
+        let grad_sum = grad
+            .as_ref()
+            .map(|g| g.iter().map(|v| *v as f64).sum::<f64>());
+        check_finite(&terms, grad_sum, iteration)?;
+        let grad = grad.map(|g| Tensor::from_data(TensorData::new(g, [1, 3, h, w]), &x.device()));
+        copies += start.elapsed().as_secs_f64();
+        if let Some(profile) = profile {
+            profile.push(StepTime {
+                step: "copies".into(),
+                seconds: copies,
+                direct_flop: 0.0,
+                gemm_flop: 0.0,
             });
         }
         Ok((terms, grad))
+    }
+
+    /// Times one evaluation (loss terms and gradient at `x`) step by step on the Winograd CPU
+    /// path: each layer's forward pass, losses, ReLU mask, pooling and input gradient, and the
+    /// copies in and out. [`Error::InvalidConfig`] when the path does not apply (switched off,
+    /// or not a CPU device). `cargo run --release --example profile` prints it as a table.
+    pub fn profile(&self, x: Tensor<4>) -> Result<Vec<StepTime>> {
+        if self.fast.is_none() {
+            return Err(Error::InvalidConfig {
+                name: "profile",
+                reason: "only the Winograd CPU path is profiled; use a CPU backend with the Winograd path on".into(),
+            });
+        }
+        let mut steps = Vec::new();
+        self.compute_winograd(x, true, 0, Some(&mut steps))?;
+        Ok(steps)
+    }
+}
+
+/// [`Error::NonFinite`] naming the first loss term (or the gradient, by its sum) that is NaN
+/// or infinite.
+fn check_finite(terms: &LossTerms, grad_sum: Option<f64>, iteration: usize) -> Result<()> {
+    let named = [
+        ("content", terms.content),
+        ("style", terms.style),
+        ("tv", terms.tv),
+        ("total", terms.total),
+        ("gradient", grad_sum.unwrap_or(0.0)),
+    ];
+    match named.iter().find(|(_, v)| !v.is_finite()) {
+        Some((term, _)) => Err(Error::NonFinite { iteration, term }),
+        None => Ok(()),
     }
 }
 

@@ -1,0 +1,547 @@
+//! The Winograd CPU path: VGG19's forward pass, the loss terms and a hand-written backward
+//! pass to the image, on host memory, for CPU devices (flex, ndarray).
+//!
+//! Burn's autodiff computes the same thing through im2col convolutions; this path does it
+//! with a quarter of the arithmetic ([`crate::winograd`]) and keeps only what the backward
+//! pass needs: one bit per activation for each ReLU, one byte per pooling window for max
+//! pooling, and the loss gradients at the loss layers. Switch it off with
+//! [`crate::StyleTransfer::with_winograd`]`(false)`; tests check both paths agree.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::layers::Layer;
+use crate::model::{Pooling, Vgg19};
+use crate::transfer::LossTerms;
+use crate::winograd::{Buffers, Conv3x3};
+
+/// VGG19 up to some layer, with filters in Winograd form.
+#[derive(Debug)]
+pub(crate) struct FastVgg {
+    convs: Vec<Conv3x3>,
+    pooling: Pooling,
+    /// Buffers kept between layers and evaluations.
+    buffers: Mutex<Buffers>,
+}
+
+/// The targets and weights of the losses, on the host.
+#[derive(Debug)]
+pub(crate) struct FastTargets {
+    /// Content layers: weight and the content image's features `[N][M]`.
+    pub(crate) content: Vec<(Layer, f32, Vec<f32>)>,
+    /// Style layers: weight and the target Gram per position `[N][N]` (scaled by `M` here).
+    pub(crate) style: Vec<(Layer, f32, Vec<f32>)>,
+    /// Content, style and total-variation weights.
+    pub(crate) alpha: f64,
+    /// Style weight.
+    pub(crate) beta: f64,
+    /// Total-variation weight.
+    pub(crate) tv: f64,
+}
+
+/// Where the time of one evaluation on the Winograd CPU path went, step by step; see
+/// [`crate::Losses::profile`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepTime {
+    /// What ran: `conv3_1 forward`, `conv3_1 losses` (the loss terms at that layer and their
+    /// gradient: Gram matrices, differences), `conv3_1 relu mask`, `pool 2` (after block 2),
+    /// `unpool 2`, `conv3_1 input gradient` (ReLU mask applied, then the transposed
+    /// convolution), `total variation`, `copies` (the image in, the gradient out).
+    pub step: String,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// Floating-point operations the step would take done directly (a 3x3 convolution:
+    /// 2 x 9 x in x out x h x w; a Gram matrix and its gradient: 2 x 2 x N^2 x M), for
+    /// comparing against PyTorch's im2col convolutions; 0 where not counted.
+    pub direct_flop: f64,
+    /// Floating-point operations the step's matrix multiplies actually ran (for a convolution,
+    /// 2 x 36 x in x out per 4x4 tile: about a quarter of `direct_flop`).
+    pub gemm_flop: f64,
+}
+
+/// Appends steps to a profile when one is asked for.
+struct Recorder<'a>(Option<&'a mut Vec<StepTime>>);
+
+impl Recorder<'_> {
+    /// Records the time since `start` under `step` (the name is built only when recording).
+    fn record(&mut self, start: Instant, step: impl FnOnce() -> String, flop: (f64, f64)) {
+        if let Some(steps) = self.0.as_mut() {
+            steps.push(StepTime {
+                step: step(),
+                seconds: start.elapsed().as_secs_f64(),
+                direct_flop: flop.0,
+                gemm_flop: flop.1,
+            });
+        }
+    }
+}
+
+/// Direct and Winograd floating-point operations of one 3x3 convolution pass.
+fn conv_flop(layer: Layer, h: usize, w: usize) -> (f64, f64) {
+    let kc = (layer.channels() * layer.in_channels()) as f64;
+    let tiles = (h.div_ceil(4) * w.div_ceil(4)) as f64;
+    (2.0 * 9.0 * kc * (h * w) as f64, 2.0 * 36.0 * kc * tiles)
+}
+
+/// Height and width of each block's maps for an `h x w` input (pooling floors).
+fn block_size(layer: Layer, h: usize, w: usize) -> (usize, usize) {
+    let s = layer.block() - 1;
+    (h >> s, w >> s)
+}
+
+impl FastVgg {
+    /// The layers of `vgg` up to `deepest`, transformed.
+    pub(crate) fn new(vgg: &Vgg19, deepest: Layer) -> Self {
+        let convs = Layer::ALL[..=deepest.index()]
+            .iter()
+            .map(|&layer| {
+                let (weight, bias) = vgg.conv_params(layer);
+                Conv3x3::new(&weight, &bias, layer.channels(), layer.in_channels())
+            })
+            .collect();
+        FastVgg {
+            convs,
+            pooling: vgg.pooling(),
+            buffers: Mutex::default(),
+        }
+    }
+
+    /// The deepest layer this network holds.
+    pub(crate) fn deepest(&self) -> Layer {
+        Layer::ALL[self.convs.len() - 1]
+    }
+
+    /// Post-ReLU features `[channels][h'][w']` of `layers` for an image `[3][h][w]`.
+    pub(crate) fn features(
+        &self,
+        x: &[f32],
+        h: usize,
+        w: usize,
+        layers: &[Layer],
+    ) -> Vec<(Layer, Vec<f32>)> {
+        let Some(deepest) = layers.iter().max().copied() else {
+            return Vec::new();
+        };
+        let mut buffers = self.buffers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::new();
+        let mut a = x.to_vec();
+        for layer in Layer::ALL.into_iter().take(deepest.index() + 1) {
+            let (lh, lw) = block_size(layer, h, w);
+            let y = self.convs[layer.index()].forward(&a, lh, lw, true, &mut buffers);
+            buffers.give(std::mem::take(&mut a));
+            if layers.contains(&layer) {
+                out.push((layer, y.clone()));
+            }
+            a = if layer.pools_after() && layer < deepest {
+                let (pooled, _) = self.pool(&y, layer.channels(), lh, lw, &mut buffers);
+                buffers.give(y);
+                pooled
+            } else {
+                y
+            };
+        }
+        buffers.give(a);
+        out
+    }
+
+    fn pool(
+        &self,
+        y: &[f32],
+        c: usize,
+        h: usize,
+        w: usize,
+        buffers: &mut Buffers,
+    ) -> (Vec<f32>, Vec<u8>) {
+        let mut out = buffers.take(c * (h / 2) * (w / 2));
+        let index = match self.pooling {
+            Pooling::Max => max_pool(y, &mut out, h, w),
+            Pooling::Average => {
+                avg_pool(y, &mut out, h, w);
+                Vec::new()
+            }
+        };
+        (out, index)
+    }
+
+    fn unpool(
+        &self,
+        g: &[f32],
+        index: &[u8],
+        (c, h, w): (usize, usize, usize),
+        buffers: &mut Buffers,
+    ) -> Vec<f32> {
+        let (oh, ow) = (h / 2, w / 2);
+        let mut out = buffers.zeroed(c * h * w);
+        out.par_chunks_mut(h * w)
+            .zip(g.par_chunks(oh * ow))
+            .enumerate()
+            .for_each(|(ch, (dst, src))| {
+                for i in 0..oh {
+                    for j in 0..ow {
+                        let o = i * ow + j;
+                        match self.pooling {
+                            Pooling::Max => {
+                                let k = index[ch * oh * ow + o] as usize;
+                                dst[(2 * i + k / 2) * w + 2 * j + k % 2] = src[o];
+                            }
+                            Pooling::Average => {
+                                let v = src[o] / 4.0;
+                                for k in 0..4 {
+                                    dst[(2 * i + k / 2) * w + 2 * j + k % 2] = v;
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+        out
+    }
+
+    /// The loss terms at image `x` (`[3][h][w]`, network input units) and, if `gradient`,
+    /// the gradient of the total with respect to `x`.
+    pub(crate) fn evaluate(
+        &self,
+        x: &[f32],
+        h: usize,
+        w: usize,
+        targets: &FastTargets,
+        gradient: bool,
+        profile: Option<&mut Vec<StepTime>>,
+    ) -> (LossTerms, Option<Vec<f32>>) {
+        let mut rec = Recorder(profile);
+        let deepest = targets
+            .content
+            .iter()
+            .chain(&targets.style)
+            .map(|(l, _, _)| *l)
+            .max()
+            .expect("at least one loss layer");
+        let n_layers = deepest.index() + 1;
+        // What the backward pass keeps, per layer.
+        let mut masks: Vec<Vec<u64>> = vec![Vec::new(); n_layers];
+        let mut pool_index: Vec<Vec<u8>> = vec![Vec::new(); n_layers];
+        let mut loss_grad: Vec<Option<Vec<f32>>> = vec![None; n_layers];
+        let mut content = 0.0f64;
+        let mut style = vec![0.0f64; targets.style.len()];
+        let mut buffers = self.buffers.lock().unwrap_or_else(|e| e.into_inner());
+        let buffers = &mut *buffers;
+        let mut a = x.to_vec();
+        for layer in Layer::ALL.into_iter().take(n_layers) {
+            let (lh, lw) = block_size(layer, h, w);
+            let n = layer.channels();
+            let m = lh * lw;
+            let start = Instant::now();
+            let y = self.convs[layer.index()].forward(&a, lh, lw, true, buffers);
+            buffers.give(std::mem::take(&mut a));
+            rec.record(
+                start,
+                || format!("{layer} forward"),
+                conv_flop(layer, lh, lw),
+            );
+            let start = Instant::now();
+            let mut loss_flop = 0.0;
+            let mut grad: Option<Vec<f32>> = None;
+            for (l, weight, p) in &targets.content {
+                if *l != layer {
+                    continue;
+                }
+                let (value, g) = content_term(&y, p, *weight, targets.alpha, gradient, buffers);
+                content += value;
+                accumulate(&mut grad, g, buffers);
+            }
+            for (i, (l, weight, a_hat)) in targets.style.iter().enumerate() {
+                if *l != layer {
+                    continue;
+                }
+                let (value, g) =
+                    style_term(&y, a_hat, (n, m), *weight, targets.beta, gradient, buffers);
+                style[i] = value;
+                accumulate(&mut grad, g, buffers);
+                loss_flop += 2.0 * (n * n * m) as f64 * if gradient { 2.0 } else { 1.0 };
+            }
+            if grad.is_some() || !gradient {
+                let flop = (loss_flop, loss_flop);
+                rec.record(start, || format!("{layer} losses"), flop);
+            }
+            loss_grad[layer.index()] = grad;
+            if gradient {
+                let start = Instant::now();
+                masks[layer.index()] = relu_mask(&y);
+                rec.record(start, || format!("{layer} relu mask"), (0.0, 0.0));
+            }
+            a = if layer.pools_after() && layer < deepest {
+                let start = Instant::now();
+                let (pooled, index) = self.pool(&y, n, lh, lw, buffers);
+                pool_index[layer.index()] = index;
+                buffers.give(y);
+                rec.record(start, || format!("pool {}", layer.block()), (0.0, 0.0));
+                pooled
+            } else {
+                y
+            };
+        }
+        buffers.give(a);
+        let start = Instant::now();
+        let (tv, tv_grad) = if targets.tv > 0.0 {
+            total_variation(x, h, w, gradient)
+        } else {
+            (0.0, None)
+        };
+        if targets.tv > 0.0 {
+            rec.record(start, || "total variation".into(), (0.0, 0.0));
+        }
+        let style_sum: f64 = style.iter().sum();
+        let terms = LossTerms {
+            content,
+            style: style_sum,
+            style_layers: targets
+                .style
+                .iter()
+                .map(|(l, _, _)| *l)
+                .zip(style.iter().copied())
+                .collect(),
+            tv,
+            total: targets.alpha * content + targets.beta * style_sum + targets.tv * tv,
+        };
+        if !gradient {
+            return (terms, None);
+        }
+        // Backward: g is the gradient with respect to the current layer's post-ReLU output.
+        let mut g: Option<Vec<f32>> = None;
+        for layer in Layer::ALL[..n_layers].iter().rev().copied() {
+            let (lh, lw) = block_size(layer, h, w);
+            let n = layer.channels();
+            if layer.pools_after() && layer < deepest {
+                let start = Instant::now();
+                g = g.map(|pooled| {
+                    let index = &pool_index[layer.index()];
+                    let out = self.unpool(&pooled, index, (n, lh, lw), buffers);
+                    buffers.give(pooled);
+                    out
+                });
+                rec.record(start, || format!("unpool {}", layer.block()), (0.0, 0.0));
+            }
+            let start = Instant::now();
+            if let Some(lg) = loss_grad[layer.index()].take() {
+                accumulate(&mut g, Some(lg), buffers);
+            }
+            let Some(mut dy) = g.take() else { continue };
+            apply_mask(&mut dy, &masks[layer.index()]);
+            g = Some(self.convs[layer.index()].backward_input(&dy, lh, lw, buffers));
+            buffers.give(dy);
+            let flop = conv_flop(layer, lh, lw);
+            rec.record(start, || format!("{layer} input gradient"), flop);
+        }
+        let mut grad = g.unwrap_or_else(|| vec![0.0; x.len()]);
+        if let Some(tv_grad) = tv_grad {
+            let s = targets.tv as f32;
+            grad.iter_mut().zip(tv_grad).for_each(|(g, t)| *g += s * t);
+        }
+        (terms, Some(grad))
+    }
+}
+
+/// Adds a gradient into an accumulated one (or starts it).
+fn accumulate(into: &mut Option<Vec<f32>>, g: Option<Vec<f32>>, buffers: &mut Buffers) {
+    match (into.as_mut(), g) {
+        (Some(acc), Some(g)) => {
+            acc.par_iter_mut().zip(&g).for_each(|(a, b)| *a += b);
+            buffers.give(g);
+        }
+        (None, g) => *into = g,
+        (Some(_), None) => {}
+    }
+}
+
+/// `1/2 w sum((F - P)^2)` and its gradient `alpha w (F - P)`.
+fn content_term(
+    f: &[f32],
+    p: &[f32],
+    weight: f32,
+    alpha: f64,
+    gradient: bool,
+    buffers: &mut Buffers,
+) -> (f64, Option<Vec<f32>>) {
+    // Fixed chunks summed in order: the same result on every run, however rayon splits work.
+    let partial: Vec<f64> = (f.par_chunks(1 << 14).zip(p.par_chunks(1 << 14)))
+        .map(|(fc, pc)| {
+            (fc.iter().zip(pc))
+                .map(|(a, b)| ((a - b) as f64).powi(2))
+                .sum::<f64>()
+        })
+        .collect();
+    let sum: f64 = partial.iter().sum();
+    let g = gradient.then(|| {
+        let s = (alpha * weight as f64) as f32;
+        let mut g = buffers.take(f.len());
+        (g.par_iter_mut().zip(f).zip(p)).for_each(|((g, a), b)| *g = s * (a - b));
+        g
+    });
+    (0.5 * weight as f64 * sum, g)
+}
+
+/// `w/(4 N^2 M^2) sum((G - M A)^2)` with `G = F F^T`, and its gradient
+/// `beta w/(N^2 M^2) (G - M A) F`.
+fn style_term(
+    f: &[f32],
+    a_hat: &[f32],
+    (n, m): (usize, usize),
+    weight: f32,
+    beta: f64,
+    gradient: bool,
+    buffers: &mut Buffers,
+) -> (f64, Option<Vec<f32>>) {
+    let mut d = vec![0.0f32; n * n];
+    // SAFETY: d is n x n, f is n x m; strides describe F F^T.
+    unsafe {
+        gemm::gemm(
+            n,
+            n,
+            m,
+            d.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            f.as_ptr(),
+            1,
+            m as isize,
+            f.as_ptr(),
+            m as isize,
+            1,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::Rayon(0),
+        );
+    }
+    let mf = m as f32;
+    d.iter_mut().zip(a_hat).for_each(|(g, a)| *g -= mf * a);
+    let (nf, mf) = (n as f64, m as f64);
+    let sum: f64 = d.iter().map(|v| (*v as f64) * (*v as f64)).sum();
+    let value = weight as f64 * sum / (4.0 * nf * nf * mf * mf);
+    let g = gradient.then(|| {
+        let mut g = buffers.take(n * m);
+        let s = (beta * weight as f64 / (nf * nf * mf * mf)) as f32;
+        // SAFETY: g is n x m, d is n x n, f is n x m.
+        unsafe {
+            gemm::gemm(
+                n,
+                m,
+                n,
+                g.as_mut_ptr(),
+                1,
+                m as isize,
+                false,
+                d.as_ptr(),
+                1,
+                n as isize,
+                f.as_ptr(),
+                1,
+                m as isize,
+                0.0,
+                s,
+                false,
+                false,
+                false,
+                gemm::Parallelism::Rayon(0),
+            );
+        }
+        g
+    });
+    (value, g)
+}
+
+/// Total variation `sum((x[i+1,j]-x[i,j])^2) + sum((x[i,j+1]-x[i,j])^2)` and its gradient.
+fn total_variation(x: &[f32], h: usize, w: usize, gradient: bool) -> (f64, Option<Vec<f32>>) {
+    let mut value = 0.0f64;
+    let mut g = gradient.then(|| vec![0.0f32; x.len()]);
+    for (c, plane) in x.chunks(h * w).enumerate() {
+        for i in 0..h {
+            for j in 0..w {
+                let at = i * w + j;
+                for (ok, next) in [(i + 1 < h, at + w), (j + 1 < w, at + 1)] {
+                    if !ok {
+                        continue;
+                    }
+                    let d = plane[next] - plane[at];
+                    value += (d as f64) * (d as f64);
+                    if let Some(g) = g.as_mut() {
+                        g[c * h * w + next] += 2.0 * d;
+                        g[c * h * w + at] -= 2.0 * d;
+                    }
+                }
+            }
+        }
+    }
+    (value, g)
+}
+
+/// One bit per activation: whether ReLU let it through.
+fn relu_mask(y: &[f32]) -> Vec<u64> {
+    y.par_chunks(64)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .enumerate()
+                .fold(0u64, |bits, (i, v)| bits | (((*v > 0.0) as u64) << i))
+        })
+        .collect()
+}
+
+fn apply_mask(g: &mut [f32], mask: &[u64]) {
+    g.par_chunks_mut(64).zip(mask).for_each(|(chunk, bits)| {
+        for (i, v) in chunk.iter_mut().enumerate() {
+            if bits >> i & 1 == 0 {
+                *v = 0.0;
+            }
+        }
+    });
+}
+
+/// 2x2 max pooling, stride 2 (floor), into `out`; returns the position of each maximum
+/// (the first on ties).
+fn max_pool(y: &[f32], out: &mut [f32], h: usize, w: usize) -> Vec<u8> {
+    let (oh, ow) = (h / 2, w / 2);
+    let mut index = vec![0u8; out.len()];
+    out.par_chunks_mut(oh * ow)
+        .zip(index.par_chunks_mut(oh * ow))
+        .zip(y.par_chunks(h * w))
+        .for_each(|((dst, idx), src)| {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let mut best = (src[2 * i * w + 2 * j], 0u8);
+                    for k in 1..4u8 {
+                        let v = src[(2 * i + k as usize / 2) * w + 2 * j + k as usize % 2];
+                        if v > best.0 {
+                            best = (v, k);
+                        }
+                    }
+                    dst[i * ow + j] = best.0;
+                    idx[i * ow + j] = best.1;
+                }
+            }
+        });
+    index
+}
+
+/// 2x2 average pooling, stride 2 (floor), into `out`.
+fn avg_pool(y: &[f32], out: &mut [f32], h: usize, w: usize) {
+    let (oh, ow) = (h / 2, w / 2);
+    out.par_chunks_mut(oh * ow)
+        .zip(y.par_chunks(h * w))
+        .for_each(|(dst, src)| {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let s = src[2 * i * w + 2 * j]
+                        + src[2 * i * w + 2 * j + 1]
+                        + src[(2 * i + 1) * w + 2 * j]
+                        + src[(2 * i + 1) * w + 2 * j + 1];
+                    dst[i * ow + j] = s / 4.0;
+                }
+            }
+        });
+}
