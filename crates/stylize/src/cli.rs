@@ -149,6 +149,11 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_backend)]
     pub backend: Option<Backend>,
 
+    /// On a CPU backend, run VGG19 through Burn's own convolutions and autodiff instead of
+    /// the built-in Winograd path (about twice as slow; for comparison).
+    #[arg(long)]
+    pub no_winograd: bool,
+
     /// A VGG19 ONNX file to use instead of the fetched weights (the project's, torchvision's
     /// vgg19 export, or the ONNX Model Zoo's vgg19).
     #[arg(long, value_name = "PATH")]

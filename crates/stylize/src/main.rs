@@ -112,6 +112,7 @@ fn stylize(args: RunArgs) -> Result<ExitCode, Failure> {
         .style_layers
         .weighted(1.0 / args.style_layers.0.len() as f32);
     let engine = StyleTransfer::with_pooling(&weights, pooling, &device)
+        .with_winograd(!args.no_winograd)
         .with_size(Size::Exact { width, height })
         .with_iterations(args.iterations)
         .with_optimizer(optimizer)
@@ -128,6 +129,8 @@ fn stylize(args: RunArgs) -> Result<ExitCode, Failure> {
             ColorsArg::Luminance => OriginalColors::Luminance,
             ColorsArg::Histogram => OriginalColors::Histogram,
         }));
+    // The engine holds its own copy of the network; the file's would only add to the peak.
+    drop(weights);
 
     let interrupted = Arc::new(AtomicBool::new(false));
     let flag = interrupted.clone();
