@@ -393,31 +393,7 @@ fn style_term(
     gradient: bool,
     buffers: &mut Buffers,
 ) -> (f64, Option<Vec<f32>>) {
-    let mut d = vec![0.0f32; n * n];
-    // SAFETY: d is n x n, f is n x m; strides describe F F^T.
-    unsafe {
-        gemm::gemm(
-            n,
-            n,
-            m,
-            d.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            f.as_ptr(),
-            1,
-            m as isize,
-            f.as_ptr(),
-            m as isize,
-            1,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::Rayon(0),
-        );
-    }
+    let mut d = gram(f, n, m);
     let mf = m as f32;
     d.iter_mut().zip(a_hat).for_each(|(g, a)| *g -= mf * a);
     let (nf, mf) = (n as f64, m as f64);
@@ -453,6 +429,56 @@ fn style_term(
         g
     });
     (value, g)
+}
+
+/// `G = F F^T` for `F` of `n x m`. A Gram matrix is a small output from a long inner
+/// dimension, which one multiply cannot share between threads well: the positions are split
+/// into a fixed number of parts (so the sum is the same on every run), multiplied in
+/// parallel and summed in order.
+fn gram(f: &[f32], n: usize, m: usize) -> Vec<f32> {
+    const PART: usize = 2048;
+    let parts = m.div_ceil(PART).clamp(1, 16);
+    let len = m.div_ceil(parts);
+    let partial: Vec<Vec<f32>> = (0..parts)
+        .into_par_iter()
+        .map(|p| {
+            let (start, end) = (p * len, ((p + 1) * len).min(m));
+            let mut g = vec![0.0f32; n * n];
+            if start < end {
+                // SAFETY: g is n x n; f[start..] read as n x (end - start) with row stride m.
+                unsafe {
+                    gemm::gemm(
+                        n,
+                        n,
+                        end - start,
+                        g.as_mut_ptr(),
+                        1,
+                        n as isize,
+                        false,
+                        f.as_ptr().add(start),
+                        1,
+                        m as isize,
+                        f.as_ptr().add(start),
+                        m as isize,
+                        1,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+            }
+            g
+        })
+        .collect();
+    let mut parts = partial.into_iter();
+    let mut total = parts.next().expect("at least one part");
+    for p in parts {
+        total.iter_mut().zip(p).for_each(|(t, v)| *t += v);
+    }
+    total
 }
 
 /// Total variation `sum((x[i+1,j]-x[i,j])^2) + sum((x[i,j+1]-x[i,j])^2)` and its gradient.
