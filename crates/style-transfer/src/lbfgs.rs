@@ -276,10 +276,18 @@ impl Lbfgs {
             if ls_iter >= max_ls {
                 break vec![start.clone(), new];
             }
-            if !new.f.is_finite() || armijo_fails(&new) || (ls_iter > 1 && new.f >= prev.f) {
+            // A step too small to change the loss at all, while the slope is still downhill,
+            // keeps extrapolating (PyTorch brackets there): with float32 losses in the 1e12s
+            // (a 2048 px image) L-BFGS's first step of 1/|g|_1 changes the loss by less than
+            // its rounding, and bracketing on that tie ended the run after one iteration.
+            let unresolved = new.f == prev.f && new.gtd < 0.0;
+            if !new.f.is_finite()
+                || (armijo_fails(&new) && !unresolved)
+                || (ls_iter > 1 && new.f > prev.f)
+            {
                 break vec![prev, new];
             }
-            if curvature_ok(&new) {
+            if curvature_ok(&new) && !unresolved {
                 return Ok((new, evals));
             }
             if new.gtd >= 0.0 {
@@ -414,6 +422,33 @@ mod tests {
             }
         }
         assert!(max_abs(&x) < 1e-3, "converges to 0, got {}", max_abs(&x));
+    }
+
+    #[test]
+    fn a_first_step_below_float32_resolution_does_not_stop_the_run() {
+        // Loss 1e15 + sum(1e6 (x - 1)^2), rounded to float32 as the engine's losses are: the
+        // first step (1 / |g|_1) changes it by less than one float32 unit at 1e15.
+        let n = 1000;
+        let f = |x: &[f32]| {
+            let sum: f64 = x.iter().map(|v| 1e6 * (*v as f64 - 1.0).powi(2)).sum();
+            let g = x.iter().map(|v| (2e6 * (*v as f64 - 1.0)) as f32).collect();
+            (((1e15 + sum) as f32) as f64, g)
+        };
+        let mut opt = Lbfgs::new(LbfgsConfig::default());
+        let mut x = vec![0.0f32; n];
+        let mut eval = |x: &[f32]| Ok::<_, ()>(f(x));
+        let first = opt.step(&mut x, &mut eval).unwrap();
+        assert!(
+            !first.converged,
+            "a step below the loss's resolution is not convergence"
+        );
+        for _ in 0..20 {
+            if opt.step(&mut x, &mut eval).unwrap().converged {
+                break;
+            }
+        }
+        let worst = x.iter().fold(0.0f32, |m, v| m.max((v - 1.0).abs()));
+        assert!(worst < 0.05, "x should approach 1, worst |x - 1| = {worst}");
     }
 
     #[test]
