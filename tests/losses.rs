@@ -127,16 +127,8 @@ fn gradient_matches_finite_differences(backend: Backend) {
     );
     let style = image_io::load_image(common::shared("images/starry_night.jpg")).unwrap();
     let losses = engine.losses(&content, &[(&style, 1.0)]).unwrap();
-    // A point away from the content target: content plus a fixed pattern.
-    let base: Vec<f32> = values(&image_io::image_to_tensor(
-        &content,
-        weights().convention(),
-        &device,
-    ))
-    .iter()
-    .enumerate()
-    .map(|(i, v)| *v as f32 + ((i * 37 % 23) as f32 - 11.0))
-    .collect();
+    // A point away from the content target.
+    let base = common::perturbed(&content, &device);
     let at =
         |v: &[f32]| Tensor::<4>::from_data(TensorData::new(v.to_vec(), [1, 3, 24, 24]), &device);
     let (_, grad) = losses.evaluate(engine.vgg(), at(&base), 1).unwrap();

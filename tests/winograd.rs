@@ -61,16 +61,8 @@ fn compare(backend: Backend, pooling: Pooling, grad_tol: f64) {
     );
     assert!(!plain_losses.uses_winograd());
 
-    // A point away from the content target: content plus a fixed pattern.
-    let base: Vec<f32> = values(&image_io::image_to_tensor(
-        &content,
-        weights().convention(),
-        &device,
-    ))
-    .iter()
-    .enumerate()
-    .map(|(i, v)| *v as f32 + ((i * 37 % 23) as f32 - 11.0))
-    .collect();
+    // A point away from the content target.
+    let base = common::perturbed(&content, &device);
     let x = Tensor::<4>::from_data(TensorData::new(base, [1, 3, 43, 61]), &device);
     let (ft, fg) = fast_losses.evaluate(fast.vgg(), x.clone(), 1).unwrap();
     let (pt, pg) = plain_losses.evaluate(plain.vgg(), x, 1).unwrap();

@@ -74,6 +74,17 @@ pub fn reference_tensor4(name: &str, device: &Device) -> Tensor<4> {
     Tensor::from_data(TensorData::new(values, shape), device)
 }
 
+/// A point away from an image's own loss targets: the image in the weights' convention plus a
+/// fixed pattern of up to 11 units, as flat `[3][h][w]` values.
+pub fn perturbed(image: &image::RgbImage, device: &Device) -> Vec<f32> {
+    let x = style_transfer::image_io::image_to_tensor(image, weights().convention(), device);
+    values(&x)
+        .iter()
+        .enumerate()
+        .map(|(i, v)| *v as f32 + ((i * 37 % 23) as f32 - 11.0))
+        .collect()
+}
+
 /// Values of a tensor as f64.
 pub fn values<const D: usize>(t: &Tensor<D>) -> Vec<f64> {
     let data = t.to_data().convert::<f32>();
