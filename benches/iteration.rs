@@ -1,16 +1,16 @@
 //! One optimization iteration of style transfer (tubingen + starry_night, init from content,
 //! default layers): an Adam iteration (forward, backward, Adam step, projection into pixel
 //! range) and one L-BFGS function evaluation (forward, backward, gradient copied to the host),
-//! on each CPU backend compiled in.
+//! on each CPU backend compiled in, on the Winograd CPU path (the engine's default there).
 //!
 //! ```text
 //! cargo bench --bench iteration                     # flex at 256 and 512
 //! cargo bench --bench iteration --features ndarray  # plus ndarray
 //! BENCH_SIZES=128,256 cargo bench --bench iteration # other sizes
 //! ```
-//! ndarray runs at 64 px unless `BENCH_NDARRAY_SIZES` says otherwise: its naive convolutions
-//! take about a minute per iteration at 256 px, ten minutes for criterion's ten samples. The
-//! peak resident memory of the whole bench process is printed at the end.
+//! ndarray runs at 256 px unless `BENCH_NDARRAY_SIZES` says otherwise (on the Winograd path
+//! it runs as fast as flex; Burn's ndarray convolutions would take a minute per iteration).
+//! The peak resident memory of the whole bench process is printed at the end.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use style_transfer::burn::optim::{AdamConfig, Optimizer as _};
@@ -36,7 +36,7 @@ fn iteration(c: &mut Criterion) {
     group.sample_size(10);
     for (backend, sizes) in [
         (Backend::Flex, sizes("BENCH_SIZES", "256,512")),
-        (Backend::Ndarray, sizes("BENCH_NDARRAY_SIZES", "64")),
+        (Backend::Ndarray, sizes("BENCH_NDARRAY_SIZES", "256")),
     ] {
         let Ok(device) = backend.device() else {
             continue;

@@ -8,6 +8,8 @@
 # Creates benches/.venv (torch, numpy, onnx, pillow) on first use; PyTorch is only ever a
 # comparison, never a dependency of the crates. Writes target/side_by_side/results.json
 # (one JSON object per run) and target/side_by_side/table.md, and prints the table.
+# Ours runs twice: on the Winograd CPU path (the default) and on Burn's own convolutions and
+# autodiff (--no-winograd, the "before" figures); BURN_PATH=0 skips the second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=${1:-"256 512"}
@@ -37,6 +39,10 @@ for size in $sizes; do
     echo "size $size, $mode: style-transfer, then PyTorch ($threads threads)" >&2
     RAYON_NUM_THREADS=$threads "$rust" --mode "$mode" --size "$size" --iterations "$iterations" \
       >> "$out/results.json"
+    if [ "${BURN_PATH:-1}" != 0 ]; then
+      RAYON_NUM_THREADS=$threads "$rust" --mode "$mode" --size "$size" --iterations "$iterations" \
+        --no-winograd >> "$out/results.json"
+    fi
     "$venv/bin/python" benches/pytorch_side_by_side.py --mode "$mode" --size "$size" \
       --iterations "$iterations" --threads "$threads" >> "$out/results.json"
   done
@@ -56,11 +62,13 @@ simd = next((n for n, f in [("AVX-512 with BF16", "avx512_bf16"), ("AVX-512", "a
                             ("AVX2", "avx2"), ("SSE4.2", "sse4_2")] if f in flags), "baseline")
 torch = next((r["torch"] for r in runs if r["impl"] == "pytorch"), "?")
 lines = [f"CPU: {cpu} ({simd}), {runs[0]['threads']} threads; PyTorch {torch}", "",
-         "| work | size | ours s/it | PyTorch s/it | time ratio | ours peak | PyTorch peak | memory ratio | ours loss (first, last) | PyTorch loss (first, last) |",
-         "|---|---|---|---|---|---|---|---|---|---|"]
+         "| work | size | ours s/it | PyTorch s/it | time ratio | ours peak | PyTorch peak | memory ratio | ours loss (first, last) | PyTorch loss (first, last) | ours on Burn's path: s/it, peak |",
+         "|---|---|---|---|---|---|---|---|---|---|---|"]
 for size in sorted({r["size"] for r in runs}):
     for mode in ["adam", "lbfgs-eval"]:
-        ours = next((r for r in runs if r["impl"] != "pytorch" and r["size"] == size and r["mode"] == mode), None)
+        mine = [r for r in runs if r["impl"] != "pytorch" and r["size"] == size and r["mode"] == mode]
+        ours = next((r for r in mine if r.get("winograd", True)), None)
+        burn = next((r for r in mine if not r.get("winograd", True)), None)
         theirs = next((r for r in runs if r["impl"] == "pytorch" and r["size"] == size and r["mode"] == mode), None)
         if not ours or not theirs:
             continue
@@ -68,7 +76,8 @@ for size in sorted({r["size"] for r in runs}):
         ma, mb = ours["peak_rss_kib"] / 2**20, theirs["peak_rss_kib"] / 2**20
         lines.append(f"| {'Adam iteration' if mode == 'adam' else 'L-BFGS evaluation'} | {size} | {a:.3f} | {b:.3f} | {a / b:.2f} | "
                      f"{ma:.2f} GiB | {mb:.2f} GiB | {ma / mb:.2f} | {ours['total_loss_first']:.4e}, {ours['total_loss_last']:.4e} | "
-                     f"{theirs['total_loss_first']:.4e}, {theirs['total_loss_last']:.4e} |")
+                     f"{theirs['total_loss_first']:.4e}, {theirs['total_loss_last']:.4e} | "
+                     + (f"{burn['seconds_per_iteration']['median']:.3f} s, {burn['peak_rss_kib'] / 2**20:.2f} GiB |" if burn else "not run |"))
 table = "\n".join(lines) + "\n"
 open(f"{out}/table.md", "w").write(table)
 print(table)

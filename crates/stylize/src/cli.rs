@@ -150,7 +150,7 @@ pub struct RunArgs {
     pub backend: Option<Backend>,
 
     /// On a CPU backend, run VGG19 through Burn's own convolutions and autodiff instead of
-    /// the built-in Winograd path (about twice as slow; for comparison).
+    /// the built-in Winograd path (about three times as slow; for comparison).
     #[arg(long)]
     pub no_winograd: bool,
 
