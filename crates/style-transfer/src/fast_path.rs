@@ -33,7 +33,7 @@ pub(crate) struct FastTargets {
     pub(crate) content: Vec<(Layer, f32, Vec<f32>)>,
     /// Style layers: weight and the target Gram per position `[N][N]` (scaled by `M` here).
     pub(crate) style: Vec<(Layer, f32, Vec<f32>)>,
-    /// Content, style and total-variation weights.
+    /// Content weight.
     pub(crate) alpha: f64,
     /// Style weight.
     pub(crate) beta: f64,
