@@ -86,7 +86,7 @@ fn conv_flop(layer: Layer, h: usize, w: usize) -> (f64, f64) {
 }
 
 /// Height and width of each block's maps for an `h x w` input (pooling floors).
-fn block_size(layer: Layer, h: usize, w: usize) -> (usize, usize) {
+pub(crate) fn block_size(layer: Layer, h: usize, w: usize) -> (usize, usize) {
     let s = layer.block() - 1;
     (h >> s, w >> s)
 }

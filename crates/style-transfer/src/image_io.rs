@@ -205,9 +205,15 @@ pub fn image_to_tensor(
     device: &Device,
 ) -> Tensor<4> {
     let (w, h) = (image.width() as usize, image.height() as usize);
-    let rgb: Vec<f32> = image.as_raw().iter().map(|&v| v as f32).collect();
-    let planar = convention.rgb_to_planar(&rgb, h, w);
+    let planar = image_to_planar(image, convention);
     Tensor::from_data(TensorData::new(planar, [1, 3, h, w]), device)
+}
+
+/// An RGB image as the network's planar input `[3][height][width]` in `convention`, on the host.
+pub(crate) fn image_to_planar(image: &RgbImage, convention: InputConvention) -> Vec<f32> {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let rgb: Vec<f32> = image.as_raw().iter().map(|&v| v as f32).collect();
+    convention.rgb_to_planar(&rgb, h, w)
 }
 
 /// Converts a `[1, 3, height, width]` tensor in `convention` back into an RGB image,

@@ -18,6 +18,18 @@ use crate::weights::{VggWeights, layer_weight_shape};
 /// leave a 1x1 map at 16 pixels.
 pub const MIN_INPUT_SIDE: usize = 16;
 
+/// [`Error::ImageTooSmall`] unless both sides are at least [`MIN_INPUT_SIDE`].
+pub(crate) fn check_input_size(width: usize, height: usize) -> Result<()> {
+    if height < MIN_INPUT_SIDE || width < MIN_INPUT_SIDE {
+        return Err(Error::ImageTooSmall {
+            width,
+            height,
+            min: MIN_INPUT_SIDE,
+        });
+    }
+    Ok(())
+}
+
 /// The pooling between VGG blocks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Pooling {
@@ -137,13 +149,7 @@ impl Vgg19 {
                 actual: input.dims().to_vec(),
             });
         }
-        if h < MIN_INPUT_SIDE || w < MIN_INPUT_SIDE {
-            return Err(Error::ImageTooSmall {
-                width: w,
-                height: h,
-                min: MIN_INPUT_SIDE,
-            });
-        }
+        check_input_size(w, h)?;
         let Some(deepest) = layers.iter().max().copied() else {
             return Ok(Features { layers: Vec::new() });
         };

@@ -12,12 +12,12 @@ use crate::backend::is_host_device;
 use crate::color;
 use crate::convention::InputConvention;
 use crate::error::{Error, Result};
-use crate::fast_path::{FastTargets, FastVgg, StepTime};
+use crate::fast_path::{FastTargets, FastVgg, StepTime, block_size};
 use crate::image_io::{self, Size, image_to_tensor, tensor_to_image, tensor_values};
 use crate::layers::Layer;
 use crate::lbfgs::{Lbfgs, LbfgsConfig};
 use crate::losses::{ContentLoss, LayerWeight, StyleLoss, total_variation};
-use crate::model::{Features, Pooling, Vgg19};
+use crate::model::{Features, Pooling, Vgg19, check_input_size};
 use crate::weights::VggWeights;
 
 /// The optimizer of the image's pixels.
@@ -333,25 +333,20 @@ impl StyleTransfer {
         layers: &[Layer],
         fast: Option<&FastVgg>,
     ) -> Result<Features> {
-        let input = image_to_tensor(image, self.vgg.convention(), &self.device);
+        let convention = self.vgg.convention();
         let Some(fast) = fast else {
+            let input = image_to_tensor(image, convention, &self.device);
             return self.vgg.forward(input, layers);
         };
         let (w, h) = (image.width() as usize, image.height() as usize);
-        if h < crate::model::MIN_INPUT_SIDE || w < crate::model::MIN_INPUT_SIDE {
-            return Err(Error::ImageTooSmall {
-                width: w,
-                height: h,
-                min: crate::model::MIN_INPUT_SIDE,
-            });
-        }
-        let x = tensor_values(&input);
+        check_input_size(w, h)?;
+        let x = image_io::image_to_planar(image, convention);
         let layers = fast
             .features(&x, h, w, layers)
             .into_iter()
             .map(|(layer, values)| {
-                let s = layer.block() - 1;
-                let shape = [1, layer.channels(), h >> s, w >> s];
+                let (lh, lw) = block_size(layer, h, w);
+                let shape = [1, layer.channels(), lh, lw];
                 (
                     layer,
                     Tensor::from_data(TensorData::new(values, shape), &self.device),

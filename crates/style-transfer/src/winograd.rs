@@ -152,7 +152,6 @@ impl Buffers {
             .map(|(i, _)| i);
         let mut v = best.map_or_else(|| Vec::with_capacity(len), |i| self.free.swap_remove(i));
         v.resize(len, 0.0);
-        v.truncate(len);
         v
     }
 
