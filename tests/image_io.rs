@@ -218,3 +218,67 @@ fn save_is_atomic_and_refuses_unknown_extensions() {
         "no temporary or partial files are left behind"
     );
 }
+
+/// Writes the seed corpora of the `image_decode` and `jpeg_markers` fuzz targets
+/// (docs/fuzzing.md): the sample photos downscaled to 32 px as JPEG, PNG (RGB, grey, RGBA,
+/// 16-bit) and WebP, a JPEG with an EXIF-like APP1 segment holding its own markers, and
+/// truncated copies.
+#[test]
+#[ignore = "writes fuzz/seeds/image_decode and fuzz/seeds/jpeg_markers; run by hand (docs/fuzzing.md)"]
+fn write_fuzz_seeds() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+    let (images, markers) = (root.join("image_decode"), root.join("jpeg_markers"));
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::create_dir_all(&markers).unwrap();
+    let encode = |image: &DynamicImage, format: ImageFormat| {
+        let mut out = std::io::Cursor::new(Vec::new());
+        image.write_to(&mut out, format).unwrap();
+        out.into_inner()
+    };
+    for name in ["tubingen", "starry_night"] {
+        let path = format!("{}/examples/images/{name}.jpg", env!("CARGO_MANIFEST_DIR"));
+        let small = DynamicImage::ImageRgb8(image_io::resize(
+            &image_io::load_image(&path).unwrap(),
+            Size::Longest(32),
+        ));
+        let jpeg = encode(&small, ImageFormat::Jpeg);
+        // An APP1 segment right after SOI holding a thumbnail's SOI .. EOI.
+        let mut exif = jpeg[..2].to_vec();
+        let thumb = [b"Exif\0\0".as_slice(), &[0xFF, 0xD8, 0xFF, 0xD9]].concat();
+        exif.extend([0xFF, 0xE1]);
+        exif.extend(((thumb.len() + 2) as u16).to_be_bytes());
+        exif.extend(&thumb);
+        exif.extend(&jpeg[2..]);
+        let cut = jpeg[..jpeg.len() * 2 / 3].to_vec();
+        let gray = DynamicImage::ImageLuma8(small.to_luma8());
+        let rgba = DynamicImage::ImageRgba8(small.to_rgba8());
+        let rgb16 = DynamicImage::ImageRgb16(small.to_rgb16());
+        let files: Vec<(String, Vec<u8>)> = vec![
+            (format!("{name}.jpg"), jpeg.clone()),
+            (format!("{name}_exif.jpg"), exif.clone()),
+            (format!("{name}_truncated.jpg"), cut.clone()),
+            (format!("{name}_gray.jpg"), encode(&gray, ImageFormat::Jpeg)),
+            (format!("{name}.png"), encode(&small, ImageFormat::Png)),
+            (format!("{name}_gray.png"), encode(&gray, ImageFormat::Png)),
+            (format!("{name}_rgba.png"), encode(&rgba, ImageFormat::Png)),
+            (
+                format!("{name}_rgb16.png"),
+                encode(&rgb16, ImageFormat::Png),
+            ),
+            (format!("{name}.webp"), encode(&small, ImageFormat::WebP)),
+        ];
+        for (file, bytes) in &files {
+            let decoded = image_io::decode_image_bytes(bytes);
+            assert_eq!(decoded.is_ok(), !file.contains("truncated"), "{file}");
+            std::fs::write(images.join(file), bytes).unwrap();
+        }
+        assert!(image_io::jpeg_is_complete(&exif) && !image_io::jpeg_is_complete(&cut));
+        for (file, bytes) in [
+            ("a.jpg", &jpeg),
+            ("exif.jpg", &exif),
+            ("truncated.jpg", &cut),
+        ] {
+            std::fs::write(markers.join(format!("{name}_{file}")), bytes).unwrap();
+        }
+    }
+}

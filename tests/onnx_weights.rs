@@ -441,3 +441,536 @@ fn short_tensor_data_is_refused() {
         "{problem:?}"
     );
 }
+
+/// Weights whose biases repeat, as a freshly built torchvision VGG19 has (all zero), so an
+/// exporter that deduplicates initializers keeps one copy.
+fn weights_with_zero_biases() -> VggWeights {
+    let original = patterned_weights(InputConvention::Torchvision);
+    let convs = Layer::ALL
+        .iter()
+        .map(|l| ConvWeights {
+            weight: original.conv(*l).weight.clone(),
+            bias: vec![0.0; l.channels()],
+        })
+        .collect();
+    VggWeights::new(convs, InputConvention::Torchvision).unwrap()
+}
+
+fn identity(input: &str, output: &str) -> NodeProto {
+    NodeProto {
+        input: vec![input.into()],
+        output: vec![output.into()],
+        name: format!("Identity_{output}"),
+        op_type: "Identity".into(),
+        ..Default::default()
+    }
+}
+
+/// PyTorch's exporter keeps one copy of identical initializers and routes the others through
+/// `Identity` nodes (`Identity(features.19.bias) -> features.34.bias`); chains of them are
+/// followed too.
+#[test]
+fn identity_nodes_resolve_to_their_initializer() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = weights_with_zero_biases();
+    let mut model = torchvision_like(&original);
+    let graph = model.graph.as_mut().unwrap();
+    graph
+        .initializer
+        .retain(|t| t.name != "features.34.bias" && t.name != "features.32.bias");
+    graph.node.splice(
+        0..0,
+        [
+            identity("features.19.bias", "features.34.bias"),
+            // A chain of two: features.21.bias -> onnx::Identity_7 -> features.32.bias.
+            identity("onnx::Identity_7", "features.32.bias"),
+            identity("features.21.bias", "onnx::Identity_7"),
+        ],
+    );
+    let path = write(&dir, "dedup.onnx", &model.encode_to_vec());
+    let loaded = VggWeights::from_onnx(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(loaded, original);
+}
+
+#[test]
+fn identity_cycles_are_refused_not_followed_forever() {
+    let problem = refusal_after(|g| {
+        g.initializer.retain(|t| t.name != "features.34.bias");
+        g.node.splice(
+            0..0,
+            [
+                identity("loop_a", "features.34.bias"),
+                identity("loop_b", "loop_a"),
+                identity("loop_a", "loop_b"),
+            ],
+        );
+    });
+    assert_eq!(
+        problem,
+        WeightsProblem::MissingInitializer {
+            index: 15,
+            layer: "conv5_4",
+            name: "features.34.bias".into()
+        }
+    );
+}
+
+/// Moves every conv tensor of `model` into external data: `location(name)` says where each
+/// goes (relative to `dir`); the files are written there, one after another per location.
+fn externalize(model: &mut ModelProto, dir: &Path, location: impl Fn(&str) -> String) {
+    let mut files: std::collections::HashMap<String, Vec<u8>> = Default::default();
+    for t in &mut model.graph.as_mut().unwrap().initializer {
+        if !t.name.starts_with("features.") {
+            continue;
+        }
+        let loc = location(&t.name);
+        let data = files.entry(loc.clone()).or_default();
+        let offset = data.len();
+        data.extend_from_slice(&t.raw_data);
+        t.external_data = vec![
+            entry("location", &loc),
+            entry("offset", &offset.to_string()),
+            entry("length", &t.raw_data.len().to_string()),
+        ];
+        t.data_location = 1;
+        t.raw_data = Default::default();
+    }
+    for (loc, data) in files {
+        let path = dir.join(&loc);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(path, data).unwrap();
+    }
+}
+
+fn entry(key: &str, value: &str) -> style_transfer::onnx_proto::StringStringEntryProto {
+    style_transfer::onnx_proto::StringStringEntryProto {
+        key: key.into(),
+        value: value.into(),
+    }
+}
+
+/// Sets the external data fields of tensor `name` (`None` removes a field).
+fn set_external(model: &mut ModelProto, name: &str, key: &str, value: Option<&str>) {
+    let t = model
+        .graph
+        .as_mut()
+        .unwrap()
+        .initializer
+        .iter_mut()
+        .find(|t| t.name == name)
+        .unwrap();
+    t.external_data.retain(|e| e.key != key);
+    if let Some(v) = value {
+        t.external_data.push(entry(key, v));
+    }
+}
+
+/// A model folder `<tmp>/model/` holding `vgg19.onnx` with every conv tensor in
+/// `vgg19.onnx.data`, beside a folder `<tmp>/elsewhere/` holding a copy of that data file.
+struct ExternalModel {
+    root: tempfile::TempDir,
+    model: ModelProto,
+    original: VggWeights,
+}
+
+impl ExternalModel {
+    fn new() -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let original = patterned_weights(InputConvention::Torchvision);
+        let mut model = torchvision_like(&original);
+        let dir = root.path().join("model");
+        std::fs::create_dir_all(&dir).unwrap();
+        externalize(&mut model, &dir, |_| "vgg19.onnx.data".into());
+        std::fs::create_dir_all(root.path().join("elsewhere")).unwrap();
+        std::fs::copy(
+            dir.join("vgg19.onnx.data"),
+            root.path().join("elsewhere/w.bin"),
+        )
+        .unwrap();
+        ExternalModel {
+            root,
+            model,
+            original,
+        }
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.root.path().join("model")
+    }
+
+    fn path(&self) -> PathBuf {
+        let path = self.dir().join("vgg19.onnx");
+        std::fs::write(&path, self.model.encode_to_vec()).unwrap();
+        path
+    }
+
+    /// Points conv1_1's weight at `location` and returns why the file is refused.
+    fn refusal_with_location(&mut self, location: &str) -> WeightsProblem {
+        set_external(
+            &mut self.model,
+            "features.0.weight",
+            "location",
+            Some(location),
+        );
+        refused(&self.path())
+    }
+}
+
+#[test]
+fn external_data_inside_the_model_folder_loads() {
+    let root = tempfile::tempdir().unwrap();
+    let original = patterned_weights(InputConvention::Torchvision);
+    let mut model = torchvision_like(&original);
+    // Biases in a subfolder, weights beside the model.
+    externalize(&mut model, root.path(), |name| {
+        if name.ends_with("bias") {
+            "data/biases.bin".into()
+        } else {
+            "./vgg19.onnx.data".into()
+        }
+    });
+    // A tensor without `length` reads its declared size only, even with more data after it.
+    set_external(&mut model, "features.34.bias", "length", None);
+    let mut biases = std::fs::OpenOptions::new()
+        .append(true)
+        .open(root.path().join("data/biases.bin"))
+        .unwrap();
+    std::io::Write::write_all(&mut biases, &[0x7f; 4096]).unwrap();
+    // A symbolic link that stays inside the folder is fine.
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink("vgg19.onnx.data", root.path().join("link.bin")).unwrap();
+        set_external(
+            &mut model,
+            "features.0.weight",
+            "location",
+            Some("link.bin"),
+        );
+    }
+    let path = write(&root, "vgg19.onnx", &model.encode_to_vec());
+    assert_eq!(
+        VggWeights::from_onnx(&path).unwrap_or_else(|e| panic!("{e}")),
+        original
+    );
+    // A model named by a relative path (with `..` in it) reads its data beside it too.
+    let relative = ExternalModel::new();
+    let path = relative.path();
+    let cwd = std::env::current_dir().unwrap();
+    let from_cwd = pathdiff(&path, &cwd);
+    assert_eq!(VggWeights::from_onnx(&from_cwd).unwrap(), relative.original);
+}
+
+/// `path` relative to `base` (both absolute), through `..` as needed.
+fn pathdiff(path: &Path, base: &Path) -> PathBuf {
+    let common = path
+        .components()
+        .zip(base.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut out = PathBuf::new();
+    for _ in base.components().skip(common) {
+        out.push("..");
+    }
+    for c in path.components().skip(common) {
+        out.push(c);
+    }
+    out
+}
+
+#[test]
+fn external_data_outside_the_model_folder_is_refused() {
+    let mut m = ExternalModel::new();
+    let elsewhere = m.root.path().join("elsewhere/w.bin");
+    for location in [
+        "../elsewhere/w.bin".to_string(),
+        "sub/../../elsewhere/w.bin".to_string(),
+        elsewhere.display().to_string(),
+        "/etc/passwd".to_string(),
+    ] {
+        let problem = m.refusal_with_location(&location);
+        assert_eq!(
+            problem,
+            WeightsProblem::ExternalOutsideModelDir {
+                name: "features.0.weight".into(),
+                location: location.clone()
+            },
+            "{location}"
+        );
+        assert!(problem.to_string().contains("outside the model's folder"));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn external_data_through_a_symlink_leading_outside_is_refused() {
+    let mut m = ExternalModel::new();
+    std::os::unix::fs::symlink(m.root.path().join("elsewhere/w.bin"), m.dir().join("w.bin"))
+        .unwrap();
+    assert_eq!(
+        m.refusal_with_location("w.bin"),
+        WeightsProblem::ExternalOutsideModelDir {
+            name: "features.0.weight".into(),
+            location: "w.bin".into()
+        }
+    );
+    // A symlinked folder counts the same.
+    std::os::unix::fs::symlink(m.root.path().join("elsewhere"), m.dir().join("sub")).unwrap();
+    assert!(matches!(
+        m.refusal_with_location("sub/w.bin"),
+        WeightsProblem::ExternalOutsideModelDir { .. }
+    ));
+}
+
+/// Special files would have the old reader loop forever (`/dev/zero`, until memory runs out)
+/// or block (a FIFO with no writer).
+#[cfg(unix)]
+#[test]
+fn external_data_in_special_files_is_refused() {
+    let mut m = ExternalModel::new();
+    assert!(matches!(
+        m.refusal_with_location("/dev/zero"),
+        WeightsProblem::ExternalOutsideModelDir { .. }
+    ));
+    std::os::unix::fs::symlink("/dev/zero", m.dir().join("zero.bin")).unwrap();
+    assert!(matches!(
+        m.refusal_with_location("zero.bin"),
+        WeightsProblem::ExternalOutsideModelDir { .. }
+    ));
+    let fifo = m.dir().join("pipe.bin");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    assert_eq!(
+        m.refusal_with_location("pipe.bin"),
+        WeightsProblem::ExternalNotAFile {
+            name: "features.0.weight".into(),
+            location: "pipe.bin".into()
+        }
+    );
+}
+
+#[test]
+fn external_data_in_a_directory_or_missing_file_is_refused() {
+    let mut m = ExternalModel::new();
+    std::fs::create_dir_all(m.dir().join("subdir")).unwrap();
+    for location in ["subdir", ".", ""] {
+        assert_eq!(
+            m.refusal_with_location(location),
+            WeightsProblem::ExternalNotAFile {
+                name: "features.0.weight".into(),
+                location: location.into()
+            },
+            "{location:?}"
+        );
+    }
+    assert!(matches!(
+        m.refusal_with_location("missing.bin"),
+        WeightsProblem::ExternalUnreadable { location, .. } if location == "missing.bin"
+    ));
+}
+
+#[test]
+fn external_data_beyond_the_file_is_refused() {
+    let mut m = ExternalModel::new();
+    let size = std::fs::metadata(m.dir().join("vgg19.onnx.data"))
+        .unwrap()
+        .len();
+    // conv5_4's bias is the last 2048 bytes; start it 8 bytes too late.
+    set_external(
+        &mut m.model,
+        "features.34.bias",
+        "offset",
+        Some(&(size - 2048 + 8).to_string()),
+    );
+    assert_eq!(
+        refused(&m.path()),
+        WeightsProblem::ExternalRange {
+            name: "features.34.bias".into(),
+            location: "vgg19.onnx.data".into(),
+            offset: size - 2048 + 8,
+            length: 2048,
+            file_size: size,
+        }
+    );
+    set_external(
+        &mut m.model,
+        "features.34.bias",
+        "offset",
+        Some("18446744073709551615"),
+    );
+    assert!(matches!(
+        refused(&m.path()),
+        WeightsProblem::ExternalRange { .. }
+    ));
+}
+
+#[test]
+fn external_length_must_match_the_declared_shape() {
+    let mut m = ExternalModel::new();
+    for length in ["2044", "2052", "99999999999"] {
+        set_external(&mut m.model, "features.34.bias", "length", Some(length));
+        assert_eq!(
+            refused(&m.path()),
+            WeightsProblem::ExternalLength {
+                name: "features.34.bias".into(),
+                length: length.parse().unwrap(),
+                expected: 2048,
+            },
+            "length {length}"
+        );
+    }
+}
+
+/// A bias declaring a huge shape is refused from its dims, before any data is read.
+#[test]
+fn oversized_bias_dims_are_refused_before_reading() {
+    let mut m = ExternalModel::new();
+    let t = m
+        .model
+        .graph
+        .as_mut()
+        .unwrap()
+        .initializer
+        .iter_mut()
+        .find(|t| t.name == "features.0.bias")
+        .unwrap();
+    t.dims = vec![1 << 40];
+    t.external_data.retain(|e| e.key != "length");
+    assert_eq!(
+        refused(&m.path()),
+        WeightsProblem::TensorSize {
+            name: "features.0.bias".into(),
+            dims: vec![1 << 40],
+            expected: 64,
+        }
+    );
+}
+
+/// Where `write_fuzz_seeds` writes (`fuzz/seeds/<target>/`).
+fn fuzz_seed_dir(target: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/seeds")
+        .join(target);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes the seed corpus of the `onnx_weights` fuzz target (docs/fuzzing.md): small models of
+/// VGG19's layout whose tensors are cut short (a valid VGG19 is 80 MB), with Constant and
+/// Identity nodes, float16 and external data into the fuzz target's 7168-byte
+/// `vgg19.onnx.data` (conv1_1's weight at 0, its bias at 6912); each is checked to get as
+/// far as it should.
+#[test]
+#[ignore = "writes fuzz/seeds/onnx_weights; run by hand (docs/fuzzing.md)"]
+fn write_fuzz_seeds() {
+    let dir = fuzz_seed_dir("onnx_weights");
+    let original = weights_with_zero_biases();
+    let full = torchvision_like(&original);
+    // Every tensor but conv1_1's cut to 8 values: the graph walk reaches conv1_2's data.
+    let cut = |mut model: ModelProto| {
+        for t in &mut model.graph.as_mut().unwrap().initializer {
+            if t.name != "features.0.weight" && t.name != "features.0.bias" {
+                t.raw_data = t.raw_data.slice(..32.min(t.raw_data.len()));
+            }
+        }
+        model
+    };
+    let mut seeds: Vec<(&str, ModelProto)> = vec![("torchvision_cut.onnx", cut(full.clone()))];
+
+    let mut ours: ModelProto = prost::Message::decode(&original.to_onnx_bytes()[..]).unwrap();
+    ours.metadata_props[0].value = "caffe".into();
+    seeds.push(("ours_cut.onnx", {
+        let mut m = ours;
+        for t in &mut m.graph.as_mut().unwrap().initializer {
+            if !t.name.starts_with("conv1_1.") {
+                t.raw_data = t.raw_data.slice(..32);
+            }
+        }
+        m
+    }));
+
+    let mut mixed = cut(full.clone());
+    {
+        let g = mixed.graph.as_mut().unwrap();
+        g.initializer
+            .retain(|t| t.name != "features.2.bias" && t.name != "features.5.bias");
+        let mut w = g.initializer.remove(0); // features.0.weight, as a Constant with float_data
+        w.float_data = original.conv(Layer::Conv1_1).weight.clone();
+        w.raw_data = Default::default();
+        let b = g
+            .initializer
+            .iter_mut()
+            .find(|t| t.name == "features.0.bias")
+            .unwrap();
+        b.data_type = data_type::FLOAT16;
+        b.raw_data = vec![0u8; 128].into();
+        g.node.splice(
+            0..0,
+            [
+                NodeProto {
+                    output: vec!["features.0.weight".into()],
+                    op_type: "Constant".into(),
+                    attribute: vec![AttributeProto {
+                        name: "value".into(),
+                        t: Some(w),
+                        r#type: 4,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+                identity("features.0.bias", "features.2.bias"),
+                identity("onnx::Identity_3", "features.5.bias"),
+                identity("features.0.bias", "onnx::Identity_3"),
+            ],
+        );
+    }
+    seeds.push(("constant_identity_f16.onnx", mixed));
+
+    let mut external = cut(full);
+    {
+        let g = external.graph.as_mut().unwrap();
+        for t in &mut g.initializer {
+            let (offset, length) = match t.name.as_str() {
+                "features.0.weight" => (0, 6912),
+                "features.0.bias" => (6912, 256),
+                "features.2.weight" => (0, 147456), // beyond the data file
+                _ => continue,
+            };
+            t.external_data = vec![
+                entry("location", "vgg19.onnx.data"),
+                entry("offset", &offset.to_string()),
+                entry("length", &length.to_string()),
+            ];
+            t.data_location = 1;
+            t.raw_data = Default::default();
+        }
+    }
+    seeds.push(("external.onnx", external));
+
+    let data = tempfile::tempdir().unwrap();
+    let floats: Vec<u8> = (0..7168 / 4)
+        .flat_map(|i| ((i % 97) as f32 * 1e-3 - 0.05).to_le_bytes())
+        .collect();
+    std::fs::write(data.path().join("vgg19.onnx.data"), floats).unwrap();
+    for (name, model) in &seeds {
+        let bytes = model.encode_to_vec();
+        let problem = VggWeights::from_onnx_bytes(&bytes, data.path()).unwrap_err();
+        assert!(
+            matches!(
+                &problem,
+                WeightsProblem::DataSize { name, .. } | WeightsProblem::ExternalRange { name, .. }
+                    if name.contains("features.2.") || name.contains("conv1_2.")
+            ),
+            "{name}: {problem:?}"
+        );
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+    // A file cut inside its graph, and one that is not a model.
+    let bytes = patterned_weights(InputConvention::Caffe).to_onnx_bytes();
+    std::fs::write(dir.join("truncated.onnx"), &bytes[..6000]).unwrap();
+    std::fs::write(dir.join("not_onnx.onnx"), b"not a model\n").unwrap();
+}

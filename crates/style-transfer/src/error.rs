@@ -198,6 +198,82 @@ pub enum WeightsProblem {
     /// The model declares an input convention this crate does not know.
     #[error("unknown input convention `{0}` in metadata (expected `caffe` or `torchvision`)")]
     UnknownConvention(String),
+    /// A tensor's dims hold a different number of values than VGG19 needs there (a bias of
+    /// the wrong length, say).
+    #[error("tensor `{name}` has dims {dims:?}, VGG19 needs {expected} values there")]
+    TensorSize {
+        /// The tensor's name.
+        name: String,
+        /// The dims found.
+        dims: Vec<i64>,
+        /// The number of values VGG19 needs.
+        expected: usize,
+    },
+    /// A tensor's external data `location` is absolute, climbs out with `..`, or resolves
+    /// (through symbolic links) outside the folder of the ONNX file; ONNX only allows files
+    /// inside that folder.
+    #[error(
+        "tensor `{name}` keeps its data at `{location}`, outside the model's folder; ONNX external data must be a relative path to a file beside the .onnx file (or below it): move the data file there and fix its location"
+    )]
+    ExternalOutsideModelDir {
+        /// The tensor's name.
+        name: String,
+        /// The `location` as written in the file.
+        location: String,
+    },
+    /// A tensor's external data `location` names a directory, device, pipe or socket rather
+    /// than a regular file.
+    #[error(
+        "tensor `{name}` keeps its data at `{location}`, which is not a regular file; point it at the data file saved with the model"
+    )]
+    ExternalNotAFile {
+        /// The tensor's name.
+        name: String,
+        /// The `location` as written in the file.
+        location: String,
+    },
+    /// A tensor's external data file cannot be opened or read.
+    #[error(
+        "tensor `{name}` keeps its data in `{location}`, which cannot be read ({reason}); copy the data file saved with the model beside the .onnx file"
+    )]
+    ExternalUnreadable {
+        /// The tensor's name.
+        name: String,
+        /// The `location` as written in the file.
+        location: String,
+        /// The operating system's error.
+        reason: String,
+    },
+    /// A tensor's external data range (`offset`, and its size) goes beyond the end of the data
+    /// file.
+    #[error(
+        "tensor `{name}` keeps {length} bytes at offset {offset} of `{location}`, but that file has {file_size} bytes; the data file is truncated or belongs to another model"
+    )]
+    ExternalRange {
+        /// The tensor's name.
+        name: String,
+        /// The `location` as written in the file.
+        location: String,
+        /// The `offset` (0 when absent).
+        offset: u64,
+        /// The number of bytes the tensor needs.
+        length: u64,
+        /// The data file's size.
+        file_size: u64,
+    },
+    /// A tensor's external data `length` differs from the size its dims and element type
+    /// declare.
+    #[error(
+        "tensor `{name}` declares {length} bytes of external data, but its dims and element type need {expected}; the file is inconsistent, export it again"
+    )]
+    ExternalLength {
+        /// The tensor's name.
+        name: String,
+        /// The `length` as written in the file.
+        length: u64,
+        /// Dims x element size.
+        expected: u64,
+    },
 }
 
 impl Error {

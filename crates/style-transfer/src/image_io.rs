@@ -34,38 +34,64 @@ pub fn load_image(path: impl AsRef<Path>) -> Result<RgbImage> {
             std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory"),
         ));
     }
-    let mut reader = ImageReader::open(path).map_err(|e| Error::io(path, e))?;
-    reader = reader
+    let reader = ImageReader::open(path)
+        .map_err(|e| Error::io(path, e))?
         .with_guessed_format()
         .map_err(|e| Error::io(path, e))?;
+    let jpeg = reader.format() == Some(image::ImageFormat::Jpeg);
+    let image = decode_limited(reader).map_err(decode)?;
+    // The JPEG decoder fills in a truncated file's missing rows instead of failing.
+    if jpeg {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        if !jpeg_is_complete(&bytes) {
+            return Err(decode(truncated_jpeg()));
+        }
+    }
+    Ok(image)
+}
+
+/// Decodes an image held in memory as [`load_image`] decodes a file (same formats, limits
+/// and truncated-JPEG check). The entry point of the fuzz targets (`fuzz/`), not part of the
+/// supported API.
+#[doc(hidden)]
+pub fn decode_image_bytes(bytes: &[u8]) -> Result<RgbImage, image::ImageError> {
+    let reader = ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(image::ImageError::IoError)?;
+    let jpeg = reader.format() == Some(image::ImageFormat::Jpeg);
+    let image = decode_limited(reader)?;
+    if jpeg && !jpeg_is_complete(bytes) {
+        return Err(truncated_jpeg());
+    }
+    Ok(image)
+}
+
+/// Decodes under [`MAX_IMAGE_SIDE`] and [`MAX_IMAGE_BYTES`], into 8-bit RGB.
+fn decode_limited<R: std::io::BufRead + std::io::Seek>(
+    mut reader: ImageReader<R>,
+) -> Result<RgbImage, image::ImageError> {
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_IMAGE_SIDE);
     limits.max_image_height = Some(MAX_IMAGE_SIDE);
     limits.max_alloc = Some(MAX_IMAGE_BYTES);
     reader.limits(limits);
-    let jpeg = reader.format() == Some(image::ImageFormat::Jpeg);
-    let image = reader.decode().map_err(decode)?.into_rgb8();
-    // The JPEG decoder fills in a truncated file's missing rows instead of failing.
-    if jpeg {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        if !jpeg_is_complete(&bytes) {
-            return Err(decode(image::ImageError::Decoding(
-                image::error::DecodingError::new(
-                    image::ImageFormat::Jpeg.into(),
-                    "the file is truncated (no end-of-image marker after the image data)",
-                ),
-            )));
-        }
-    }
-    Ok(image)
+    Ok(reader.decode()?.into_rgb8())
+}
+
+fn truncated_jpeg() -> image::ImageError {
+    image::ImageError::Decoding(image::error::DecodingError::new(
+        image::ImageFormat::Jpeg.into(),
+        "the file is truncated (no end-of-image marker after the image data)",
+    ))
 }
 
 /// Whether a JPEG's main image data ends with an end-of-image marker: walks the marker
 /// segments from the start (skipping APPn contents such as EXIF thumbnails, which carry
 /// their own markers) to the first start-of-scan, then looks for `FF D9` after it (entropy
 /// coded data never holds `FF D9`). Data appended after the image, as in motion photos, is
-/// allowed.
-fn jpeg_is_complete(bytes: &[u8]) -> bool {
+/// allowed. Public for the fuzz targets (`fuzz/`), not part of the supported API.
+#[doc(hidden)]
+pub fn jpeg_is_complete(bytes: &[u8]) -> bool {
     let mut i = 2; // after SOI
     while i + 4 <= bytes.len() {
         if bytes[i] != 0xFF {

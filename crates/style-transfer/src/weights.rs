@@ -6,7 +6,9 @@
 //! classifier head of `Flatten`/`Gemm` nodes, for example) is ignored.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Component, Path};
 
 use bytes::Bytes;
 use prost::Message;
@@ -89,13 +91,22 @@ impl VggWeights {
     pub fn from_onnx(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        Self::from_onnx_bytes(Bytes::from(bytes), path.parent().unwrap_or(Path::new(".")))
+        Self::parse_onnx(Bytes::from(bytes), model_dir(path))
             .map_err(|problem| Error::weights(path, problem))
+    }
+
+    /// Reads weights from the bytes of an ONNX model, as [`VggWeights::from_onnx`] does;
+    /// `base_dir` is the model's folder, where tensors stored as external data are looked
+    /// for (and must stay). The entry point of the fuzz targets (`fuzz/`), not part of the
+    /// supported API.
+    #[doc(hidden)]
+    pub fn from_onnx_bytes(bytes: &[u8], base_dir: &Path) -> Result<Self, WeightsProblem> {
+        Self::parse_onnx(Bytes::copy_from_slice(bytes), base_dir)
     }
 
     /// Reads weights from the bytes of an ONNX model; `base_dir` is where tensors stored as
     /// external data are looked for.
-    fn from_onnx_bytes(bytes: Bytes, base_dir: &Path) -> Result<Self, WeightsProblem> {
+    fn parse_onnx(bytes: Bytes, base_dir: &Path) -> Result<Self, WeightsProblem> {
         let model =
             ModelProto::decode(bytes).map_err(|e| WeightsProblem::NotOnnx(e.to_string()))?;
         let graph = match &model.graph {
@@ -159,19 +170,9 @@ impl VggWeights {
                     found: dims,
                 });
             }
-            let weight = tensor_to_f32(weight_proto, base_dir)?;
+            let weight = tensor_to_f32(weight_proto, expected.iter().product(), base_dir)?;
             let bias = match input(2)? {
-                Some(b) => {
-                    let bias = tensor_to_f32(b, base_dir)?;
-                    if bias.len() != expected[0] {
-                        return Err(WeightsProblem::DataSize {
-                            name: b.name.clone(),
-                            declared: expected[0],
-                            stored: bias.len(),
-                        });
-                    }
-                    bias
-                }
+                Some(b) => tensor_to_f32(b, expected[0], base_dir)?,
                 None => vec![0.0; expected[0]],
             };
             convs.push(ConvWeights { weight, bias });
@@ -265,6 +266,14 @@ impl VggWeights {
     }
 }
 
+/// The folder of a model file, where its external data lives (`.` for a bare file name).
+fn model_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
 /// `[out, in, 3, 3]` for a layer.
 pub(crate) fn layer_weight_shape(layer: Layer) -> [usize; 4] {
     [layer.channels(), layer.in_channels(), 3, 3]
@@ -285,30 +294,59 @@ fn is_default_domain(domain: &str) -> bool {
     domain.is_empty() || domain == "ai.onnx"
 }
 
-/// Every constant tensor of a graph by name: initializers and `Constant` node outputs.
-struct TensorIndex<'a>(HashMap<&'a str, &'a TensorProto>);
+/// Every constant tensor of a graph by name: initializers and `Constant` node outputs, and
+/// the outputs of `Identity` nodes over them (PyTorch's exporter keeps one copy of identical
+/// initializers and routes the others through `Identity`).
+struct TensorIndex<'a> {
+    tensors: HashMap<&'a str, &'a TensorProto>,
+    /// `Identity` output -> its input.
+    aliases: HashMap<&'a str, &'a str>,
+}
 
 impl<'a> TensorIndex<'a> {
     fn new(graph: &'a GraphProto) -> Self {
-        let mut map: HashMap<&str, &TensorProto> = graph
+        let mut tensors: HashMap<&str, &TensorProto> = graph
             .initializer
             .iter()
             .map(|t| (t.name.as_str(), t))
             .collect();
-        for n in graph.node.iter().filter(|n| n.op_type == "Constant") {
-            let value = n
-                .attribute
-                .iter()
-                .find(|a| a.name == "value" && a.r#type == attribute_type::TENSOR);
-            if let (Some(out), Some(t)) = (n.output.first(), value.and_then(|a| a.t.as_ref())) {
-                map.insert(out.as_str(), t);
+        let mut aliases = HashMap::new();
+        for n in graph.node.iter().filter(|n| is_default_domain(&n.domain)) {
+            match n.op_type.as_str() {
+                "Constant" => {
+                    let value = n
+                        .attribute
+                        .iter()
+                        .find(|a| a.name == "value" && a.r#type == attribute_type::TENSOR);
+                    if let (Some(out), Some(t)) =
+                        (n.output.first(), value.and_then(|a| a.t.as_ref()))
+                    {
+                        tensors.insert(out.as_str(), t);
+                    }
+                }
+                "Identity" => {
+                    if let (Some(out), Some(input)) = (n.output.first(), n.input.first()) {
+                        aliases.insert(out.as_str(), input.as_str());
+                    }
+                }
+                _ => {}
             }
         }
-        TensorIndex(map)
+        TensorIndex { tensors, aliases }
     }
 
+    /// The constant tensor named `name`, following `Identity` nodes back to their source;
+    /// `None` when there is none (or the `Identity` nodes form a cycle).
     fn get(&self, name: &str) -> Option<&'a TensorProto> {
-        self.0.get(name).copied()
+        let mut name = name;
+        // Each step follows a distinct Identity node, or the chain is a cycle.
+        for _ in 0..=self.aliases.len() {
+            if let Some(t) = self.tensors.get(name) {
+                return Some(t);
+            }
+            name = self.aliases.get(name)?;
+        }
+        None
     }
 }
 
@@ -364,12 +402,39 @@ fn check_conv_attributes(
     Ok(())
 }
 
-/// Decodes a float tensor (float32, float16, bfloat16 or float64; inline, raw or external
-/// data) into float32, refusing other element types and non-finite values.
-fn tensor_to_f32(t: &TensorProto, base_dir: &Path) -> Result<Vec<f32>, WeightsProblem> {
-    let declared: usize = t.dims.iter().map(|&d| d.max(0) as usize).product();
+/// Decodes a float tensor of `expected` values (float32, float16, bfloat16 or float64;
+/// inline, raw or external data) into float32, refusing other element types, other sizes
+/// and non-finite values.
+fn tensor_to_f32(
+    t: &TensorProto,
+    expected: usize,
+    base_dir: &Path,
+) -> Result<Vec<f32>, WeightsProblem> {
+    let declared = t
+        .dims
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(usize::try_from(d).ok()?));
+    if declared != Some(expected) {
+        return Err(WeightsProblem::TensorSize {
+            name: t.name.clone(),
+            dims: t.dims.clone(),
+            expected,
+        });
+    }
+    let element_size = match t.data_type {
+        data_type::FLOAT => 4,
+        data_type::DOUBLE => 8,
+        data_type::FLOAT16 | data_type::BFLOAT16 => 2,
+        other => {
+            return Err(WeightsProblem::NotFloat {
+                name: t.name.clone(),
+                data_type: data_type::name(other),
+            });
+        }
+    };
     let raw: Bytes = if t.data_location == 1 {
-        read_external(t, base_dir)?
+        // At most 512 x 512 x 9 values of at most 8 bytes: no overflow.
+        read_external(t, (expected * element_size) as u64, base_dir)?
     } else {
         t.raw_data.clone()
     };
@@ -382,7 +447,7 @@ fn tensor_to_f32(t: &TensorProto, base_dir: &Path) -> Result<Vec<f32>, WeightsPr
             .map(|b| f64::from_le_bytes(b) as f32)
             .collect(),
         data_type::DOUBLE => t.double_data.iter().map(|&v| v as f32).collect(),
-        data_type::FLOAT16 | data_type::BFLOAT16 => {
+        _ => {
             let bits: Vec<u16> = if raw.is_empty() {
                 t.int32_data.iter().map(|&v| v as u16).collect()
             } else {
@@ -398,17 +463,11 @@ fn tensor_to_f32(t: &TensorProto, base_dir: &Path) -> Result<Vec<f32>, WeightsPr
                     .collect()
             }
         }
-        other => {
-            return Err(WeightsProblem::NotFloat {
-                name: t.name.clone(),
-                data_type: data_type::name(other),
-            });
-        }
     };
-    if values.len() != declared {
+    if values.len() != expected {
         return Err(WeightsProblem::DataSize {
             name: t.name.clone(),
-            declared,
+            declared: expected,
             stored: values.len(),
         });
     }
@@ -425,37 +484,88 @@ fn le_chunks<const N: usize>(raw: &[u8]) -> impl Iterator<Item = [u8; N]> + '_ {
         .map(|c| c.try_into().expect("chunks_exact yields N bytes"))
 }
 
-/// Reads a tensor's bytes from an external data file (`location`, `offset`, `length`).
-fn read_external(t: &TensorProto, base_dir: &Path) -> Result<Bytes, WeightsProblem> {
+/// Reads the `size` bytes of a tensor stored as external data (`location`, `offset`,
+/// `length`), by ONNX's own rule (its checker's, since CVE-2022-25882): the location is a
+/// relative path that stays inside the model's folder once `..` and symbolic links are
+/// resolved, and names a regular file. Only `offset..offset + size` is read, so neither a
+/// huge file nor a special one can exhaust memory; a `length`, if given, must be `size`.
+fn read_external(t: &TensorProto, size: u64, base_dir: &Path) -> Result<Bytes, WeightsProblem> {
     let field = |key: &str| {
         t.external_data
             .iter()
             .find(|e| e.key == key)
             .map(|e| e.value.as_str())
     };
-    let problem =
+    let name = || t.name.clone();
+    let malformed =
         |what: String| WeightsProblem::NotOnnx(format!("external data of `{}`: {what}", t.name));
-    let location = field("location").ok_or_else(|| problem("no location".into()))?;
-    let file: PathBuf = base_dir.join(location);
-    let bytes = std::fs::read(&file).map_err(|e| problem(format!("{}: {e}", file.display())))?;
-    let parse = |key: &str| {
-        field(key).map(|v| {
-            v.parse::<usize>()
-                .map_err(|_| problem(format!("bad {key} {v}")))
-        })
+    let location = field("location").ok_or_else(|| malformed("no location".into()))?;
+    let number = |key: &str| -> Result<Option<u64>, WeightsProblem> {
+        field(key)
+            .map(|v| {
+                v.trim()
+                    .parse::<u64>()
+                    .map_err(|_| malformed(format!("{key} `{v}` is not a byte count")))
+            })
+            .transpose()
     };
-    let offset = parse("offset").transpose()?.unwrap_or(0);
-    let length = parse("length")
-        .transpose()?
-        .unwrap_or(bytes.len().saturating_sub(offset));
-    let end = offset.checked_add(length).filter(|&e| e <= bytes.len());
-    let end = end.ok_or_else(|| {
-        problem(format!(
-            "range {offset}+{length} beyond {} bytes",
-            bytes.len()
-        ))
-    })?;
-    Ok(Bytes::from(bytes).slice(offset..end))
+    let offset = number("offset")?.unwrap_or(0);
+    if let Some(length) = number("length")?.filter(|&l| l != size) {
+        return Err(WeightsProblem::ExternalLength {
+            name: name(),
+            length,
+            expected: size,
+        });
+    }
+    let outside = || WeightsProblem::ExternalOutsideModelDir {
+        name: name(),
+        location: location.into(),
+    };
+    let not_a_file = || WeightsProblem::ExternalNotAFile {
+        name: name(),
+        location: location.into(),
+    };
+    let unreadable = |e: std::io::Error| WeightsProblem::ExternalUnreadable {
+        name: name(),
+        location: location.into(),
+        reason: e.to_string(),
+    };
+    let relative = Path::new(location);
+    if relative.has_root()
+        || relative
+            .components()
+            .any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)))
+    {
+        return Err(outside());
+    }
+    let dir = base_dir.canonicalize().map_err(unreadable)?;
+    let file = dir.join(relative).canonicalize().map_err(unreadable)?;
+    if !file.starts_with(&dir) {
+        return Err(outside());
+    }
+    // Checked before opening: opening a FIFO would block.
+    if !std::fs::metadata(&file).map_err(unreadable)?.is_file() {
+        return Err(not_a_file());
+    }
+    let mut f = File::open(&file).map_err(unreadable)?;
+    let file_size = f.metadata().map_err(unreadable)?.len();
+    let beyond = || WeightsProblem::ExternalRange {
+        name: name(),
+        location: location.into(),
+        offset,
+        length: size,
+        file_size,
+    };
+    if offset.checked_add(size).is_none_or(|end| end > file_size) {
+        return Err(beyond());
+    }
+    f.seek(SeekFrom::Start(offset)).map_err(unreadable)?;
+    let mut bytes = Vec::with_capacity(size as usize);
+    f.take(size).read_to_end(&mut bytes).map_err(unreadable)?;
+    if bytes.len() as u64 != size {
+        return Err(beyond()); // the file shrank meanwhile
+    }
+    Ok(Bytes::from(bytes))
 }
 
 #[cfg(test)]
@@ -481,22 +591,29 @@ mod tests {
         let w = tiny_weights();
         let bytes = w.to_onnx_bytes();
         assert_eq!(bytes, w.to_onnx_bytes(), "writer must be deterministic");
-        let back = VggWeights::from_onnx_bytes(Bytes::from(bytes), Path::new(".")).unwrap();
+        let back = VggWeights::from_onnx_bytes(&bytes, Path::new(".")).unwrap();
         assert_eq!(back, w);
     }
 
     #[test]
     fn truncated_and_garbage_are_refused() {
         let bytes = tiny_weights().to_onnx_bytes();
-        let cut = Bytes::from(bytes[..bytes.len() / 2].to_vec());
+        let cut = &bytes[..bytes.len() / 2];
         assert!(matches!(
             VggWeights::from_onnx_bytes(cut, Path::new(".")),
             Err(WeightsProblem::NotOnnx(_))
         ));
-        let text = Bytes::from_static(b"hello, this is not a model at all");
+        let text = b"hello, this is not a model at all";
         assert!(matches!(
             VggWeights::from_onnx_bytes(text, Path::new(".")),
             Err(WeightsProblem::NotOnnx(_))
         ));
+    }
+
+    #[test]
+    fn a_bare_file_name_has_its_data_in_the_working_directory() {
+        assert_eq!(model_dir(Path::new("vgg19.onnx")), Path::new("."));
+        assert_eq!(model_dir(Path::new("w/vgg19.onnx")), Path::new("w"));
+        assert_eq!(model_dir(Path::new("/vgg19.onnx")), Path::new("/"));
     }
 }
