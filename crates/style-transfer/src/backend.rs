@@ -17,8 +17,9 @@ pub enum Backend {
     Flex,
     /// Burn's `ndarray` CPU backend (feature `ndarray`): simple, much slower on convolutions.
     Ndarray,
-    /// Burn's `wgpu` GPU backend (feature `wgpu`): Vulkan, Metal or DirectX 12 through wgpu,
-    /// including Mesa's software Vulkan (lavapipe) where no GPU is present.
+    /// Burn's `wgpu` GPU backend (feature `wgpu`): Vulkan (kernels compiled to SPIR-V), Metal
+    /// or DirectX 12 through wgpu, including Mesa's software Vulkan (lavapipe) where no GPU is
+    /// present. The GPU backend, for every vendor.
     Wgpu,
 }
 
@@ -34,7 +35,8 @@ impl Backend {
             .collect()
     }
 
-    /// The preferred backend of this build: `flex` if compiled in, then `ndarray`, then `wgpu`.
+    /// The preferred backend of this build: `flex` if compiled in, then `ndarray`, then `wgpu`
+    /// (a CPU backend needs no driver, so it is the safe default).
     pub fn preferred() -> Option<Backend> {
         Backend::available().first().copied()
     }
@@ -57,8 +59,10 @@ impl Backend {
         }
     }
 
-    /// The default device of this backend (without autodiff), or
-    /// [`Error::BackendUnavailable`] when its feature is not compiled in.
+    /// The default device of this backend (without autodiff); [`Error::BackendUnavailable`]
+    /// when its feature is not compiled in, [`Error::GpuUnavailable`] when a GPU backend finds
+    /// no usable device or driver. GPU devices are probed here, once per process, so that a
+    /// missing driver is an error now rather than a panic at the first tensor operation.
     pub fn device(self) -> Result<Device, Error> {
         match self {
             #[cfg(feature = "flex")]
@@ -68,7 +72,7 @@ impl Backend {
             // burn-ndarray is deprecated upstream; users asked for it.
             Backend::Ndarray => Ok(Device::ndarray()),
             #[cfg(feature = "wgpu")]
-            Backend::Wgpu => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+            Backend::Wgpu => probe::wgpu(),
             #[allow(unreachable_patterns)]
             _ => Err(Error::BackendUnavailable {
                 requested: self.name().into(),
@@ -92,6 +96,36 @@ pub(crate) fn is_host_device(device: &Device) -> bool {
     }
     let _ = device;
     false
+}
+
+/// The device probe of the GPU backend, run once per process: Burn acquires a GPU lazily and
+/// panics inside its runtime when none is there.
+#[cfg(feature = "wgpu")]
+mod probe {
+    use std::sync::OnceLock;
+
+    use burn::tensor::Device;
+
+    use crate::error::Error;
+
+    /// A probe's outcome, kept for the process (a runtime initializes only once).
+    type Probed = Result<Device, String>;
+
+    /// Acquires wgpu's default adapter (a high-performance GPU first) through Burn's fallible
+    /// initialization.
+    pub(super) fn wgpu() -> Result<Device, Error> {
+        static DEVICE: OnceLock<Probed> = OnceLock::new();
+        DEVICE
+            .get_or_init(|| Device::wgpu_options().init().map_err(|e| e.to_string()))
+            .clone()
+            .map_err(|reason| Error::GpuUnavailable {
+                backend: "wgpu",
+                reason,
+                hint: "install a Vulkan driver for your GPU (on Linux: the vendor's driver, or Mesa's \
+                     `mesa-vulkan-drivers`, which also runs on the CPU as lavapipe; VK_DRIVER_FILES \
+                     selects a driver file), or use --backend flex",
+            })
+    }
 }
 
 fn available_list() -> String {
