@@ -31,6 +31,7 @@ use output::Output;
 use progress::{Display, Reporter, clock};
 
 fn main() -> ExitCode {
+    quiet_worker_panics();
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::FetchWeights { dir }) => fetch_weights(dir),
@@ -40,6 +41,21 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(failure) => failure.report(),
     }
+}
+
+/// GPU autotuning benchmarks candidate kernels on worker threads, and a candidate that does not
+/// fit the device panics there and is dropped: the run goes on with the others and succeeds,
+/// so the panic's message and backtrace would only alarm users. Panics on other threads than
+/// the main one are silent unless `RUST_BACKTRACE` is set; the main thread's are reported as
+/// usual.
+fn quiet_worker_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let main = std::thread::current().name() == Some("main");
+        if main || std::env::var_os("RUST_BACKTRACE").is_some() {
+            default(info);
+        }
+    }));
 }
 
 fn fetch_weights(dir: Option<PathBuf>) -> Result<ExitCode, Failure> {

@@ -232,7 +232,7 @@ fn invalid_numbers_and_flags_are_usage_errors() {
         (&["--style-blend-weights", "0"], "above 0"),
         (&["--optimizer", "sgd"], "--optimizer"),
         (&["--pooling", "min"], "--pooling"),
-        (&["--backend", "cuda"], "unknown backend `cuda`"),
+        (&["--backend", "tpu"], "unknown backend `tpu`"),
         (&["--save-every", "0"], "--save-every"),
     ] {
         let mut args = vec![c, st];
@@ -414,4 +414,31 @@ fn ctrl_c_saves_the_current_image() {
     let image = image_io::load_image(&out).unwrap();
     assert_eq!(image.dimensions(), (48, 36));
     assert_eq!(listing(dir.path()), ["stopped.png"]);
+}
+
+/// Without a usable Vulkan driver (the loader pointed at a driver file that does not exist),
+/// `--backend wgpu` is one clear runtime error saying what to install: no panic from inside
+/// the GPU runtime, no backtrace, no output file.
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_without_a_driver_is_a_clear_error() {
+    let dir = TempDir::new().unwrap();
+    let out = dir.path().join("out.png");
+    let missing = dir.path().join("missing_icd.json");
+    let (c, st) = (content(), style());
+    let result = Command::new(env!("CARGO_BIN_EXE_stylize"))
+        .args([s(&c), s(&st), "-o", s(&out), "--backend", "wgpu"])
+        .args(["-n", "1", "-s", "32", "--quiet"])
+        .env("VK_DRIVER_FILES", &missing)
+        .env("VK_ICD_FILENAMES", &missing)
+        .output()
+        .expect("run stylize");
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(1), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains("backend `wgpu` cannot start") && stderr.contains("Vulkan driver"),
+        "stderr:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "stderr:\n{stderr}");
+    assert!(!out.exists());
 }
