@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""PyTorch side of the side-by-side benchmark: the cost of one Gatys iteration.
+"""PyTorch side of the side-by-side benchmarks: the cost of one Gatys iteration.
 
-Measures, on the CPU, the wall time of one iteration of neural style transfer with the same
+Measures, on the CPU or a CUDA GPU (--device), the wall time of one iteration of neural style transfer with the same
 network, weights, images, losses and clamping as the Rust crate:
 
 * VGG19 features up to conv5_1 (3x3 convs with padding 1, ReLU, 2x2 max-pool stride 2),
@@ -19,7 +19,16 @@ Modes:
 * adam:       forward, backward, torch.optim.Adam step (lr 10, eps 1e-8), clamp x into the
               valid pixel range;
 * lbfgs-eval: one function evaluation as an L-BFGS closure does it: forward, backward,
-              gradient copied to a NumPy array (x is not changed).
+              gradient copied to a NumPy array (x is not changed);
+* run:        a whole run, torch.optim.LBFGS (history 100, strong-Wolfe line search,
+              tolerances off, so it always does --iterations iterations), x clamped into the
+              pixel range before each evaluation as the crate projects it; reports the wall
+              time, the evaluations and the final total loss.
+
+On CUDA, TF32 is off (full float32, as the crate computes), and each timed iteration ends with
+the loss read back to the host (a synchronization). Every mode reports the time from the
+process start (START_NS in the environment, nanoseconds since the epoch, set by the caller just
+before starting it) to the end of the first iteration, and the GPU's peak allocated memory.
 
 Prints one JSON line. total_loss_first is the loss of the very first evaluation (x = content
 image, before warm-up), total_loss_last that of the last timed one.
@@ -29,19 +38,22 @@ or on PyTorch. Setup: python3 -m venv benches/.venv &&
 benches/.venv/bin/pip install torch numpy onnx pillow
 """
 
-import argparse
-import json
-import os
-import resource
-import statistics
 import time
 
-import numpy as np
-import onnx
-import torch
-import torch.nn.functional as F
-from onnx import numpy_helper
-from PIL import Image
+T_IMPORT = time.time_ns()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+
+import numpy as np  # noqa: E402
+import onnx  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from onnx import numpy_helper  # noqa: E402
+from PIL import Image  # noqa: E402
 
 VGG19_BLOCKS = [2, 2, 4, 4, 4]  # convs per block; a 2x2 max-pool follows each block
 CONV_NAMES = [f"conv{b + 1}_{i + 1}" for b, n in enumerate(VGG19_BLOCKS) for i in range(n)]
@@ -151,23 +163,58 @@ def main():
     ap.add_argument("--content", default=os.path.join(IMAGES, "tubingen.jpg"))
     ap.add_argument("--style", default=os.path.join(IMAGES, "starry_night.jpg"))
     ap.add_argument("--size", type=int, default=256, help="images are resized to SIZE x SIZE")
-    ap.add_argument("--mode", choices=["adam", "lbfgs-eval"], default="adam")
+    ap.add_argument("--mode", choices=["adam", "lbfgs-eval", "run"], default="adam")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--iterations", type=int, default=10, help="timed iterations")
     ap.add_argument("--warmup", type=int, default=2, help="untimed iterations first")
     args = ap.parse_args()
 
+    start_ns = int(os.environ.get("START_NS", T_IMPORT))
     path = args.onnx or next((p for p in DEFAULT_ONNX if os.path.exists(p)), DEFAULT_ONNX[0])
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     weights, convention = load_onnx(path)
-    content, lo, hi = load_image(args.content, args.size, convention)
-    style, _, _ = load_image(args.style, args.size, convention)
+    weights = {k: (w.to(device), b.to(device)) for k, (w, b) in weights.items()}
+    content, lo, hi = (t.to(device) for t in load_image(args.content, args.size, convention))
+    style = load_image(args.style, args.size, convention)[0].to(device)
     loss_fn = make_loss(weights, content, style)
 
     x = content.clone().requires_grad_(True)
     opt = torch.optim.Adam([x], lr=10.0, eps=1e-8) if args.mode == "adam" else None
     losses, times = [], []
-    for i in range(args.warmup + args.iterations):
+    first_ns = None
+    evaluations = 0
+    if args.mode == "run":
+        lbfgs = torch.optim.LBFGS([x], lr=1, max_iter=args.iterations, history_size=100,
+                                  tolerance_grad=-1, tolerance_change=-1,
+                                  line_search_fn="strong_wolfe")
+
+        def closure():
+            nonlocal evaluations, first_ns
+            with torch.no_grad():
+                x.clamp_(min=lo, max=hi)
+            lbfgs.zero_grad(set_to_none=True)
+            loss = loss_fn(x)
+            loss.backward()
+            evaluations += 1
+            if first_ns is None:
+                losses.append(loss.item())
+                first_ns = time.time_ns()
+            return loss
+
+        t0 = time.perf_counter()
+        lbfgs.step(closure)
+        with torch.no_grad():
+            x.clamp_(min=lo, max=hi)
+            losses.append(loss_fn(x).item())
+        times.append(time.perf_counter() - t0)
+        state = lbfgs.state[lbfgs._params[0]]
+        args.warmup, args.iterations = 0, state.get("n_iter", 0)
+    for i in range(args.warmup + args.iterations if args.mode != "run" else 0):
         t0 = time.perf_counter()
         if opt is not None:
             opt.zero_grad(set_to_none=True)
@@ -180,16 +227,21 @@ def main():
             x.grad = None
             loss = loss_fn(x)
             loss.backward()
-            grad = x.grad.detach().numpy().ravel().copy()  # noqa: F841 (what a closure hands back)
+            grad = x.grad.detach().cpu().numpy().ravel().copy()  # noqa: F841 (a closure's copy)
         value = loss.item()
         elapsed = time.perf_counter() - t0
+        if first_ns is None:
+            first_ns = time.time_ns()
         losses.append(value)
         if i >= args.warmup:
             times.append(elapsed)
 
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     print(json.dumps({
         "impl": "pytorch",
         "torch": torch.__version__,
+        "device": args.device,
+        "gpu": gpu,
         "mode": args.mode,
         "size": args.size,
         "threads": torch.get_num_threads(),
@@ -203,6 +255,10 @@ def main():
         "total_loss_first": losses[0] if losses else None,
         "total_loss_last": losses[-1] if losses else None,
         "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "peak_gpu_allocated_mib": torch.cuda.max_memory_allocated(device) / 2**20 if gpu else None,
+        "first_iteration_seconds": (first_ns - start_ns) / 1e9 if first_ns else None,
+        "evaluations": evaluations if args.mode == "run" else None,
+        "wall_seconds": (time.time_ns() - start_ns) / 1e9,
     }))
 
 

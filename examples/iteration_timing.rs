@@ -7,23 +7,41 @@
 //! * `adam`: one iteration of the engine's own Adam loop (lr 10): forward, backward, Adam
 //!   step, projection into pixel range, loss read back, best image kept;
 //! * `lbfgs-eval`: one L-BFGS function evaluation: forward, backward, gradient copied to
-//!   the host.
+//!   the host;
+//! * `run`: a whole run of the engine with L-BFGS for K iterations (no warm-up): its wall time
+//!   and final total loss.
+//!
+//! Every mode also reports the time from the process start (`START_NS` in the environment,
+//! nanoseconds since the epoch, set by the caller just before starting it; else the program's
+//! own start) to the end of the first iteration, start-up and autotuning included.
 //!
 //! ```text
-//! cargo run --release --example iteration_timing -- [--mode adam|lbfgs-eval] [--size N]
-//!     [--iterations K] [--warmup W] [--backend flex|ndarray|wgpu] [--no-winograd]
+//! cargo run --release --example iteration_timing -- [--mode adam|lbfgs-eval|run] [--size N]
+//!     [--iterations K] [--warmup W] [--backend flex|ndarray|wgpu|cuda] [--no-winograd]
+//! cargo run --release --example iteration_timing -- --list-backends
 //! ```
 //!
 //! `--no-winograd` times Burn's own convolutions and autodiff instead of the Winograd CPU
 //! path (the before/after of docs/performance.md).
 
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use style_transfer::image_io::{self, Size};
 use style_transfer::{Backend, Control, Optimizer, Progress, StyleTransfer, VggWeights, fetch};
 
+/// Nanoseconds since the epoch.
+fn now_ns() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let start_ns: u128 = match std::env::var("START_NS") {
+        Ok(v) => v.parse()?,
+        Err(_) => now_ns(),
+    };
     let (mut mode, mut size, mut iterations, mut warmup) = ("adam".to_string(), 256u32, 10, 2);
     let mut backend = Backend::preferred().ok_or("no backend compiled in")?;
     let mut winograd = true;
@@ -37,11 +55,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--warmup" => warmup = value()?.parse()?,
             "--backend" => backend = value()?.parse()?,
             "--no-winograd" => winograd = false,
+            "--list-backends" => {
+                Backend::available().iter().for_each(|b| println!("{b}"));
+                return Ok(());
+            }
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
-    if mode != "adam" && mode != "lbfgs-eval" {
-        return Err(format!("--mode {mode}: use adam or lbfgs-eval").into());
+    if !["adam", "lbfgs-eval", "run"].contains(&mode.as_str()) {
+        return Err(format!("--mode {mode}: use adam, lbfgs-eval or run").into());
     }
 
     let device = backend.device()?;
@@ -61,7 +83,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The engine holds what it needs; the loaded file's copy would only add to the peak.
     drop(weights);
     let (mut totals, mut times) = (Vec::new(), Vec::new());
-    if mode == "adam" {
+    let mut first_ns = None;
+    if mode == "run" {
+        let engine = engine
+            .with_optimizer(Optimizer::Lbfgs { history: 100 })
+            .with_iterations(iterations);
+        let begin = Instant::now();
+        let result = engine.run(&content, &[(&style, 1.0)], &mut |p: &Progress<'_>| {
+            first_ns.get_or_insert_with(now_ns);
+            totals.push(p.losses.total);
+            Control::Continue
+        })?;
+        times.push(begin.elapsed().as_secs_f64());
+        totals.push(result.losses.total);
+        (warmup, iterations) = (0, result.iterations);
+    } else if mode == "adam" {
         // The engine's own loop, timed between consecutive iterations by the observer.
         let mut last = None;
         let engine = engine
@@ -72,6 +108,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 times.push((p.elapsed - last).as_secs_f64());
             }
             last = Some(p.elapsed);
+            first_ns.get_or_insert_with(now_ns);
             totals.push(p.losses.total);
             Control::Continue
         })?;
@@ -90,6 +127,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             if i >= warmup {
                 times.push(start.elapsed().as_secs_f64());
             }
+            first_ns.get_or_insert_with(now_ns);
             totals.push(terms.total);
         }
     }
@@ -112,9 +150,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     println!(
-        "{{\"impl\": \"style-transfer\", \"backend\": \"{backend}\", \"mode\": \"{mode}\", \"winograd\": {winograd}, \"size\": {size}, \"threads\": {threads}, \"warmup\": {warmup}, \"iterations\": {iterations}, \"seconds_per_iteration\": {{\"mean\": {mean}, \"median\": {median}}}, \"total_loss_first\": {}, \"total_loss_last\": {}, \"peak_rss_kib\": {peak_kib}}}",
+        "{{\"impl\": \"style-transfer\", \"backend\": \"{backend}\", \"mode\": \"{mode}\", \"winograd\": {winograd}, \"size\": {size}, \"threads\": {threads}, \"warmup\": {warmup}, \"iterations\": {iterations}, \"seconds_per_iteration\": {{\"mean\": {mean}, \"median\": {median}}}, \"total_loss_first\": {}, \"total_loss_last\": {}, \"peak_rss_kib\": {peak_kib}, \"first_iteration_seconds\": {}, \"wall_seconds\": {}}}",
         totals.first().copied().unwrap_or(f64::NAN),
         totals.last().copied().unwrap_or(f64::NAN),
+        first_ns.map_or(f64::NAN, |t| t.saturating_sub(start_ns) as f64 / 1e9),
+        now_ns().saturating_sub(start_ns) as f64 / 1e9,
     );
     Ok(())
 }
