@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 use crate::layers::Layer;
 use crate::model::{Pooling, Vgg19};
-use crate::transfer::LossTerms;
+use crate::terms::LossTerms;
 use crate::winograd::{Buffers, Conv3x3};
 
 /// VGG19 up to some layer, with filters in Winograd form.

@@ -23,6 +23,7 @@
 mod backend;
 mod color;
 mod convention;
+mod engine;
 mod error;
 mod fast_path;
 pub mod fetch;
@@ -31,22 +32,29 @@ mod layers;
 mod lbfgs;
 pub mod losses;
 mod model;
+mod objective;
 pub mod onnx_proto;
-mod transfer;
+mod progress;
+mod settings;
+mod solver;
+mod terms;
 mod weights;
 mod winograd;
 
 pub use backend::Backend;
 pub use convention::InputConvention;
+pub use engine::StyleTransfer;
 pub use error::{Error, Result, WeightsProblem};
 pub use fast_path::StepTime;
 pub use layers::Layer;
-pub use lbfgs::{Lbfgs, LbfgsConfig, LbfgsStep, Objective};
-pub use model::{Features, MIN_INPUT_SIDE, Pooling, Vgg19};
-pub use transfer::{
-    Control, DEFAULT_STYLE_LAYERS, Init, LossTerms, Losses, Observer, Optimizer, OriginalColors,
-    Progress, RunError, StyleTransfer, Stylized,
+pub use lbfgs::{
+    Criterion, DeviceSpace, HostSpace, Lbfgs, LbfgsConfig, LbfgsStep, Objective, Space,
 };
+pub use model::{Features, MIN_INPUT_SIDE, Pooling, Vgg19};
+pub use objective::Losses;
+pub use progress::{Control, Observer, Progress, RunError, Stylized};
+pub use settings::{DEFAULT_STYLE_LAYERS, Init, Optimizer, OriginalColors};
+pub use terms::LossTerms;
 pub use weights::{ConvWeights, VggWeights};
 
 /// Re-export of the Burn version this crate is built on, so callers use matching types.

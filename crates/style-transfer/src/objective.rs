@@ -1,0 +1,299 @@
+//! The objective of one run at one size: [`Losses`] holds the loss targets (content features,
+//! style Grams), computed once, and evaluates the loss terms and the gradient with respect to
+//! the image, by Burn's path (the [`crate::losses`] modules and autodiff) or by the Winograd
+//! CPU path ([`crate::fast_path`]), for which it converts tensors to host vectors and back.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use image::RgbImage;
+
+use crate::error::{Error, Result};
+use crate::fast_path::{FastTargets, FastVgg, StepTime, block_size};
+use crate::image_io::{self, Size, image_to_tensor, tensor_values};
+use crate::layers::Layer;
+use crate::losses::{ContentLoss, StyleLoss, total_variation};
+use crate::model::{Features, Vgg19, check_input_size};
+use crate::settings::Settings;
+use crate::terms::LossTerms;
+
+/// The losses of one run, with their targets computed: evaluates the loss terms and the
+/// gradient with respect to the image.
+#[derive(Debug)]
+pub struct Losses {
+    content: Option<ContentLoss>,
+    style: Option<StyleLoss>,
+    layers: Vec<Layer>,
+    alpha: f64,
+    beta: f64,
+    tv: f64,
+    /// The Winograd CPU path and the targets on the host, when it applies.
+    fast: Option<(Arc<FastVgg>, FastTargets)>,
+}
+
+/// Post-ReLU features of `image` at `layers`, by the Winograd path when given.
+fn features(
+    vgg: &Vgg19,
+    device: &Device,
+    image: &RgbImage,
+    layers: &[Layer],
+    fast: Option<&FastVgg>,
+) -> Result<Features> {
+    let convention = vgg.convention();
+    let Some(fast) = fast else {
+        let input = image_to_tensor(image, convention, device);
+        return vgg.forward(input, layers);
+    };
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    check_input_size(w, h)?;
+    let x = image_io::image_to_planar(image, convention);
+    let layers = fast
+        .features(&x, h, w, layers)
+        .into_iter()
+        .map(|(layer, values)| {
+            let (lh, lw) = block_size(layer, h, w);
+            let shape = [1, layer.channels(), lh, lw];
+            (
+                layer,
+                Tensor::from_data(TensorData::new(values, shape), device),
+            )
+        })
+        .collect();
+    Ok(Features::from_layers(layers))
+}
+
+impl Losses {
+    /// Computes the targets for a content image (already at the output size) and style
+    /// images (at their original size; resized here) with blend weights. `fast` is the
+    /// Winograd network when that path applies.
+    pub(crate) fn new(
+        settings: &Settings,
+        vgg: &Vgg19,
+        device: &Device,
+        fast: Option<Arc<FastVgg>>,
+        content: &RgbImage,
+        styles: &[(&RgbImage, f32)],
+    ) -> Result<Self> {
+        let layers: Vec<Layer> = settings.content_layers.iter().map(|(l, _)| *l).collect();
+        let content_loss = if layers.is_empty() {
+            None
+        } else {
+            Some(ContentLoss::new(
+                &features(vgg, device, content, &layers, fast.as_deref())?,
+                &settings.content_layers,
+            )?)
+        };
+        let style_layers: Vec<Layer> = settings.style_layers.iter().map(|(l, _)| *l).collect();
+        let style_loss = if style_layers.is_empty() {
+            None
+        } else {
+            let longest = content.width().max(content.height()) as f64;
+            let size = settings.style_size.unwrap_or(Size::Longest(
+                (longest * settings.style_scale).round().max(1.0) as u32,
+            ));
+            let mut features_of = Vec::with_capacity(styles.len());
+            for (image, weight) in styles {
+                let resized = image_io::resize(image, size);
+                let f = features(vgg, device, &resized, &style_layers, fast.as_deref())?;
+                features_of.push((f, *weight));
+            }
+            let refs: Vec<_> = features_of.iter().map(|(f, w)| (f, *w)).collect();
+            Some(StyleLoss::blended(&refs, &settings.style_layers)?)
+        };
+        let mut all: Vec<Layer> = layers.into_iter().chain(style_layers).collect();
+        all.sort();
+        all.dedup();
+        let fast = fast.map(|vgg| {
+            let targets = FastTargets {
+                content: content_loss
+                    .iter()
+                    .flat_map(|l| l.targets())
+                    .map(|(l, w, t)| (*l, *w, tensor_values(t)))
+                    .collect(),
+                style: style_loss
+                    .iter()
+                    .flat_map(|l| l.targets())
+                    .map(|(l, w, t)| (*l, *w, tensor_values(t)))
+                    .collect(),
+                alpha: settings.content_weight,
+                beta: settings.style_weight,
+                tv: settings.tv_weight,
+            };
+            (vgg, targets)
+        });
+        Ok(Losses {
+            content: content_loss,
+            style: style_loss,
+            layers: all,
+            alpha: settings.content_weight,
+            beta: settings.style_weight,
+            tv: settings.tv_weight,
+            fast,
+        })
+    }
+
+    /// Whether evaluations run on the Winograd CPU path (see
+    /// [`crate::StyleTransfer::with_winograd`]).
+    pub fn uses_winograd(&self) -> bool {
+        self.fast.is_some()
+    }
+
+    /// The loss terms at `x` (`[1, 3, h, w]`, no autodiff) without a gradient.
+    pub fn terms(&self, vgg: &Vgg19, x: Tensor<4>) -> Result<LossTerms> {
+        let (terms, _) = self.compute(vgg, x, false, 0)?;
+        Ok(terms)
+    }
+
+    /// The loss terms at `x` and the gradient of the total with respect to `x`; a non-finite
+    /// loss or gradient is [`Error::NonFinite`] naming the term.
+    pub fn evaluate(
+        &self,
+        vgg: &Vgg19,
+        x: Tensor<4>,
+        iteration: usize,
+    ) -> Result<(LossTerms, Tensor<4>)> {
+        let (terms, grad) = self.compute(vgg, x, true, iteration)?;
+        Ok((terms, grad.expect("gradient requested")))
+    }
+
+    fn compute(
+        &self,
+        vgg: &Vgg19,
+        x: Tensor<4>,
+        gradient: bool,
+        iteration: usize,
+    ) -> Result<(LossTerms, Option<Tensor<4>>)> {
+        if self.fast.is_some() {
+            return self.compute_winograd(x, gradient, iteration, None);
+        }
+        let x = if gradient {
+            x.autodiff().require_grad()
+        } else {
+            x
+        };
+        let features = vgg.forward(x.clone(), &self.layers)?;
+        let mut scalars: Vec<Tensor<1>> = Vec::new();
+        let mut total: Option<Tensor<1>> = None;
+        let add = |term: Tensor<1>, weight: f64, total: &mut Option<Tensor<1>>| {
+            let weighted = term.clone().mul_scalar(weight);
+            *total = Some(match total.take() {
+                Some(t) => t + weighted,
+                None => weighted,
+            });
+            term
+        };
+        let content = match &self.content {
+            Some(loss) => add(loss.forward(&features)?, self.alpha, &mut total),
+            None => Tensor::zeros([1], &x.device()),
+        };
+        scalars.push(content);
+        let mut style_layers = Vec::new();
+        if let Some(loss) = &self.style {
+            for (layer, term) in loss.forward_layers(&features)? {
+                style_layers.push(layer);
+                scalars.push(add(term, self.beta, &mut total));
+            }
+        }
+        let tv = if self.tv > 0.0 {
+            add(total_variation(&x), self.tv, &mut total)
+        } else {
+            Tensor::zeros([1], &x.device())
+        };
+        scalars.push(tv);
+        let total = total.expect("at least one loss term");
+        let grad = if gradient {
+            let grads = total.backward();
+            let g = x.grad(&grads).expect("the image requires a gradient");
+            Some(g)
+        } else {
+            None
+        };
+        // One read from the device for every scalar (and the gradient's sum, to catch NaN).
+        let mut parts: Vec<Tensor<1>> = scalars.into_iter().map(|t| t.inner()).collect();
+        parts.push(total.inner());
+        if let Some(g) = &grad {
+            parts.push(g.clone().sum());
+        }
+        let values = tensor_values(&Tensor::cat(parts, 0));
+        let n = style_layers.len();
+        let style_values = &values[1..1 + n];
+        let terms = LossTerms {
+            content: values[0] as f64,
+            style: style_values.iter().map(|&v| v as f64).sum(),
+            style_layers: style_layers
+                .into_iter()
+                .zip(style_values.iter().map(|&v| v as f64))
+                .collect(),
+            tv: values[1 + n] as f64,
+            total: values[2 + n] as f64,
+        };
+        let grad_sum = grad.as_ref().map(|_| values[3 + n] as f64);
+        check_finite(&terms, grad_sum, iteration)?;
+        Ok((terms, grad))
+    }
+
+    /// One evaluation on the Winograd CPU path, with its steps timed into `profile`.
+    fn compute_winograd(
+        &self,
+        x: Tensor<4>,
+        gradient: bool,
+        iteration: usize,
+        mut profile: Option<&mut Vec<StepTime>>,
+    ) -> Result<(LossTerms, Option<Tensor<4>>)> {
+        let (fast, targets) = self.fast.as_ref().expect("the Winograd path applies");
+        let [_, _, h, w] = x.dims();
+        let start = Instant::now();
+        let host = tensor_values(&x);
+        let mut copies = start.elapsed().as_secs_f64();
+        let (terms, grad) = fast.evaluate(&host, h, w, targets, gradient, profile.as_deref_mut());
+        let start = Instant::now();
+        let grad_sum = grad
+            .as_ref()
+            .map(|g| g.iter().map(|v| *v as f64).sum::<f64>());
+        check_finite(&terms, grad_sum, iteration)?;
+        let grad = grad.map(|g| Tensor::from_data(TensorData::new(g, [1, 3, h, w]), &x.device()));
+        copies += start.elapsed().as_secs_f64();
+        if let Some(profile) = profile {
+            profile.push(StepTime {
+                step: "copies".into(),
+                seconds: copies,
+                direct_flop: 0.0,
+                gemm_flop: 0.0,
+            });
+        }
+        Ok((terms, grad))
+    }
+
+    /// Times one evaluation (loss terms and gradient at `x`) step by step on the Winograd CPU
+    /// path: each layer's forward pass, losses, ReLU mask, pooling and input gradient, and the
+    /// copies in and out. [`Error::InvalidConfig`] when the path does not apply (switched off,
+    /// or not a CPU device). `cargo run --release --example profile` prints it as a table.
+    pub fn profile(&self, x: Tensor<4>) -> Result<Vec<StepTime>> {
+        if self.fast.is_none() {
+            return Err(Error::InvalidConfig {
+                name: "profile",
+                reason: "only the Winograd CPU path is profiled; use a CPU backend with the Winograd path on".into(),
+            });
+        }
+        let mut steps = Vec::new();
+        self.compute_winograd(x, true, 0, Some(&mut steps))?;
+        Ok(steps)
+    }
+}
+
+/// [`Error::NonFinite`] naming the first loss term (or the gradient, by its sum) that is NaN
+/// or infinite.
+fn check_finite(terms: &LossTerms, grad_sum: Option<f64>, iteration: usize) -> Result<()> {
+    let named = [
+        ("content", terms.content),
+        ("style", terms.style),
+        ("tv", terms.tv),
+        ("total", terms.total),
+        ("gradient", grad_sum.unwrap_or(0.0)),
+    ];
+    match named.iter().find(|(_, v)| !v.is_finite()) {
+        Some((term, _)) => Err(Error::NonFinite { iteration, term }),
+        None => Ok(()),
+    }
+}
