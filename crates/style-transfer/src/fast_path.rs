@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 use crate::layers::Layer;
 use crate::model::{Pooling, Vgg19};
-use crate::terms::LossTerms;
+use crate::terms::{LossTerms, LossWeights, content_factor, style_factor, style_target_at};
 use crate::winograd::{Buffers, Conv3x3};
 
 /// VGG19 up to some layer, with filters in Winograd form.
@@ -33,12 +33,8 @@ pub(crate) struct FastTargets {
     pub(crate) content: Vec<(Layer, f32, Vec<f32>)>,
     /// Style layers: weight and the target Gram per position `[N][N]` (scaled by `M` here).
     pub(crate) style: Vec<(Layer, f32, Vec<f32>)>,
-    /// Content weight.
-    pub(crate) alpha: f64,
-    /// Style weight.
-    pub(crate) beta: f64,
-    /// Total-variation weight.
-    pub(crate) tv: f64,
+    /// The weights of the content, style and TV terms in the total.
+    pub(crate) weights: LossWeights,
 }
 
 /// Where the time of one evaluation on the Winograd CPU path went, step by step; see
@@ -223,7 +219,8 @@ impl FastVgg {
         let mut masks: Vec<Vec<u64>> = vec![Vec::new(); n_layers];
         let mut pool_index: Vec<Vec<u8>> = vec![Vec::new(); n_layers];
         let mut loss_grad: Vec<Option<Vec<f32>>> = vec![None; n_layers];
-        let mut content = 0.0f64;
+        let (content_slope, style_slope, tv_slope) = targets.weights.slopes();
+        let mut content = vec![0.0f64; targets.content.len()];
         let mut style = vec![0.0f64; targets.style.len()];
         let mut buffers = self.buffers.lock().unwrap_or_else(|e| e.into_inner());
         let buffers = &mut *buffers;
@@ -243,12 +240,12 @@ impl FastVgg {
             let start = Instant::now();
             let mut loss_flop = 0.0;
             let mut grad: Option<Vec<f32>> = None;
-            for (l, weight, p) in &targets.content {
+            for (i, (l, weight, p)) in targets.content.iter().enumerate() {
                 if *l != layer {
                     continue;
                 }
-                let (value, g) = content_term(&y, p, *weight, targets.alpha, gradient, buffers);
-                content += value;
+                let (value, g) = content_term(&y, p, *weight, content_slope, gradient, buffers);
+                content[i] = value;
                 accumulate(&mut grad, g, buffers);
             }
             for (i, (l, weight, a_hat)) in targets.style.iter().enumerate() {
@@ -256,7 +253,7 @@ impl FastVgg {
                     continue;
                 }
                 let (value, g) =
-                    style_term(&y, a_hat, (n, m), *weight, targets.beta, gradient, buffers);
+                    style_term(&y, a_hat, (n, m), *weight, style_slope, gradient, buffers);
                 style[i] = value;
                 accumulate(&mut grad, g, buffers);
                 loss_flop += 2.0 * (n * n * m) as f64 * if gradient { 2.0 } else { 1.0 };
@@ -284,27 +281,19 @@ impl FastVgg {
         }
         buffers.give(a);
         let start = Instant::now();
-        let (tv, tv_grad) = if targets.tv > 0.0 {
+        let with_tv = targets.weights.tv > 0.0;
+        let (tv, tv_grad) = if with_tv {
             total_variation(x, h, w, gradient)
         } else {
             (0.0, None)
         };
-        if targets.tv > 0.0 {
+        if with_tv {
             rec.record(start, || "total variation".into(), (0.0, 0.0));
         }
-        let style_sum: f64 = style.iter().sum();
-        let terms = LossTerms {
-            content,
-            style: style_sum,
-            style_layers: targets
-                .style
-                .iter()
-                .map(|(l, _, _)| *l)
-                .zip(style.iter().copied())
-                .collect(),
-            tv,
-            total: targets.alpha * content + targets.beta * style_sum + targets.tv * tv,
-        };
+        let style_layers = (targets.style.iter().map(|(l, _, _)| *l))
+            .zip(style)
+            .collect();
+        let terms = targets.weights.terms(content, style_layers, tv);
         if !gradient {
             return (terms, None);
         }
@@ -336,7 +325,7 @@ impl FastVgg {
         }
         let mut grad = g.unwrap_or_else(|| vec![0.0; x.len()]);
         if let Some(tv_grad) = tv_grad {
-            let s = targets.tv as f32;
+            let s = tv_slope as f32;
             grad.iter_mut().zip(tv_grad).for_each(|(g, t)| *g += s * t);
         }
         (terms, Some(grad))
@@ -355,12 +344,13 @@ fn accumulate(into: &mut Option<Vec<f32>>, g: Option<Vec<f32>>, buffers: &mut Bu
     }
 }
 
-/// `1/2 w sum((F - P)^2)` and its gradient `alpha w (F - P)`.
+/// The content term at one layer ([`content_factor`]) and, scaled by `slope` (the total's
+/// slope in the content term), its gradient.
 fn content_term(
     f: &[f32],
     p: &[f32],
     weight: f32,
-    alpha: f64,
+    slope: f64,
     gradient: bool,
     buffers: &mut Buffers,
 ) -> (f64, Option<Vec<f32>>) {
@@ -373,35 +363,36 @@ fn content_term(
         })
         .collect();
     let sum: f64 = partial.iter().sum();
+    let factor = content_factor(weight);
     let g = gradient.then(|| {
-        let s = (alpha * weight as f64) as f32;
+        let s = (2.0 * factor * slope) as f32;
         let mut g = buffers.take(f.len());
         (g.par_iter_mut().zip(f).zip(p)).for_each(|((g, a), b)| *g = s * (a - b));
         g
     });
-    (0.5 * weight as f64 * sum, g)
+    (factor * sum, g)
 }
 
-/// `w/(4 N^2 M^2) sum((G - M A)^2)` with `G = F F^T`, and its gradient
-/// `beta w/(N^2 M^2) (G - M A) F`.
+/// The weighted style term at one layer ([`style_factor`], `G = F F^T` against the target
+/// `M A`) and, scaled by `slope` (the total's slope in the style term), its gradient.
 fn style_term(
     f: &[f32],
     a_hat: &[f32],
     (n, m): (usize, usize),
     weight: f32,
-    beta: f64,
+    slope: f64,
     gradient: bool,
     buffers: &mut Buffers,
 ) -> (f64, Option<Vec<f32>>) {
     let mut d = gram(f, n, m);
-    let mf = m as f32;
-    d.iter_mut().zip(a_hat).for_each(|(g, a)| *g -= mf * a);
-    let (nf, mf) = (n as f64, m as f64);
+    let at = style_target_at(m) as f32;
+    d.iter_mut().zip(a_hat).for_each(|(g, a)| *g -= at * a);
     let sum: f64 = d.iter().map(|v| (*v as f64) * (*v as f64)).sum();
-    let value = weight as f64 * sum / (4.0 * nf * nf * mf * mf);
+    let factor = style_factor(weight, n, m);
+    let value = factor * sum;
     let g = gradient.then(|| {
         let mut g = buffers.take(n * m);
-        let s = (beta * weight as f64 / (nf * nf * mf * mf)) as f32;
+        let s = (4.0 * factor * slope) as f32;
         // SAFETY: g is n x m, d is n x n, f is n x m.
         unsafe {
             gemm::gemm(

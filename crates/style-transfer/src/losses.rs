@@ -6,9 +6,11 @@
 //!   conv3_1, conv4_1, conv5_1 with w = 1/5).
 //! - Total variation: `L_tv = sum((x[i+1,j] - x[i,j])^2) + sum((x[i,j+1] - x[i,j])^2)` over
 //!   the image in the network's input units.
-//! - Total: `alpha * L_content + beta * L_style + tv * L_tv`.
+//! - Total: `alpha * L_content + beta * L_style + tv * L_tv`, composed by
+//!   [`crate::StyleTransfer`]'s objective.
 //!
-//! Targets (content features, style Grams) are computed once, without autodiff, when a loss
+//! The factors in front of each sum are defined once for these modules and the Winograd CPU
+//! path alike. Targets (content features, style Grams) are computed once, without autodiff, when a loss
 //! is built; during optimization only the generated image is tracked.
 
 use burn::tensor::Tensor;
@@ -16,6 +18,7 @@ use burn::tensor::Tensor;
 use crate::error::{Error, Result};
 use crate::layers::Layer;
 use crate::model::Features;
+use crate::terms::{self, content_factor, style_factor, style_target_at, style_target_factor};
 
 /// Gram matrices of a feature map: `G = F F^T` for each batch item, with `F` the
 /// `[channels, height * width]` reshape of `[batch, channels, height, width]` features.
@@ -63,23 +66,25 @@ impl ContentLoss {
         &self.targets
     }
 
+    /// The weighted per-layer terms `w_l/2 sum((F_l - P_l)^2)` of generated features, in
+    /// layer order.
+    pub fn forward_layers(&self, generated: &Features) -> Result<Vec<(Layer, Tensor<1>)>> {
+        self.targets
+            .iter()
+            .map(|(layer, weight, target)| {
+                let f = feature(generated, *layer)?;
+                let squares = (f.clone() - target.clone()).square().sum();
+                Ok((*layer, squares.mul_scalar(content_factor(*weight))))
+            })
+            .collect()
+    }
+
     /// The loss of generated features, a one-element tensor (tracked if they are).
     pub fn forward(&self, generated: &Features) -> Result<Tensor<1>> {
-        let mut total: Option<Tensor<1>> = None;
-        for (layer, weight, target) in &self.targets {
-            let f = feature(generated, *layer)?;
-            let term = (f.clone() - target.clone())
-                .square()
-                .sum()
-                .mul_scalar(0.5 * *weight as f64);
-            total = Some(match total {
-                Some(t) => t + term,
-                None => term,
-            });
-        }
-        total.ok_or_else(|| Error::InvalidConfig {
+        let terms = self.forward_layers(generated)?;
+        terms::sum(terms.into_iter().map(|(_, t)| t)).ok_or_else(|| Error::InvalidConfig {
             name: "content layers",
-            reason: "no layer given".into(),
+            reason: "no layer given; give at least one content layer".into(),
         })
     }
 }
@@ -116,7 +121,7 @@ impl StyleLoss {
                 let f = feature(features, layer)?.clone().inner();
                 let [_, _, h, wd] = f.dims();
                 // Gram per position, so that images of different sizes can be mixed.
-                let g = gram_matrix(f).mul_scalar((*share / total) as f64 / (h * wd) as f64);
+                let g = gram_matrix(f).mul_scalar(style_target_factor(*share, total, h * wd));
                 blend = Some(match blend {
                     Some(b) => b + g,
                     None => g,
@@ -144,10 +149,9 @@ impl StyleLoss {
             .map(|(layer, weight, target)| {
                 let f = feature(generated, *layer)?;
                 let [_, n, h, w] = f.dims();
-                let m = (h * w) as f64;
-                let gram = gram_matrix(f.clone());
-                let diff = gram - target.clone().mul_scalar(m);
-                let scale = *weight as f64 / (4.0 * (n as f64).powi(2) * m.powi(2));
+                let m = h * w;
+                let diff = gram_matrix(f.clone()) - target.clone().mul_scalar(style_target_at(m));
+                let scale = style_factor(*weight, n, m);
                 Ok((*layer, diff.square().sum().mul_scalar(scale)))
             })
             .collect()
@@ -156,14 +160,10 @@ impl StyleLoss {
     /// The loss of generated features, a one-element tensor.
     pub fn forward(&self, generated: &Features) -> Result<Tensor<1>> {
         let terms = self.forward_layers(generated)?;
-        terms
-            .into_iter()
-            .map(|(_, t)| t)
-            .reduce(|a, b| a + b)
-            .ok_or_else(|| Error::InvalidConfig {
-                name: "style layers",
-                reason: "no layer given".into(),
-            })
+        terms::sum(terms.into_iter().map(|(_, t)| t)).ok_or_else(|| Error::InvalidConfig {
+            name: "style layers",
+            reason: "no layer given; give at least one style layer".into(),
+        })
     }
 }
 

@@ -16,7 +16,7 @@ use crate::layers::Layer;
 use crate::losses::{ContentLoss, StyleLoss, total_variation};
 use crate::model::{Features, Vgg19, check_input_size};
 use crate::settings::Settings;
-use crate::terms::LossTerms;
+use crate::terms::{self, LossTerms, LossWeights};
 
 /// The losses of one run, with their targets computed: evaluates the loss terms and the
 /// gradient with respect to the image.
@@ -25,9 +25,7 @@ pub struct Losses {
     content: Option<ContentLoss>,
     style: Option<StyleLoss>,
     layers: Vec<Layer>,
-    alpha: f64,
-    beta: f64,
-    tv: f64,
+    weights: LossWeights,
     /// The Winograd CPU path and the targets on the host, when it applies.
     fast: Option<(Arc<FastVgg>, FastTargets)>,
 }
@@ -104,6 +102,11 @@ impl Losses {
         let mut all: Vec<Layer> = layers.into_iter().chain(style_layers).collect();
         all.sort();
         all.dedup();
+        let weights = LossWeights {
+            content: settings.content_weight,
+            style: settings.style_weight,
+            tv: settings.tv_weight,
+        };
         let fast = fast.map(|vgg| {
             let targets = FastTargets {
                 content: content_loss
@@ -116,9 +119,7 @@ impl Losses {
                     .flat_map(|l| l.targets())
                     .map(|(l, w, t)| (*l, *w, tensor_values(t)))
                     .collect(),
-                alpha: settings.content_weight,
-                beta: settings.style_weight,
-                tv: settings.tv_weight,
+                weights,
             };
             (vgg, targets)
         });
@@ -126,9 +127,7 @@ impl Losses {
             content: content_loss,
             style: style_loss,
             layers: all,
-            alpha: settings.content_weight,
-            beta: settings.style_weight,
-            tv: settings.tv_weight,
+            weights,
             fast,
         })
     }
@@ -173,35 +172,23 @@ impl Losses {
             x
         };
         let features = vgg.forward(x.clone(), &self.layers)?;
-        let mut scalars: Vec<Tensor<1>> = Vec::new();
-        let mut total: Option<Tensor<1>> = None;
-        let add = |term: Tensor<1>, weight: f64, total: &mut Option<Tensor<1>>| {
-            let weighted = term.clone().mul_scalar(weight);
-            *total = Some(match total.take() {
-                Some(t) => t + weighted,
-                None => weighted,
-            });
-            term
-        };
         let content = match &self.content {
-            Some(loss) => add(loss.forward(&features)?, self.alpha, &mut total),
-            None => Tensor::zeros([1], &x.device()),
+            Some(loss) => loss.forward_layers(&features)?,
+            None => Vec::new(),
         };
-        scalars.push(content);
-        let mut style_layers = Vec::new();
-        if let Some(loss) = &self.style {
-            for (layer, term) in loss.forward_layers(&features)? {
-                style_layers.push(layer);
-                scalars.push(add(term, self.beta, &mut total));
-            }
-        }
-        let tv = if self.tv > 0.0 {
-            add(total_variation(&x), self.tv, &mut total)
-        } else {
-            Tensor::zeros([1], &x.device())
+        let style = match &self.style {
+            Some(loss) => loss.forward_layers(&features)?,
+            None => Vec::new(),
         };
-        scalars.push(tv);
-        let total = total.expect("at least one loss term");
+        let tv = (self.weights.tv > 0.0).then(|| total_variation(&x));
+        let total = self
+            .weights
+            .total(
+                terms::sum(content.iter().map(|(_, t)| t.clone())),
+                terms::sum(style.iter().map(|(_, t)| t.clone())),
+                tv.clone(),
+            )
+            .expect("at least one loss term");
         let grad = if gradient {
             let grads = total.backward();
             let g = x.grad(&grads).expect("the image requires a gradient");
@@ -209,26 +196,28 @@ impl Losses {
         } else {
             None
         };
-        // One read from the device for every scalar (and the gradient's sum, to catch NaN).
-        let mut parts: Vec<Tensor<1>> = scalars.into_iter().map(|t| t.inner()).collect();
-        parts.push(total.inner());
+        // One read from the device for every term (and the gradient's sum, to catch NaN).
+        let (n_content, n_style) = (content.len(), style.len());
+        let style_layers: Vec<Layer> = style.iter().map(|(l, _)| *l).collect();
+        let mut parts: Vec<Tensor<1>> = (content.into_iter().chain(style))
+            .map(|(_, t)| t.inner())
+            .collect();
+        parts.push(tv.unwrap_or_else(|| Tensor::zeros([1], &x.device())).inner());
         if let Some(g) = &grad {
             parts.push(g.clone().sum());
         }
-        let values = tensor_values(&Tensor::cat(parts, 0));
-        let n = style_layers.len();
-        let style_values = &values[1..1 + n];
-        let terms = LossTerms {
-            content: values[0] as f64,
-            style: style_values.iter().map(|&v| v as f64).sum(),
-            style_layers: style_layers
-                .into_iter()
-                .zip(style_values.iter().map(|&v| v as f64))
-                .collect(),
-            tv: values[1 + n] as f64,
-            total: values[2 + n] as f64,
-        };
-        let grad_sum = grad.as_ref().map(|_| values[3 + n] as f64);
+        let values: Vec<f64> = tensor_values(&Tensor::cat(parts, 0))
+            .into_iter()
+            .map(f64::from)
+            .collect();
+        let (content_values, rest) = values.split_at(n_content);
+        let (style_values, rest) = rest.split_at(n_style);
+        let terms = self.weights.terms(
+            content_values.iter().copied(),
+            style_layers.into_iter().zip(style_values.iter().copied()).collect(),
+            rest[0],
+        );
+        let grad_sum = grad.as_ref().map(|_| rest[1]);
         check_finite(&terms, grad_sum, iteration)?;
         Ok((terms, grad))
     }
