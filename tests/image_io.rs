@@ -282,3 +282,118 @@ fn write_fuzz_seeds() {
         }
     }
 }
+
+/// Found by the `image_decode` fuzz target (docs/fuzzing.md): a JPEG whose second colour
+/// component is sampled more finely (2x4) than the first (1x1) made zune-jpeg 0.5.15 panic in
+/// its AVX2 IDCT (`idct/avx2.rs:246`, an `unwrap` on a slice too short). Such files are
+/// refused before decoding, with a typed error.
+const FUZZ_JPEG_FINER_CHROMA: [&str; 10] = [
+    "ffd8ffe1000c45786966000100010000ffc00011080018002003011100022401031101ffdb00430008060706",
+    "06050807070d0c89ffffff00000900000000000000000000000000000000000000000000000000000000000b",
+    "0b0c191213000000393d38323c2e3334ffdb004301090909461105080707070909080a0c140d0c0b0b0c1912",
+    "130f141d1a1f1e1d1a1c1c20242e2720222c231c1c2837292c30313434341f27393d38323c2e333432ffc400",
+    "1f0000010501010101010100000000000000000102030700060708090a0bffc400b510000201030302040305",
+    "0504040000017d01020300041105122131410613514445464748494a535455565758595a636465f3f4f5f6f7",
+    "f8f9faffc4ffda0008010100003f00ced2313db8e0ee1d01000000000003a3b700ced2313db8e0ee1d010000",
+    "00000003a3b70bdc9ed5b23fffd9d8d9dae1e2e3e4e5e6e7e8e9eaf1f2f3f4f5f6f7f8f9faffda0008010100",
+    "003f00ced2313db8e0ee1d000003a3b70bdc9ed5b23fffd9e8e9eaf1f2f3f4f5f6f7f8f9faffda0008010100",
+    "003f00ced2313db8e0ee1d000003a30bdcffd9",
+];
+
+fn hex_bytes(parts: &[&str]) -> Vec<u8> {
+    let hex: String = parts.concat();
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn jpeg_with_chroma_sampled_finer_than_luma_is_refused_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = hex_bytes(&FUZZ_JPEG_FINER_CHROMA);
+    // The fuzzer's file (Cb 2x4 over Y 1x1) and the same with Cb 2x1.
+    let sof = bytes.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+    let mut wider = bytes.clone();
+    wider[sof + 14] = 0x21;
+    for (name, bytes) in [("fuzz.jpg", &bytes), ("wider.jpg", &wider)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let err = image_io::load_image(&path).unwrap_err();
+        assert!(
+            matches!(&err, Error::ImageDecode { .. }) && err.to_string().contains("sampled"),
+            "{name}: {err}"
+        );
+        assert!(image_io::decode_image_bytes(bytes).is_err(), "{name}");
+    }
+}
+
+/// Found by the `image_decode` fuzz target (docs/fuzzing.md): 1862 bytes of JPEG declaring
+/// 14336x10516 pixels. The decoder filled in the missing data (450 MB, 30 s under the fuzzer's
+/// instrumentation) before the truncation check refused the result; now the header is
+/// refused first, since each 8x8 block costs at least one bit.
+const FUZZ_JPEG_TOO_MANY_BLOCKS: [&str; 43] = [
+    "ffd8ffe000104a46494600010200000100010000ffc00011082914380003011100021101031101ffdb004300",
+    "080606070605080707070909080a0c140d0c0b0b0c1912130f141d1a1f1e1d1a1c1c20242e2720222c231c1c",
+    "2837292c30313434341f2827393d38323c2e333432ffdb0043010909090c0b0c180d0d1832211c2132323232",
+    "3232323232323232323232323232323232323232323232323232323207003232323232323232323232323232",
+    "32323232ffc4001f0000010501010101010100000000000000000102030405060708090a0bffc400b5100002",
+    "010303020403050504040000017d01020300041105122131410613516107227114328191a1082342b1c11552",
+    "d1f02433627282090a161707191a25262728292a3435363738393a434445464748494a535455565758595a63",
+    "6465666768696a737475767778797a838485868788898a92939495969798999aa2a3a4a5a6a7a8a9aab2b3b4",
+    "b5b6b7b8b9bac2c3c4c5c6c7c8c9cad2d3d4d5d6d7d8d9dae1e2e3e4e5e6e7e8e9eaf1f2f3f4f5f6f7f8f9fa",
+    "ffc4001f0100030101010101010101010000000000000102030405060708090a0bffc400b511000201020404",
+    "03040705040400010277000102031104052131061241510761711322ce7ef7ebbd6e5e50c109233352f01562",
+    "72d10a162434e125f11718191a262728292a35363738393a434445464748494a535455565758595a63646566",
+    "6768696a737475767778797a82838485868788898a92939495969798999aa2a3a4a5a6a7a8a9aab2a9aab2b3",
+    "b4b5b6b7b8b9bac2c3c4c5c6c7c8c9cad2d3d4d5d6d7d8d9dae2e3e4e5e6e7e8e9eaf2f3f4f5f6f7f8f9faff",
+    "da000c03010002110311003f00ce3a6db6897f6773e6c6b1c938548a54565c1182739c10339af4710d55a7ec",
+    "decfb68cf3695495eeb748b5656ba7a234b691db5c4230c6799770524ff2e3b1eff950e539e8ee97f5a937e5",
+    "778f965ac6d4496e25b16b9b508ccd0c2e70a4f46c763fce9be66aca5cafcd02975b5cd7d1fc53159e90b666",
+    "de69654252358d376f04f19f7af1f32c9a75f11f098cd4575b9d585c74690000000000000000000000000000",
+    "0000000000000000000000000000000000000000000000000000000000ffffffffffff00fb00d3f64e36679d",
+    "78a2e9d6d74e06782e639263299563dae1b00107db038aefaaad2536acd696be9df4f3ee1435e68a3b4158f5",
+    "bd02ebc35a7a5ac90d8dc702638c9738c1047bfbe28a7ed79e53bf32fc8cea421650dbb66ddbb66d698c9e96",
+    "4aaf9e323322eef976b76a7aa6873b6bd5afbe4759cc23240921404606db7636d731b7228a8404080830c24e",
+    "4b5987b9a32a020102100263d299aec34c5d0421810001c280c3e9ac40ac24c69a0810a12bcd3026c3ae631d",
+    "0e73ab2021048268b96100e7ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+    "ffffffffffffffffffffffffffffffffffffffffd154350e530000010094820442083873d125db2aa65b56bf",
+    "5b3b13f352901048a0a8939fb6389f3e75a35a74b1b3312822a244a95d2945fb5b870fde7ac5979a8e6e180f",
+    "1f5cd7010000000000000a669b65387a6abff95ad73ce2863c76b5999b1ea9a2e9ece26bf96563829e55b7ca",
+    "0a78c7ff00aaadceabda36f98bd926b72b4fe3b9acac4dbf872ccc3b41f36e2e5012c4f7fafe95cb3c1d4c44",
+    "9cab3bf6ecbe46f0953a6925ff0004f30dc4ba824918e327a5693d8de3b972ca42b731e00e580fa66a632714",
+    "da09453d0d5bb9dd27484636151db91d3bfe35bb9bb2473460b565392fe6880000000000d3f64e37679d78a2",
+    "e9d6d74e06782e639263299563dae1b00107db038aefaaada8939fb6389f3e75a35a74b1b3312822a244a95d",
+    "2945fb5b870fde7ac5979a8e6e180f1f5cd7010000000000000a669b65387a6abff95ad73ce2863c76b5999b",
+    "1ea9a2e9ece26bf96563829e55b7ca0e78c7ff00aaadceabda36f98bd926b72b4fe3b9acac4dbf872ccc3b41",
+    "f36e2e5012c4f7fafe95cb3c1d4c449cab3bf6ecbe46f0953a6925ff0004f304000102770001020311040521",
+    "31061241510797f5a937e5777b965ac6d4496e25b16b9b508ccd0c2e70a4f46c763fce9be66aca5cafcd0297",
+    "5b5cd7d1fc53159e90b666de69654252358d376f04f19f7af1f32c9a75f11f588cd4575b9d585c7469000000",
+    "00000000000000000000000000000000000000000000000000000000000000000000000000000000ffffffff",
+    "ffff00fb00d3f64e36679d78a2e9d6d74e06782e639263299563dae1b00107db038aefaaad2536acd696be9d",
+    "f4f3ee1435e68a3b4158f5bd02ebc35a7a5ac90d8dc702638c9738c1047bfbe28a7ed79e53bf32fc8cea4216",
+    "50b5999b1ea9a2e9ece26bf96563829e55b7ca0e78c7ff00aaadceabda36f98bd926b72b4fe3b9acac4dbf87",
+    "2ccc3b41f36e2e5012c4f7fafe95cb3c1d4c449cab3bf6ecbe46f0953a69e327a5693d8de3b972cae042b731",
+    "e00e580fa66a632714da09453d0d5bb9dd27484636151db91d3bfe35bb9bb2473460b565392fe688cc836b01",
+    "26ce57b0fa5672b1a455f53fffd9",
+];
+
+#[test]
+fn jpeg_declaring_more_blocks_than_its_bytes_is_refused_before_decoding() {
+    let bytes = hex_bytes(&FUZZ_JPEG_TOO_MANY_BLOCKS);
+    let started = std::time::Instant::now();
+    let err = image_io::decode_image_bytes(&bytes)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("14336x10516"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bomb.jpg");
+    std::fs::write(&path, &bytes).unwrap();
+    let err = image_io::load_image(&path).unwrap_err();
+    assert!(matches!(err, Error::ImageDecode { .. }), "{err:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "refused from the header, without decoding: {:?}",
+        started.elapsed()
+    );
+}
