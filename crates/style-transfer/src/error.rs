@@ -94,6 +94,18 @@ pub enum Error {
         available: String,
     },
 
+    /// A GPU backend is compiled in but no usable device was found (no GPU, or no driver for
+    /// it); `hint` says what to install.
+    #[error("backend `{backend}` cannot start: {reason}; {hint}")]
+    GpuUnavailable {
+        /// The backend asked for (`wgpu`).
+        backend: &'static str,
+        /// What the driver or runtime reported.
+        reason: String,
+        /// What to install or set, or which backend to use instead.
+        hint: &'static str,
+    },
+
     /// A tensor handed to the library has the wrong shape.
     #[error("expected a tensor of shape {expected}, got {actual:?}")]
     Shape {
