@@ -4,7 +4,7 @@
 //! Prints a markdown table (the profile in docs/performance.md).
 //!
 //! ```text
-//! cargo run --release --example profile -- [--size N] [--runs R]
+//! cargo run --profile profiling --example profile -- [--size N] [--runs R]
 //! ```
 //!
 //! Content tubingen and style starry_night at N x N (default 256), the engine's defaults
