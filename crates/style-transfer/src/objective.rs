@@ -202,7 +202,10 @@ impl Losses {
         let mut parts: Vec<Tensor<1>> = (content.into_iter().chain(style))
             .map(|(_, t)| t.inner())
             .collect();
-        parts.push(tv.unwrap_or_else(|| Tensor::zeros([1], &x.device())).inner());
+        parts.push(
+            tv.unwrap_or_else(|| Tensor::zeros([1], &x.device()))
+                .inner(),
+        );
         if let Some(g) = &grad {
             parts.push(g.clone().sum());
         }
@@ -214,7 +217,10 @@ impl Losses {
         let (style_values, rest) = rest.split_at(n_style);
         let terms = self.weights.terms(
             content_values.iter().copied(),
-            style_layers.into_iter().zip(style_values.iter().copied()).collect(),
+            style_layers
+                .into_iter()
+                .zip(style_values.iter().copied())
+                .collect(),
             rest[0],
         );
         let grad_sum = grad.as_ref().map(|_| rest[1]);
