@@ -8,7 +8,8 @@ use common::weights;
 use image::RgbImage;
 use style_transfer::image_io::{self, Size};
 use style_transfer::{
-    Backend, Control, Error, Init, Optimizer, OriginalColors, Progress, StyleTransfer, Stylized,
+    Backend, Control, Criterion, EndReason, Error, Init, Optimizer, OriginalColors, Progress,
+    StyleTransfer, Stylized,
 };
 
 backend_tests!(
@@ -19,6 +20,8 @@ backend_tests!(
     multi_scale_runs_coarse_to_fine,
     original_colors_keep_the_content_palette,
     style_scale_sets_the_style_size,
+    stop_ends_a_multi_scale_run,
+    lbfgs_convergence_is_reported_with_its_criterion,
 );
 
 fn images() -> (RgbImage, RgbImage) {
@@ -133,7 +136,7 @@ fn observer_sees_progress_and_can_stop(backend: Backend) {
     assert_eq!(watch.seen, [1, 2, 3]);
     assert_eq!(watch.images, 1, "an image only when asked for");
     assert_eq!(result.iterations, 3);
-    assert!(result.stopped_early);
+    assert_eq!(result.ended, EndReason::Stopped);
 }
 
 fn non_finite_loss_stops_with_last_finite_image(backend: Backend) {
@@ -275,4 +278,58 @@ fn style_scale_sets_the_style_size(backend: Backend) {
             })
         ));
     }
+}
+
+/// `Control::Stop` at scale 1 of 3 ends the whole run: no later scale builds its targets or
+/// calls the observer, and the result (the best image so far) comes at the output size.
+fn stop_ends_a_multi_scale_run(backend: Backend) {
+    let (content, style) = images();
+    // Scales of 32, 64 and 128 px (the style image at 32 px is still 20 px high).
+    let engine = engine(backend)
+        .with_size(Size::Exact {
+            width: 128,
+            height: 128,
+        })
+        .with_scales(3)
+        .with_optimizer(Optimizer::Adam { lr: 10.0 })
+        .with_iterations(3);
+    let mut seen = Vec::new();
+    let result = engine
+        .run(&content, &[(&style, 1.0)], &mut |p: &Progress<'_>| {
+            seen.push((p.scale, p.iteration));
+            if p.iteration == 2 {
+                Control::Stop
+            } else {
+                Control::Continue
+            }
+        })
+        .unwrap();
+    assert_eq!(seen, [(1, 1), (1, 2)], "no iteration after the stop");
+    assert_eq!(result.ended, EndReason::Stopped);
+    assert_eq!((result.scale, result.iterations), (1, 2));
+    assert_eq!(result.image.dimensions(), (128, 128), "at the output size");
+}
+
+/// L-BFGS from the content image with only a content loss starts at its minimum (loss and
+/// gradient 0): the gradient test fires at the first iteration, and the result says so;
+/// a run that uses all its iterations says it is done.
+fn lbfgs_convergence_is_reported_with_its_criterion(backend: Backend) {
+    let (content, style) = images();
+    let result = run(&engine(backend)
+        .with_style_layers(&[])
+        .with_optimizer(Optimizer::Lbfgs { history: 5 })
+        .with_iterations(10));
+    assert_eq!(result.ended, EndReason::Converged(Criterion::Gradient));
+    assert_eq!(result.iterations, 1);
+    let done = engine(backend)
+        .with_optimizer(Optimizer::Adam { lr: 10.0 })
+        .with_iterations(2)
+        .run(&content, &[(&style, 1.0)], &mut |_: &Progress<'_>| {
+            Control::Continue
+        })
+        .unwrap();
+    assert_eq!(
+        (done.ended, done.iterations, done.scale),
+        (EndReason::Done, 2, 1)
+    );
 }

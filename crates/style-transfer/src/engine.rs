@@ -17,7 +17,7 @@ use crate::image_io::{self, Size};
 use crate::losses::LayerWeight;
 use crate::model::{Pooling, Vgg19};
 use crate::objective::Losses;
-use crate::progress::{Observer, RunError, Stylized};
+use crate::progress::{EndReason, Observer, RunError, Stylized};
 use crate::settings::{Init, Optimizer, OriginalColors, Settings};
 use crate::solver::{self, Level};
 use crate::weights::VggWeights;
@@ -172,7 +172,9 @@ impl StyleTransfer {
     }
 
     /// Stylizes `content` with `styles` (image and blend weight each), calling `observer` after
-    /// every iteration. Returns the image with the lowest total loss seen (of the last scale).
+    /// every iteration. Returns the image with the lowest total loss seen at the scale the run
+    /// ended in (the last, unless the observer stopped it), at the output size, and why the
+    /// run ended.
     pub fn run(
         &self,
         content: &RgbImage,
@@ -244,10 +246,16 @@ impl StyleTransfer {
                 },
                 observer,
             )?;
+            let stopped = level.ended == EndReason::Stopped;
             previous = Some(level.image.clone());
             result = Some(level);
+            if stopped {
+                break;
+            }
         }
         let mut result = result.expect("at least one scale");
+        // Stopped at a coarser scale: its best image, upsampled as the next scale would start.
+        result.image = image_io::resize(&result.image, Size::Exact { width, height });
         if settings.original_colors == Some(OriginalColors::Luminance) {
             result.image = color::keep_luminance(&result.image, &final_content);
         }

@@ -52,7 +52,7 @@ pub use lbfgs::{
 };
 pub use model::{Features, MIN_INPUT_SIDE, Pooling, Vgg19};
 pub use objective::Losses;
-pub use progress::{Control, Observer, Progress, RunError, Stylized};
+pub use progress::{Control, EndReason, Observer, Progress, RunError, Stylized};
 pub use settings::{DEFAULT_STYLE_LAYERS, Init, Optimizer, OriginalColors};
 pub use terms::LossTerms;
 pub use weights::{ConvWeights, VggWeights};

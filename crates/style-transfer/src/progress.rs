@@ -1,11 +1,14 @@
 //! What a run tells its caller: [`Progress`] after every iteration (to an [`Observer`], which
-//! answers with a [`Control`]), and at the end a [`Stylized`] result or a [`RunError`].
+//! answers with a [`Control`]), and at the end a [`Stylized`] result, which says why the run
+//! ended ([`EndReason`]), or a [`RunError`].
 
+use std::fmt;
 use std::time::Duration;
 
 use image::RgbImage;
 
 use crate::error::Error;
+use crate::lbfgs::Criterion;
 use crate::terms::LossTerms;
 
 /// What an observer sees after each iteration.
@@ -32,7 +35,8 @@ pub struct Progress<'a> {
 pub enum Control {
     /// Go on.
     Continue,
-    /// Stop now and return the best image so far.
+    /// End the whole run now, at whichever scale, and return the best image so far (at the
+    /// output size).
     Stop,
 }
 
@@ -57,14 +61,41 @@ impl<F: FnMut(&Progress<'_>) -> Control> Observer for F {
 /// The result of a run.
 #[derive(Clone, Debug)]
 pub struct Stylized {
-    /// The best image found (lowest total loss), as saved.
+    /// The best image found (lowest total loss) at the scale the run ended in, at the output
+    /// size (a run stopped at a coarser scale returns that scale's best image upsampled).
     pub image: RgbImage,
-    /// Its loss terms, as the optimizer computed them (before rounding to 8 bits).
+    /// Its loss terms, as the optimizer computed them at that scale (before rounding to 8
+    /// bits).
     pub losses: LossTerms,
-    /// Iterations done.
+    /// Iterations done at the scale the run ended in.
     pub iterations: usize,
-    /// Whether the observer stopped the run (or L-BFGS converged) before the last iteration.
-    pub stopped_early: bool,
+    /// The scale the run ended in, from 1 (the last, `scales`, unless stopped earlier).
+    pub scale: usize,
+    /// Why the run ended.
+    pub ended: EndReason,
+}
+
+/// Why a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// Every iteration asked for ran, at every scale.
+    Done,
+    /// The observer returned [`Control::Stop`]; no later iteration or scale ran.
+    Stopped,
+    /// L-BFGS could make no further progress at the last scale before its last iteration
+    /// (at a coarser scale, convergence only ends that scale); the criterion says which
+    /// stopping rule fired.
+    Converged(Criterion),
+}
+
+impl fmt::Display for EndReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EndReason::Done => f.write_str("all iterations done"),
+            EndReason::Stopped => f.write_str("stopped"),
+            EndReason::Converged(criterion) => write!(f, "converged ({criterion})"),
+        }
+    }
 }
 
 /// A failed run, with the last image whose loss was finite (when there was one).

@@ -14,7 +14,7 @@ use crate::image_io::{image_to_tensor, tensor_to_image, tensor_values};
 use crate::lbfgs::{DeviceSpace, HostSpace, Lbfgs, LbfgsConfig, Space};
 use crate::model::Vgg19;
 use crate::objective::Losses;
-use crate::progress::{Control, Observer, Progress, RunError, Stylized};
+use crate::progress::{Control, EndReason, Observer, Progress, RunError, Stylized};
 use crate::settings::Optimizer;
 use crate::terms::LossTerms;
 
@@ -68,20 +68,20 @@ pub(crate) fn solve(
                 let (next, next_state) = adam.step(lr, x, grad, state);
                 (x, state) = (projector.project(next), next_state);
                 if tracker.observe(iteration, &terms, &x) == Control::Stop {
-                    return tracker.finish(iteration, true);
+                    return tracker.finish(iteration, EndReason::Stopped);
                 }
             }
             // Score the final image too: the last step may have improved it.
             let terms = losses.terms(vgg, x.clone()).map_err(|e| tracker.fail(e))?;
             tracker.record(&x, &terms);
-            tracker.finish(iterations, false)
+            tracker.finish(iterations, EndReason::Done)
         }
         Optimizer::Lbfgs { history } => {
             let config = LbfgsConfig::with_history(history);
             let shape = [1, 3, h as usize, w as usize];
             let n = 3 * h as usize * w as usize;
             let x = projector.project(x);
-            let (done, early) = if losses.uses_winograd() {
+            let (done, ended) = if losses.uses_winograd() {
                 // The Winograd CPU path evaluates on the host: L-BFGS's vectors stay there.
                 let to_tensor =
                     |v: &Vec<f32>| Tensor::from_data(TensorData::new(v.clone(), shape), device);
@@ -89,7 +89,15 @@ pub(crate) fn solve(
                 let lbfgs = Lbfgs::new(config, HostSpace::default());
                 let x = tensor_values(&x);
                 let space = (to_tensor, from_tensor);
-                lbfgs_loop(lbfgs, x, space, iterations, &evaluate, &projector, &mut tracker)?
+                lbfgs_loop(
+                    lbfgs,
+                    x,
+                    space,
+                    iterations,
+                    &evaluate,
+                    &projector,
+                    &mut tracker,
+                )?
             } else {
                 // Burn's path (GPUs): the point, gradients and history stay on the device.
                 let to_tensor = |v: &Tensor<1>| v.clone().reshape(shape);
@@ -97,16 +105,24 @@ pub(crate) fn solve(
                 let lbfgs = Lbfgs::new(config, DeviceSpace::new(device));
                 let x = x.reshape([n]);
                 let space = (to_tensor, from_tensor);
-                lbfgs_loop(lbfgs, x, space, iterations, &evaluate, &projector, &mut tracker)?
+                lbfgs_loop(
+                    lbfgs,
+                    x,
+                    space,
+                    iterations,
+                    &evaluate,
+                    &projector,
+                    &mut tracker,
+                )?
             };
-            tracker.finish(done, early)
+            tracker.finish(done, ended)
         }
     }
 }
 
 /// L-BFGS iterations from `x` until `iterations` are done, the observer stops or a stopping
 /// rule fires; `convert` turns L-BFGS's vectors into images and gradients back. Returns the
-/// iterations done and whether the run ended before the last one.
+/// iterations done and why the loop ended.
 fn lbfgs_loop<S: Space>(
     mut lbfgs: Lbfgs<S>,
     mut x: S::Vector,
@@ -118,7 +134,7 @@ fn lbfgs_loop<S: Space>(
     evaluate: &impl Fn(Tensor<4>, usize) -> Result<(LossTerms, Tensor<4>)>,
     projector: &Projector,
     tracker: &mut Tracker<'_>,
-) -> Result<(usize, bool), RunError> {
+) -> Result<(usize, EndReason), RunError> {
     let (to_tensor, from_tensor) = convert;
     for iteration in 1..=iterations {
         // Every point the line search evaluates; the accepted one is reported.
@@ -131,23 +147,25 @@ fn lbfgs_loop<S: Space>(
             evaluated.push((terms, x));
             Ok((total, from_tensor(grad)))
         };
-        let step = lbfgs
-            .step(&mut x, &mut eval)
-            .map_err(|e| tracker.fail(e))?;
+        let step = lbfgs.step(&mut x, &mut eval).map_err(|e| tracker.fail(e))?;
         x = from_tensor(projector.project(to_tensor(&x)));
         let accepted = evaluated
             .iter()
             .rposition(|(t, _)| t.total == step.loss)
             .or(evaluated.len().checked_sub(1));
+        let converged = step.converged.map(EndReason::Converged);
         let Some((terms, x)) = accepted.map(|i| evaluated.swap_remove(i)) else {
             // Converged without a new evaluation: nothing more to gain.
-            return Ok((iteration - 1, iteration <= iterations));
+            return Ok((iteration - 1, converged.unwrap_or(EndReason::Done)));
         };
-        if tracker.observe(iteration, &terms, &x) == Control::Stop || step.converged.is_some() {
-            return Ok((iteration, iteration < iterations));
+        if tracker.observe(iteration, &terms, &x) == Control::Stop {
+            return Ok((iteration, EndReason::Stopped));
+        }
+        if let Some(ended) = converged {
+            return Ok((iteration, ended));
         }
     }
-    Ok((iterations, false))
+    Ok((iterations, EndReason::Done))
 }
 
 /// Projects images into the valid pixel range of each channel.
@@ -231,7 +249,7 @@ impl Tracker<'_> {
         }
     }
 
-    fn finish(self, iterations: usize, stopped_early: bool) -> Result<Stylized, RunError> {
+    fn finish(self, iterations: usize, ended: EndReason) -> Result<Stylized, RunError> {
         let (_, x, losses) = self.best.ok_or_else(|| {
             RunError::from(Error::InvalidConfig {
                 name: "iterations",
@@ -243,7 +261,8 @@ impl Tracker<'_> {
             image,
             losses,
             iterations,
-            stopped_early,
+            scale: self.scale.0,
+            ended,
         })
     }
 }

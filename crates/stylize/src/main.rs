@@ -182,8 +182,11 @@ fn stylize(args: RunArgs) -> Result<ExitCode, Failure> {
             output.save(&stylized.image, output.path())?;
             let interrupted = interrupted.load(Ordering::SeqCst);
             if !args.quiet {
+                // e.g. "saved out.png (512x384, 500 iterations, total loss 1.2e11; all
+                // iterations done) in 4:10"; the reason is also "stopped" (Ctrl-C) or
+                // "converged (...)", naming L-BFGS's stopping rule.
                 eprintln!(
-                    "{} {} ({}x{}, {} iterations{}, total loss {:.4e}) in {}",
+                    "{} {} ({}x{}, {} iterations{}, total loss {:.4e}; {}) in {}",
                     if interrupted {
                         "interrupted: saved"
                     } else {
@@ -194,11 +197,12 @@ fn stylize(args: RunArgs) -> Result<ExitCode, Failure> {
                     stylized.image.height(),
                     stylized.iterations,
                     if args.scales > 1 {
-                        format!(" at the last of {} scales", args.scales)
+                        format!(" at scale {} of {}", stylized.scale, args.scales)
                     } else {
                         String::new()
                     },
                     stylized.losses.total,
+                    stylized.ended,
                     clock(started.elapsed())
                 );
             }
