@@ -9,7 +9,7 @@ use image::RgbImage;
 use style_transfer::image_io::{self, Size};
 use style_transfer::{
     Backend, Control, Criterion, EndReason, Error, Init, Optimizer, OriginalColors, Progress,
-    StyleTransfer, Stylized,
+    Settings, StyleTransfer, Stylized,
 };
 
 backend_tests!(
@@ -22,6 +22,7 @@ backend_tests!(
     style_scale_sets_the_style_size,
     stop_ends_a_multi_scale_run,
     lbfgs_convergence_is_reported_with_its_criterion,
+    settings_errors_name_what_the_caller_set,
 );
 
 fn images() -> (RgbImage, RgbImage) {
@@ -332,4 +333,55 @@ fn lbfgs_convergence_is_reported_with_its_criterion(backend: Backend) {
         (done.ended, done.iterations, done.scale),
         (EndReason::Done, 2, 1)
     );
+}
+
+/// Refused settings say what the caller set: an 8 px output is about the size (no scales
+/// were asked for), too many scales for the size is about the scales.
+fn settings_errors_name_what_the_caller_set(backend: Backend) {
+    let (content, style) = images();
+    let refusal = |engine: StyleTransfer| {
+        let err = engine
+            .run(&content, &[(&style, 1.0)], &mut |_: &Progress<'_>| {
+                Control::Continue
+            })
+            .unwrap_err();
+        match *err.error {
+            Error::InvalidConfig { name, ref reason } => (name, reason.clone()),
+            ref other => panic!("expected InvalidConfig, got {other:?}"),
+        }
+    };
+    let (name, reason) = refusal(engine(backend).with_size(Size::Longest(8)));
+    assert_eq!(name, "size", "{reason}");
+    assert!(
+        reason.contains("8x") && reason.contains("16") && !reason.contains("scale"),
+        "{reason}"
+    );
+    let (name, reason) = refusal(engine(backend).with_size(Size::Longest(48)).with_scales(3));
+    assert_eq!(name, "scales", "{reason}");
+    assert!(reason.contains("3 scales"), "{reason}");
+}
+
+/// `Settings::validate` needs no network or weights: a caller refuses bad settings before
+/// reading or fetching them, each refusal naming the setting at fault.
+#[test]
+fn settings_are_checked_before_any_network_is_built() {
+    let refusal = |settings: Settings| match settings.validate(640, 480) {
+        Err(Error::InvalidConfig { name, reason }) => (name, reason),
+        other => panic!("expected InvalidConfig, got {other:?}"),
+    };
+    assert!(Settings::new().validate(640, 480).is_ok());
+    let (name, reason) = refusal(Settings::new().with_size(Size::Longest(8)));
+    assert_eq!(name, "size");
+    assert!(
+        reason.contains("8x6") && !reason.contains("scale"),
+        "{reason}"
+    );
+    let (name, reason) = refusal(Settings::new().with_size(Size::Longest(48)).with_scales(3));
+    assert_eq!(name, "scales");
+    assert!(reason.contains("coarsest level 12x9"), "{reason}");
+    let (name, reason) = refusal(Settings::new().with_style_scale(0.01));
+    assert_eq!(name, "style scale");
+    assert!(reason.contains("5 px"), "{reason}");
+    let (name, _) = refusal(Settings::new().with_iterations(0));
+    assert_eq!(name, "iterations");
 }

@@ -11,7 +11,7 @@ use image::RgbImage;
 
 use crate::backend::is_host_device;
 use crate::color;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::fast_path::FastVgg;
 use crate::image_io::{self, Size};
 use crate::losses::LayerWeight;
@@ -34,110 +34,107 @@ pub struct StyleTransfer {
 }
 
 impl StyleTransfer {
-    /// VGG19 from `weights` on `device` with max pooling and the defaults: alpha 1, beta 1e3,
-    /// no TV, content conv4_2, [`crate::DEFAULT_STYLE_LAYERS`], L-BFGS (history 100), 500
-    /// iterations, init from content, seed 0, output 512 px on the longest side, style at the
-    /// same scale.
+    /// VGG19 from `weights` on `device` with the default [`Settings`].
     pub fn new(weights: &VggWeights, device: &Device) -> Self {
-        Self::with_pooling(weights, Pooling::Max, device)
+        Self::from_settings(weights, Settings::default(), device)
     }
 
     /// As [`StyleTransfer::new`] with the given pooling.
     pub fn with_pooling(weights: &VggWeights, pooling: Pooling, device: &Device) -> Self {
+        Self::from_settings(weights, Settings::default().with_pooling(pooling), device)
+    }
+
+    /// VGG19 from `weights` on `device` (with the settings' pooling) and `settings`, checked
+    /// beforehand with [`Settings::validate`] if the caller wants to refuse them before
+    /// reading the weights; [`StyleTransfer::run`] checks them again.
+    pub fn from_settings(weights: &VggWeights, settings: Settings, device: &Device) -> Self {
         StyleTransfer {
-            vgg: Vgg19::new(weights, pooling, device),
+            vgg: Vgg19::new(weights, settings.pooling, device),
             device: device.clone(),
-            settings: Settings::default(),
+            settings,
             fast: Mutex::new(None),
         }
     }
 
-    /// Content weight alpha (default 1).
-    pub fn with_content_weight(mut self, alpha: f64) -> Self {
-        self.settings.content_weight = alpha;
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Changes the settings through one of [`Settings`]' builder methods.
+    fn set(mut self, change: impl FnOnce(Settings) -> Settings) -> Self {
+        self.settings = change(std::mem::take(&mut self.settings));
         self
     }
-    /// Style weight beta (default 1e3).
-    pub fn with_style_weight(mut self, beta: f64) -> Self {
-        self.settings.style_weight = beta;
-        self
+
+    /// [`Settings::with_content_weight`]: content weight alpha (default 1).
+    pub fn with_content_weight(self, alpha: f64) -> Self {
+        self.set(|s| s.with_content_weight(alpha))
     }
-    /// Total variation weight (default 0).
-    pub fn with_tv_weight(mut self, weight: f64) -> Self {
-        self.settings.tv_weight = weight;
-        self
+    /// [`Settings::with_style_weight`]: style weight beta (default 1e3).
+    pub fn with_style_weight(self, beta: f64) -> Self {
+        self.set(|s| s.with_style_weight(beta))
     }
-    /// Content layers and their weights (default conv4_2 with weight 1).
-    pub fn with_content_layers(mut self, layers: &[LayerWeight]) -> Self {
-        self.settings.content_layers = layers.to_vec();
-        self
+    /// [`Settings::with_tv_weight`]: total variation weight (default 0).
+    pub fn with_tv_weight(self, weight: f64) -> Self {
+        self.set(|s| s.with_tv_weight(weight))
     }
-    /// Style layers and their weights (default [`crate::DEFAULT_STYLE_LAYERS`]).
-    pub fn with_style_layers(mut self, layers: &[LayerWeight]) -> Self {
-        self.settings.style_layers = layers.to_vec();
-        self
+    /// [`Settings::with_content_layers`]: content layers and their weights (default conv4_2
+    /// with weight 1).
+    pub fn with_content_layers(self, layers: &[LayerWeight]) -> Self {
+        self.set(|s| s.with_content_layers(layers))
     }
-    /// The optimizer (default L-BFGS with history 100).
-    pub fn with_optimizer(mut self, optimizer: Optimizer) -> Self {
-        self.settings.optimizer = optimizer;
-        self
+    /// [`Settings::with_style_layers`]: style layers and their weights (default
+    /// [`crate::DEFAULT_STYLE_LAYERS`]).
+    pub fn with_style_layers(self, layers: &[LayerWeight]) -> Self {
+        self.set(|s| s.with_style_layers(layers))
     }
-    /// Number of iterations (default 500). With L-BFGS an iteration is one direction and its
-    /// line search (one or more loss evaluations).
-    pub fn with_iterations(mut self, iterations: usize) -> Self {
-        self.settings.iterations = iterations;
-        self
+    /// [`Settings::with_optimizer`]: the optimizer (default L-BFGS with history 100).
+    pub fn with_optimizer(self, optimizer: Optimizer) -> Self {
+        self.set(|s| s.with_optimizer(optimizer))
     }
-    /// Where the image starts (default from the content).
-    pub fn with_init(mut self, init: Init) -> Self {
-        self.settings.init = init;
-        self
+    /// [`Settings::with_iterations`]: iterations per scale (default 500).
+    pub fn with_iterations(self, iterations: usize) -> Self {
+        self.set(|s| s.with_iterations(iterations))
     }
-    /// Seed of the noise initialization (default 0). Same inputs and seed give the same image
-    /// on a CPU backend.
-    pub fn with_seed(mut self, seed: u64) -> Self {
-        self.settings.seed = seed;
-        self
+    /// [`Settings::with_init`]: where the image starts (default from the content).
+    pub fn with_init(self, init: Init) -> Self {
+        self.set(|s| s.with_init(init))
     }
-    /// Output size (default 512 px on the longest side); the content image is resized to it.
-    pub fn with_size(mut self, size: Size) -> Self {
-        self.settings.size = size;
-        self
+    /// [`Settings::with_seed`]: seed of the noise initialization (default 0).
+    pub fn with_seed(self, seed: u64) -> Self {
+        self.set(|s| s.with_seed(seed))
     }
-    /// Style image size relative to the output's longest side (default 1).
-    pub fn with_style_scale(mut self, scale: f64) -> Self {
-        self.settings.style_scale = scale;
-        self
+    /// [`Settings::with_size`]: output size (default 512 px on the longest side).
+    pub fn with_size(self, size: Size) -> Self {
+        self.set(|s| s.with_size(size))
     }
-    /// An exact size for the style images, overriding the style scale.
-    pub fn with_style_size(mut self, size: Size) -> Self {
-        self.settings.style_size = Some(size);
-        self
+    /// [`Settings::with_style_scale`]: style image size relative to the output's longest
+    /// side (default 1).
+    pub fn with_style_scale(self, scale: f64) -> Self {
+        self.set(|s| s.with_style_scale(scale))
     }
-    /// Multi-scale, coarse to fine (default 1): `scales` levels, each half the size of the
-    /// next, each level's result upsampled to start the next; iterations are per level.
-    pub fn with_scales(mut self, scales: usize) -> Self {
-        self.settings.scales = scales;
-        self
+    /// [`Settings::with_style_size`]: an exact size for the style images.
+    pub fn with_style_size(self, size: Size) -> Self {
+        self.set(|s| s.with_style_size(size))
     }
-    /// Keep the content's original colours (default: no, take the style's).
-    pub fn with_original_colors(mut self, mode: Option<OriginalColors>) -> Self {
-        self.settings.original_colors = mode;
-        self
+    /// [`Settings::with_scales`]: multi-scale, coarse to fine (default 1).
+    pub fn with_scales(self, scales: usize) -> Self {
+        self.set(|s| s.with_scales(scales))
     }
+    /// [`Settings::with_original_colors`]: keep the content's original colours (default no).
+    pub fn with_original_colors(self, mode: Option<OriginalColors>) -> Self {
+        self.set(|s| s.with_original_colors(mode))
+    }
+    /// [`Settings::with_winograd`]: whether CPU devices run the Winograd CPU path (default
+    /// on; no effect on wgpu).
+    pub fn with_winograd(self, on: bool) -> Self {
+        self.set(|s| s.with_winograd(on))
+    }
+
     /// The network, for computing features directly.
     pub fn vgg(&self) -> &Vgg19 {
         &self.vgg
-    }
-
-    /// Whether to run the network with the Winograd CPU path on CPU devices (flex, ndarray):
-    /// F(4x4, 3x3) convolutions and a hand-written backward pass instead of Burn's im2col
-    /// convolutions and autodiff, with a quarter of the arithmetic and less memory. On by
-    /// default; it has no effect on wgpu. Results agree with the Burn path to float32
-    /// rounding (relative differences around 1e-5).
-    pub fn with_winograd(mut self, on: bool) -> Self {
-        self.settings.winograd = on;
-        self
     }
 
     /// The Winograd network when it applies (switched on, CPU device), as deep as the losses.
@@ -160,7 +157,8 @@ impl StyleTransfer {
     /// Builds the losses for a content image (already at the output size) and style images
     /// (at their original size; resized here) with blend weights.
     pub fn losses(&self, content: &RgbImage, styles: &[(&RgbImage, f32)]) -> Result<Losses> {
-        self.settings.validate(styles)?;
+        self.settings.validate_values()?;
+        self.settings.check_styles(styles, None)?;
         Losses::new(
             &self.settings,
             &self.vgg,
@@ -182,9 +180,11 @@ impl StyleTransfer {
         observer: &mut dyn Observer,
     ) -> Result<Stylized, RunError> {
         let settings = &self.settings;
-        settings.validate(styles)?;
+        settings.validate(content.width(), content.height())?;
+        let levels = settings.level_sizes(content.width(), content.height());
+        settings.check_styles(styles, levels.first().copied())?;
         let start = Instant::now();
-        let (width, height) = settings.size.dimensions(content.width(), content.height());
+        let (width, height) = settings.output_size(content.width(), content.height());
         let final_content = image_io::resize(content, Size::Exact { width, height });
         // Colour histogram matching recolours the styles to the content's palette first.
         let matched: Vec<RgbImage> = match settings.original_colors {
@@ -201,20 +201,7 @@ impl StyleTransfer {
             .collect();
         let mut previous: Option<RgbImage> = None;
         let mut result = None;
-        for scale in 1..=settings.scales {
-            let factor = 1u32 << (settings.scales - scale);
-            let (w, h) = ((width / factor).max(1), (height / factor).max(1));
-            if (w.min(h) as usize) < crate::model::MIN_INPUT_SIDE {
-                return Err(Error::InvalidConfig {
-                    name: "scales",
-                    reason: format!(
-                        "{} scales make the coarsest level {w}x{h}, below VGG19's {min}x{min}; use fewer scales or a larger size",
-                        settings.scales,
-                        min = crate::model::MIN_INPUT_SIDE
-                    ),
-                }
-                .into());
-            }
+        for (scale, (w, h)) in (1..).zip(levels) {
             let level_content = image_io::resize(
                 &final_content,
                 Size::Exact {

@@ -53,7 +53,7 @@ pub use lbfgs::{
 pub use model::{Features, MIN_INPUT_SIDE, Pooling, Vgg19};
 pub use objective::Losses;
 pub use progress::{Control, EndReason, Observer, Progress, RunError, Stylized};
-pub use settings::{DEFAULT_STYLE_LAYERS, Init, Optimizer, OriginalColors};
+pub use settings::{DEFAULT_STYLE_LAYERS, Init, Optimizer, OriginalColors, Settings};
 pub use terms::LossTerms;
 pub use weights::{ConvWeights, VggWeights};
 

@@ -11,7 +11,7 @@ use image::RgbImage;
 
 use crate::error::{Error, Result};
 use crate::fast_path::{FastTargets, FastVgg, StepTime, block_size};
-use crate::image_io::{self, Size, image_to_tensor, tensor_values};
+use crate::image_io::{self, image_to_tensor, tensor_values};
 use crate::layers::Layer;
 use crate::losses::{ContentLoss, StyleLoss, total_variation};
 use crate::model::{Features, Vgg19, check_input_size};
@@ -86,10 +86,7 @@ impl Losses {
         let style_loss = if style_layers.is_empty() {
             None
         } else {
-            let longest = content.width().max(content.height()) as f64;
-            let size = settings.style_size.unwrap_or(Size::Longest(
-                (longest * settings.style_scale).round().max(1.0) as u32,
-            ));
+            let size = settings.style_size_at(content.dimensions());
             let mut features_of = Vec::with_capacity(styles.len());
             for (image, weight) in styles {
                 let resized = image_io::resize(image, size);

@@ -19,10 +19,10 @@ use std::time::Instant;
 
 use clap::Parser;
 use image::RgbImage;
-use style_transfer::image_io::{self, Size};
+use style_transfer::image_io;
 use style_transfer::{
-    Backend, Init, MIN_INPUT_SIDE, Optimizer, OriginalColors, Pooling, StyleTransfer, VggWeights,
-    fetch,
+    Backend, Init, MIN_INPUT_SIDE, Optimizer, OriginalColors, Pooling, Settings, StyleTransfer,
+    VggWeights, fetch,
 };
 
 use cli::{Cli, ColorsArg, Command, InitArg, OptimizerArg, PoolingArg, RunArgs};
@@ -65,7 +65,8 @@ fn fetch_weights(dir: Option<PathBuf>) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The whole run: check everything cheap first, then load, then optimize, then save.
+/// The whole run: check everything cheap first (flags, output path, then the settings against
+/// the content's size), then load the styles and the weights, then optimize, then save.
 fn stylize(args: RunArgs) -> Result<ExitCode, Failure> {
     let started = Instant::now();
     let content_path = args.content.clone().expect("clap requires CONTENT");
@@ -83,13 +84,13 @@ fn stylize(args: RunArgs) -> Result<ExitCode, Failure> {
     let display = Display::choose(args.quiet, args.print_every);
 
     let content = load(&content_path)?;
-    let (width, height) = args.size.dimensions(content.width(), content.height());
-    if (width.min(height) as usize) < MIN_INPUT_SIDE {
-        return Err(Failure::usage(format!(
-            "--size {} makes the output {width}x{height}; VGG19 needs at least {MIN_INPUT_SIDE} pixels on each side",
-            args.size
-        )));
-    }
+    // Every setting is checked against the content's size before the weights are read or
+    // fetched (an output below VGG19's 16 px, too many scales, style images too small).
+    let settings = settings(&args);
+    settings
+        .validate(content.width(), content.height())
+        .map_err(Failure::input)?;
+    let (width, height) = settings.output_size(content.width(), content.height());
     let styles = args
         .styles
         .iter()
@@ -114,37 +115,7 @@ fn stylize(args: RunArgs) -> Result<ExitCode, Failure> {
     };
     let weights = VggWeights::from_onnx(&weights_path).map_err(Failure::input)?;
 
-    let pooling = match args.pooling {
-        PoolingArg::Max => Pooling::Max,
-        PoolingArg::Avg => Pooling::Average,
-    };
-    let optimizer = match args.optimizer {
-        OptimizerArg::Adam => Optimizer::Adam { lr: args.lr },
-        OptimizerArg::Lbfgs => Optimizer::Lbfgs {
-            history: args.history,
-        },
-    };
-    let style_layers = args
-        .style_layers
-        .weighted(1.0 / args.style_layers.0.len() as f32);
-    let engine = StyleTransfer::with_pooling(&weights, pooling, &device)
-        .with_winograd(!args.no_winograd)
-        .with_size(Size::Exact { width, height })
-        .with_iterations(args.iterations)
-        .with_optimizer(optimizer)
-        .with_content_weight(args.content_weight)
-        .with_style_weight(args.style_weight)
-        .with_tv_weight(args.tv_weight)
-        .with_content_layers(&args.content_layers.weighted(1.0))
-        .with_style_layers(&style_layers)
-        .with_style_scale(args.style_scale)
-        .with_init(init)
-        .with_seed(args.seed)
-        .with_scales(args.scales as usize)
-        .with_original_colors(args.original_colors.map(|c| match c {
-            ColorsArg::Luminance => OriginalColors::Luminance,
-            ColorsArg::Histogram => OriginalColors::Histogram,
-        }));
+    let engine = StyleTransfer::from_settings(&weights, settings.with_init(init), &device);
     // The engine holds its own copy of the network; the file's would only add to the peak.
     drop(weights);
 
@@ -224,6 +195,41 @@ fn stylize(args: RunArgs) -> Result<ExitCode, Failure> {
             Err(failure)
         }
     }
+}
+
+/// The run's settings from the flags (the starting image is added once it is loaded).
+fn settings(args: &RunArgs) -> Settings {
+    let pooling = match args.pooling {
+        PoolingArg::Max => Pooling::Max,
+        PoolingArg::Avg => Pooling::Average,
+    };
+    let optimizer = match args.optimizer {
+        OptimizerArg::Adam => Optimizer::Adam { lr: args.lr },
+        OptimizerArg::Lbfgs => Optimizer::Lbfgs {
+            history: args.history,
+        },
+    };
+    let style_layers = args
+        .style_layers
+        .weighted(1.0 / args.style_layers.0.len() as f32);
+    Settings::new()
+        .with_pooling(pooling)
+        .with_winograd(!args.no_winograd)
+        .with_size(args.size)
+        .with_iterations(args.iterations)
+        .with_optimizer(optimizer)
+        .with_content_weight(args.content_weight)
+        .with_style_weight(args.style_weight)
+        .with_tv_weight(args.tv_weight)
+        .with_content_layers(&args.content_layers.weighted(1.0))
+        .with_style_layers(&style_layers)
+        .with_style_scale(args.style_scale)
+        .with_seed(args.seed)
+        .with_scales(args.scales as usize)
+        .with_original_colors(args.original_colors.map(|c| match c {
+            ColorsArg::Luminance => OriginalColors::Luminance,
+            ColorsArg::Histogram => OriginalColors::Histogram,
+        }))
 }
 
 /// One blend weight per style image: equal by default, else as given (sum above 0).
