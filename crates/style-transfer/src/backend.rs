@@ -17,9 +17,9 @@ pub enum Backend {
     Flex,
     /// Burn's `ndarray` CPU backend (feature `ndarray`): simple, much slower on convolutions.
     Ndarray,
-    /// Burn's `wgpu` GPU backend (feature `wgpu`): Vulkan (kernels compiled to SPIR-V), Metal
-    /// or DirectX 12 through wgpu, including Mesa's software Vulkan (lavapipe) where no GPU is
-    /// present. The GPU backend, for every vendor.
+    /// Burn's `wgpu` GPU backend (feature `wgpu`): Vulkan, Metal or DirectX 12 through wgpu
+    /// (OpenGL through EGL where none of those has an adapter), including Mesa's software
+    /// Vulkan (lavapipe) where no GPU is present. The GPU backend, for every vendor.
     Wgpu,
 }
 
@@ -123,7 +123,8 @@ mod probe {
                 reason,
                 hint: "install a Vulkan driver for your GPU (on Linux: the vendor's driver, or Mesa's \
                      `mesa-vulkan-drivers`, which also runs on the CPU as lavapipe; VK_DRIVER_FILES \
-                     selects a driver file), or use --backend flex",
+                     selects a driver file; wgpu falls back to OpenGL through EGL when no Vulkan \
+                     adapter answers), or use --backend flex",
             })
     }
 }

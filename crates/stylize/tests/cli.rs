@@ -416,8 +416,9 @@ fn ctrl_c_saves_the_current_image() {
     assert_eq!(listing(dir.path()), ["stopped.png"]);
 }
 
-/// Without a usable Vulkan driver (the loader pointed at a driver file that does not exist),
-/// `--backend wgpu` is one clear runtime error saying what to install: no panic from inside
+/// Without a usable GPU driver (the Vulkan loader pointed at a driver file that does not
+/// exist, and glvnd's EGL at a vendor file that does not exist, so that wgpu's OpenGL fallback
+/// finds Mesa's software GL no more than its Vulkan), `--backend wgpu` is one clear runtime error saying what to install: no panic from inside
 /// the GPU runtime, no backtrace, no output file.
 #[cfg(feature = "wgpu")]
 #[test]
@@ -431,6 +432,7 @@ fn wgpu_without_a_driver_is_a_clear_error() {
         .args(["-n", "1", "-s", "32", "--quiet"])
         .env("VK_DRIVER_FILES", &missing)
         .env("VK_ICD_FILENAMES", &missing)
+        .env("__EGL_VENDOR_LIBRARY_FILENAMES", &missing)
         .output()
         .expect("run stylize");
     let stderr = String::from_utf8_lossy(&result.stderr);
