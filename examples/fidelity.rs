@@ -12,7 +12,7 @@
 use std::process::ExitCode;
 
 use style_transfer::image_io::{self, Size};
-use style_transfer::{Backend, Control, Optimizer, Progress, StyleTransfer, VggWeights, fetch};
+use style_transfer::{Backend, Control, Progress, Solver, StyleTransfer, VggWeights, fetch};
 
 fn main() -> ExitCode {
     match run() {
@@ -27,10 +27,10 @@ fn main() -> ExitCode {
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let which = args.first().map(String::as_str).unwrap_or("lbfgs");
-    let (optimizer, default_iterations, reference) = match which {
-        "lbfgs" => (Optimizer::Lbfgs { history: 100 }, 100, 1.498e11),
-        "adam" => (Optimizer::Adam { lr: 10.0 }, 300, 1.501e11),
-        other => return Err(format!("unknown optimizer `{other}` (lbfgs or adam)").into()),
+    let (solver, default_iterations, reference) = match which {
+        "lbfgs" => (Solver::Lbfgs { history: 100 }, 100, 1.498e11),
+        "adam" => (Solver::Adam { lr: 10.0 }, 300, 1.501e11),
+        other => return Err(format!("unknown solver `{other}` (lbfgs or adam)").into()),
     };
     let iterations = args
         .get(1)
@@ -58,7 +58,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .with_style_size(size)
         .with_content_weight(1.0)
         .with_style_weight(1e3)
-        .with_optimizer(optimizer)
+        .with_solver(solver)
         .with_iterations(iterations);
     let mut observer = |p: &Progress<'_>| {
         if p.iteration.is_multiple_of(10) || p.iteration == p.iterations {
@@ -86,7 +86,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         image_io::image_to_tensor(&saved, weights.convention(), &device),
     )?;
     println!("{which}, {} iterations, saved {output}", result.iterations);
-    println!("optimizer's best: total {:.4e}", result.losses.total);
+    println!("solver's best: total {:.4e}", result.losses.total);
     println!(
         "saved PNG scores: content {:.4e}, style {:.4e}, total {:.4e} ({:+.2}% vs PyTorch's {reference:.4e})",
         scored.content,

@@ -28,7 +28,7 @@ use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use style_transfer::image_io::{self, Size};
-use style_transfer::{Backend, Control, Optimizer, Progress, StyleTransfer, VggWeights, fetch};
+use style_transfer::{Backend, Control, Progress, Solver, StyleTransfer, VggWeights, fetch};
 
 /// Nanoseconds since the epoch.
 fn now_ns() -> u128 {
@@ -86,7 +86,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut first_ns = None;
     if mode == "run" {
         let engine = engine
-            .with_optimizer(Optimizer::Lbfgs { history: 100 })
+            .with_solver(Solver::Lbfgs { history: 100 })
             .with_iterations(iterations);
         let begin = Instant::now();
         let result = engine.run(&content, &[(&style, 1.0)], &mut |p: &Progress<'_>| {
@@ -101,7 +101,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // The engine's own loop, timed between consecutive iterations by the observer.
         let mut last = None;
         let engine = engine
-            .with_optimizer(Optimizer::Adam { lr: 10.0 })
+            .with_solver(Solver::Adam { lr: 10.0 })
             .with_iterations(warmup + iterations);
         engine.run(&content, &[(&style, 1.0)], &mut |p: &Progress<'_>| {
             if let Some(last) = last.filter(|_| p.iteration > warmup) {

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use style_transfer::image_io::{self, Size};
 use style_transfer::{
-    Backend, Control, Optimizer, Progress, StepTime, StyleTransfer, VggWeights, fetch,
+    Backend, Control, Progress, Solver, StepTime, StyleTransfer, VggWeights, fetch,
 };
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -119,7 +119,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let adam_its = runs + 1;
     let mut stamps = Vec::new();
     engine
-        .with_optimizer(Optimizer::Adam { lr: 10.0 })
+        .with_solver(Solver::Adam { lr: 10.0 })
         .with_iterations(adam_its)
         .run(&content, &[(&style, 1.0)], &mut |p: &Progress<'_>| {
             stamps.push(p.elapsed.as_secs_f64());

@@ -84,7 +84,7 @@ fn run(
     let weights = VggWeights::from_onnx(fetch::default_weights()?)?;
     let engine = StyleTransfer::new(&weights, &device)
         .with_size(Size::Longest(size))
-        .with_optimizer(style_transfer::Optimizer::Adam { lr: 10.0 })
+        .with_solver(style_transfer::Solver::Adam { lr: 10.0 })
         .with_iterations(iterations);
     let mut saver = FrameSaver {
         dir: dir.to_path_buf(),

@@ -1,4 +1,4 @@
-//! The optimization loop on every enabled backend: both optimizers lower the loss, seeded runs
+//! The optimization loop on every enabled backend: both solvers lower the loss, seeded runs
 //! repeat exactly, the observer sees progress and can stop the run, and a non-finite loss
 //! stops it with a typed error carrying the last finite image.
 
@@ -8,8 +8,8 @@ use common::weights;
 use image::RgbImage;
 use style_transfer::image_io::{self, Size};
 use style_transfer::{
-    Backend, Control, Criterion, EndReason, Error, Init, Optimizer, OriginalColors, Progress,
-    Settings, StyleTransfer, Stylized,
+    Backend, Control, Criterion, EndReason, Error, Init, OriginalColors, Progress, Settings,
+    Solver, StyleTransfer, Stylized,
 };
 
 backend_tests!(
@@ -49,11 +49,8 @@ fn run(engine: &StyleTransfer) -> Stylized {
 
 fn adam_and_lbfgs_lower_the_loss(backend: Backend) {
     let (content, style) = images();
-    for optimizer in [
-        Optimizer::Adam { lr: 10.0 },
-        Optimizer::Lbfgs { history: 10 },
-    ] {
-        let engine = engine(backend).with_optimizer(optimizer).with_iterations(4);
+    for solver in [Solver::Adam { lr: 10.0 }, Solver::Lbfgs { history: 10 }] {
+        let engine = engine(backend).with_solver(solver).with_iterations(4);
         let mut first = None;
         let result = engine
             .run(&content, &[(&style, 1.0)], &mut |p: &Progress<'_>| {
@@ -65,7 +62,7 @@ fn adam_and_lbfgs_lower_the_loss(backend: Backend) {
         assert_eq!(result.image.dimensions(), (32, 32));
         assert!(
             result.losses.total < 0.9 * start,
-            "{optimizer:?}: {} not below {start}",
+            "{solver:?}: {} not below {start}",
             result.losses.total
         );
         assert!(result.losses.style > 0.0 && result.losses.content > 0.0);
@@ -77,7 +74,7 @@ fn seeded_noise_runs_repeat_exactly(backend: Backend) {
         engine(backend)
             .with_init(Init::Noise)
             .with_seed(seed)
-            .with_optimizer(Optimizer::Adam { lr: 5.0 })
+            .with_solver(Solver::Adam { lr: 5.0 })
             .with_iterations(2)
     };
     let (a, b, c) = (run(&make(7)), run(&make(7)), run(&make(8)));
@@ -104,7 +101,7 @@ fn seeded_noise_runs_repeat_exactly(backend: Backend) {
 fn observer_sees_progress_and_can_stop(backend: Backend) {
     let (content, style) = images();
     let engine = engine(backend)
-        .with_optimizer(Optimizer::Adam { lr: 10.0 })
+        .with_solver(Solver::Adam { lr: 10.0 })
         .with_iterations(50);
     struct Watch {
         seen: Vec<usize>,
@@ -146,7 +143,7 @@ fn non_finite_loss_stops_with_last_finite_image(backend: Backend) {
     let (content, style) = images();
     let engine = engine(backend)
         .with_content_weight(1e36)
-        .with_optimizer(Optimizer::Adam { lr: 10.0 })
+        .with_solver(Solver::Adam { lr: 10.0 })
         .with_iterations(5);
     let err = engine
         .run(&content, &[(&style, 1.0)], &mut |_: &Progress<'_>| {
@@ -175,7 +172,7 @@ fn multi_scale_runs_coarse_to_fine(backend: Backend) {
             height: 48,
         })
         .with_scales(2)
-        .with_optimizer(Optimizer::Adam { lr: 10.0 })
+        .with_solver(Solver::Adam { lr: 10.0 })
         .with_iterations(2);
     let mut seen = Vec::new();
     let result = engine
@@ -213,7 +210,7 @@ fn mean_rgb(image: &RgbImage) -> [f64; 3] {
 fn original_colors_keep_the_content_palette(backend: Backend) {
     let (content, style) = images();
     let base = engine(backend)
-        .with_optimizer(Optimizer::Adam { lr: 20.0 })
+        .with_solver(Solver::Adam { lr: 20.0 })
         .with_iterations(8);
     let target = mean_rgb(&image_io::resize(
         &content,
@@ -230,7 +227,7 @@ fn original_colors_keep_the_content_palette(backend: Backend) {
         .unwrap();
     for mode in [OriginalColors::Luminance, OriginalColors::Histogram] {
         let engine = engine(backend)
-            .with_optimizer(Optimizer::Adam { lr: 20.0 })
+            .with_solver(Solver::Adam { lr: 20.0 })
             .with_iterations(8)
             .with_original_colors(Some(mode));
         let kept = engine
@@ -292,7 +289,7 @@ fn stop_ends_a_multi_scale_run(backend: Backend) {
             height: 128,
         })
         .with_scales(3)
-        .with_optimizer(Optimizer::Adam { lr: 10.0 })
+        .with_solver(Solver::Adam { lr: 10.0 })
         .with_iterations(3);
     let mut seen = Vec::new();
     let result = engine
@@ -318,12 +315,12 @@ fn lbfgs_convergence_is_reported_with_its_criterion(backend: Backend) {
     let (content, style) = images();
     let result = run(&engine(backend)
         .with_style_layers(&[])
-        .with_optimizer(Optimizer::Lbfgs { history: 5 })
+        .with_solver(Solver::Lbfgs { history: 5 })
         .with_iterations(10));
     assert_eq!(result.ended, EndReason::Converged(Criterion::Gradient));
     assert_eq!(result.iterations, 1);
     let done = engine(backend)
-        .with_optimizer(Optimizer::Adam { lr: 10.0 })
+        .with_solver(Solver::Adam { lr: 10.0 })
         .with_iterations(2)
         .run(&content, &[(&style, 1.0)], &mut |_: &Progress<'_>| {
             Control::Continue

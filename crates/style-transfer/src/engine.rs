@@ -18,7 +18,7 @@ use crate::losses::LayerWeight;
 use crate::model::{Pooling, Vgg19};
 use crate::objective::Losses;
 use crate::progress::{EndReason, Observer, RunError, Stylized};
-use crate::settings::{Init, Optimizer, OriginalColors, Settings};
+use crate::settings::{Init, OriginalColors, Settings, Solver};
 use crate::solver::{self, Level};
 use crate::weights::VggWeights;
 
@@ -89,9 +89,9 @@ impl StyleTransfer {
     pub fn with_style_layers(self, layers: &[LayerWeight]) -> Self {
         self.set(|s| s.with_style_layers(layers))
     }
-    /// [`Settings::with_optimizer`]: the optimizer (default L-BFGS with history 100).
-    pub fn with_optimizer(self, optimizer: Optimizer) -> Self {
-        self.set(|s| s.with_optimizer(optimizer))
+    /// [`Settings::with_solver`]: the solver (default L-BFGS with history 100).
+    pub fn with_solver(self, solver: Solver) -> Self {
+        self.set(|s| s.with_solver(solver))
     }
     /// [`Settings::with_iterations`]: iterations per scale (default 500).
     pub fn with_iterations(self, iterations: usize) -> Self {
@@ -222,7 +222,7 @@ impl StyleTransfer {
             };
             let losses = self.losses(&level_content, &styles)?;
             let level = solver::solve(
-                settings.optimizer,
+                settings.solver,
                 settings.iterations,
                 (&losses, &self.vgg, &self.device),
                 &init,

@@ -5,7 +5,7 @@
 //! with a quarter of the arithmetic ([`crate::winograd`]) and keeps only what the backward
 //! pass needs: one bit per activation for each ReLU, one byte per pooling window for max
 //! pooling, and the loss gradients at the loss layers. Switch it off with
-//! [`crate::StyleTransfer::with_winograd`]`(false)`; tests check both paths agree.
+//! [`crate::Settings::with_winograd`]`(false)`; tests check both paths agree.
 
 use std::sync::Mutex;
 use std::time::Instant;

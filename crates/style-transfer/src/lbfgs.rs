@@ -1,9 +1,19 @@
-//! L-BFGS with a strong-Wolfe line search, on the host or on a device.
+//! L-BFGS with a strong-Wolfe line search, on the host or on a device (crate-internal: the
+//! solver loop of [`crate::solver`] drives it; [`Criterion`] is public, in
+//! [`crate::EndReason::Converged`]).
 //!
-//! A port of PyTorch's `torch.optim.LBFGS` (itself after Mark Schmidt's minFunc). It is our
-//! own rather than Burn's `LBFGS` because the image is projected into its pixel range before
-//! each evaluation, which Burn's optimizer (operating on a module's parameters inside its own
-//! closure protocol) gives no place for.
+//! A port of PyTorch's `torch.optim.LBFGS` (itself after Mark Schmidt's minFunc). Burn's own
+//! `burn::optim::LBFGS` (0.22) is not used because:
+//! - its `step` returns only the module and the loss, not whether or why it stopped; here
+//!   each iteration reports the accepted line-search point's loss ([`LbfgsStep::loss`]) and
+//!   the stopping rule that fired ([`LbfgsStep::converged`]);
+//! - it computes its inner products and the two-loop recursion in the tensors' float32;
+//!   here the recursion runs on the host in f64, from inner products kept as small matrices;
+//! - like PyTorch's, its line search brackets on a first step too small to change a float32
+//!   loss (at 2048 px that ended runs after one iteration); this one keeps extrapolating;
+//! - it optimizes a `Module`'s parameters from `GradientsParams`; here the point is a host
+//!   vector or a flat tensor, projected into pixel range by the caller before each
+//!   evaluation.
 //!
 //! The algorithm is written once over [`Space`]: the point, gradient and the stored correction
 //! pairs live wherever the space keeps them — host memory ([`HostSpace`], `Vec<f32>`, used
@@ -23,10 +33,10 @@ use rayon::prelude::*;
 
 /// The function L-BFGS minimizes: the loss and its gradient at a point, or an error that ends
 /// the iteration.
-pub type Objective<'a, V, E> = dyn FnMut(&V) -> Result<(f64, V), E> + 'a;
+pub(crate) type Objective<'a, V, E> = dyn FnMut(&V) -> Result<(f64, V), E> + 'a;
 
 /// Where L-BFGS's vectors live and the operations it needs on them.
-pub trait Space {
+pub(crate) trait Space {
     /// A point or a direction (the image's pixels, flattened).
     type Vector: Clone;
     /// `a . b`.
@@ -53,21 +63,21 @@ pub trait Space {
 /// Settings of [`Lbfgs`].
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
-pub struct LbfgsConfig {
+pub(crate) struct LbfgsConfig {
     /// Learning rate (scales the first trial step of each line search). Default 1.
-    pub lr: f64,
+    pub(crate) lr: f64,
     /// Number of (s, y) correction pairs kept. Default 100.
-    pub history: usize,
+    pub(crate) history: usize,
     /// Stop when the largest gradient component is at most this (absolute, as PyTorch's).
     /// Default 1e-7.
-    pub tolerance_grad: f64,
+    pub(crate) tolerance_grad: f64,
     /// Stop when an iteration changes the loss by at most this fraction of the loss, or moves
     /// no pixel by more than this. Relative to the loss's scale, unlike PyTorch's absolute
     /// 1e-9: float32 losses of 1e11-1e13 cannot resolve absolute changes that small. Default
     /// 1e-9.
-    pub tolerance_change: f64,
+    pub(crate) tolerance_change: f64,
     /// Most function evaluations of one line search. Default 25.
-    pub max_line_search: usize,
+    pub(crate) max_line_search: usize,
 }
 
 impl Default for LbfgsConfig {
@@ -84,7 +94,7 @@ impl Default for LbfgsConfig {
 
 impl LbfgsConfig {
     /// The defaults with `history` correction pairs.
-    pub fn with_history(history: usize) -> Self {
+    pub(crate) fn with_history(history: usize) -> Self {
         LbfgsConfig {
             history,
             ..LbfgsConfig::default()
@@ -121,18 +131,18 @@ impl std::fmt::Display for Criterion {
 /// What one L-BFGS iteration did.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
-pub struct LbfgsStep {
+pub(crate) struct LbfgsStep {
     /// The loss at the new point.
-    pub loss: f64,
+    pub(crate) loss: f64,
     /// Function evaluations used (line search included).
-    pub evaluations: usize,
+    pub(crate) evaluations: usize,
     /// The stopping rule that fired, if one did (no further progress is possible).
-    pub converged: Option<Criterion>,
+    pub(crate) converged: Option<Criterion>,
 }
 
 /// L-BFGS state across iterations.
 #[derive(Debug)]
-pub struct Lbfgs<S: Space> {
+pub(crate) struct Lbfgs<S: Space> {
     config: LbfgsConfig,
     space: S,
     /// Slots of the stored pairs, oldest first.
@@ -182,7 +192,7 @@ struct Probe<V> {
 
 impl<S: Space> Lbfgs<S> {
     /// A fresh optimizer whose vectors live in `space`.
-    pub fn new(config: LbfgsConfig, space: S) -> Self {
+    pub(crate) fn new(config: LbfgsConfig, space: S) -> Self {
         Lbfgs {
             config,
             space,
@@ -197,12 +207,12 @@ impl<S: Space> Lbfgs<S> {
     }
 
     /// Iterations done so far.
-    pub fn iterations(&self) -> usize {
+    pub(crate) fn iterations(&self) -> usize {
         self.iterations
     }
 
     /// The space the vectors live in.
-    pub fn space(&self) -> &S {
+    pub(crate) fn space(&self) -> &S {
         &self.space
     }
 
@@ -213,7 +223,7 @@ impl<S: Space> Lbfgs<S> {
     /// A line search that finds no lower loss drops the stored pairs and tries once more along
     /// the steepest descent; only when that fails too does the run end
     /// ([`Criterion::NoDescent`]).
-    pub fn step<E>(
+    pub(crate) fn step<E>(
         &mut self,
         x: &mut S::Vector,
         eval: &mut Objective<'_, S::Vector, E>,
@@ -357,7 +367,12 @@ impl<S: Space> Lbfgs<S> {
         let mut qy = vec![0.0f64; slots];
         let mut alpha = vec![0.0f64; slots];
         for &i in self.order.iter().rev() {
-            let sq = -sg[i] + self.order.iter().map(|&j| qy[j] * self.sy[i][j]).sum::<f64>();
+            let sq = -sg[i]
+                + self
+                    .order
+                    .iter()
+                    .map(|&j| qy[j] * self.sy[i][j])
+                    .sum::<f64>();
             alpha[i] = rho(i) * sq;
             qy[i] -= alpha[i];
         }
@@ -499,7 +514,7 @@ const CHUNK: usize = 1 << 14;
 /// L-BFGS's vectors in host memory (`Vec<f32>`), inner products accumulated in f64 over fixed
 /// chunks (the same result on every run).
 #[derive(Debug, Default)]
-pub struct HostSpace {
+pub(crate) struct HostSpace {
     s: Vec<Vec<f32>>,
     y: Vec<Vec<f32>>,
 }
@@ -565,19 +580,17 @@ impl Space for HostSpace {
 
     fn combine(&self, c: f64, v: &Vec<f32>, a: &[f64], b: &[f64]) -> Vec<f32> {
         let mut out = vec![0.0f32; v.len()];
-        out.par_chunks_mut(CHUNK)
-            .enumerate()
-            .for_each(|(k, out)| {
-                let range = k * CHUNK..k * CHUNK + out.len();
-                let mut acc: Vec<f64> = v[range.clone()].iter().map(|x| c * *x as f64).collect();
-                let rows = self.s.iter().zip(a).chain(self.y.iter().zip(b));
-                for (row, coef) in rows {
-                    for (acc, x) in acc.iter_mut().zip(&row[range.clone()]) {
-                        *acc += coef * *x as f64;
-                    }
+        out.par_chunks_mut(CHUNK).enumerate().for_each(|(k, out)| {
+            let range = k * CHUNK..k * CHUNK + out.len();
+            let mut acc: Vec<f64> = v[range.clone()].iter().map(|x| c * *x as f64).collect();
+            let rows = self.s.iter().zip(a).chain(self.y.iter().zip(b));
+            for (row, coef) in rows {
+                for (acc, x) in acc.iter_mut().zip(&row[range.clone()]) {
+                    *acc += coef * *x as f64;
                 }
-                out.iter_mut().zip(acc).for_each(|(o, v)| *o = v as f32);
-            });
+            }
+            out.iter_mut().zip(acc).for_each(|(o, v)| *o = v as f32);
+        });
         out
     }
 
@@ -591,7 +604,7 @@ impl Space for HostSpace {
 /// are two `[pairs, n]` matrices, so the inner products with them and the direction are
 /// matrix products; only scalars are read back.
 #[derive(Debug)]
-pub struct DeviceSpace {
+pub(crate) struct DeviceSpace {
     device: Device,
     s: Option<Tensor<2>>,
     y: Option<Tensor<2>>,
@@ -599,7 +612,7 @@ pub struct DeviceSpace {
 
 impl DeviceSpace {
     /// An empty history on `device`.
-    pub fn new(device: &Device) -> Self {
+    pub(crate) fn new(device: &Device) -> Self {
         DeviceSpace {
             device: device.clone(),
             s: None,
@@ -661,7 +674,10 @@ impl Space for DeviceSpace {
         };
         let m = s.dims()[0];
         let columns = Tensor::stack::<2>(vs.iter().map(|v| (*v).clone()).collect(), 1); // [n, k]
-        let both = Tensor::cat(vec![s.clone().matmul(columns.clone()), y.clone().matmul(columns)], 0);
+        let both = Tensor::cat(
+            vec![s.clone().matmul(columns.clone()), y.clone().matmul(columns)],
+            0,
+        );
         let k = vs.len();
         let values = read(both.reshape([2 * m * k]));
         (0..k)
@@ -850,9 +866,15 @@ mod tests {
             let b = on_device.step(&mut x_device, &mut eval_device).unwrap();
             let xd = crate::image_io::tensor_values(&x_device);
             for (p, q) in x_host.iter().zip(&xd) {
-                assert!((p - q).abs() <= 1e-4 * (1.0 + p.abs()), "iteration {i}: {x_host:?} vs {xd:?}");
+                assert!(
+                    (p - q).abs() <= 1e-4 * (1.0 + p.abs()),
+                    "iteration {i}: {x_host:?} vs {xd:?}"
+                );
             }
-            assert!((a.loss - b.loss).abs() <= 1e-4 * (1.0 + a.loss.abs()), "iteration {i}");
+            assert!(
+                (a.loss - b.loss).abs() <= 1e-4 * (1.0 + a.loss.abs()),
+                "iteration {i}"
+            );
         }
     }
 

@@ -1,8 +1,63 @@
 //! Neural style transfer (Gatys, Ecker and Bethge) in pure Rust on the Burn framework.
 //!
-//! The crate builds VGG19's convolutional features in Burn from weights read out of an
-//! ONNX file at run time, and runs on Burn's `flex` or `ndarray` CPU backends or its `wgpu`
-//! GPU backend, each behind a cargo feature of the same name ([`Backend`]).
+//! VGG19's convolutional features are built from weights read out of an ONNX file at run
+//! time ([`VggWeights`], [`Vgg19`]); [`StyleTransfer`] optimizes the pixels of an image so
+//! that its features match a content image's and their Gram matrices match one or more style
+//! images'.
+//!
+//! # What runs where
+//!
+//! Backends are cargo features ([`Backend`]): `flex` (the default) and `ndarray` compute on
+//! the CPU, `wgpu` on a GPU (or on Mesa's software Vulkan).
+//!
+//! - On the CPU backends a run evaluates VGG19 and its gradient by the crate's own
+//!   **Winograd CPU path**: F(4x4, 3x3) convolutions and a hand-written backward pass to the
+//!   image, on host memory (about a third of the time of Burn's path there).
+//! - **Burn's path** (Burn's `Conv2d`, im2col convolutions, and Burn's autodiff) is the
+//!   reference: it runs on `wgpu`, and on the CPU backends with
+//!   [`Settings::with_winograd`]`(false)`. The tests hold the two paths to each other.
+//!   [`Vgg19::forward`] (features on their own) is always Burn's path.
+//! - [`Solver::Adam`] steps on the device with burn-optim's Adam; [`Solver::Lbfgs`] is the
+//!   crate's own port of PyTorch's L-BFGS with a strong-Wolfe line search, its vectors on the
+//!   host with the Winograd CPU path and on the device with Burn's path, its two-loop
+//!   recursion on the host in f64.
+//!
+//! # A run
+//!
+//! ```no_run
+//! use style_transfer::{
+//!     Backend, Control, Progress, Settings, Size, Solver, StyleTransfer, VggWeights, fetch,
+//!     image_io,
+//! };
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let content = image_io::load_image("photo.jpg")?;
+//! let style = image_io::load_image("painting.jpg")?;
+//! let settings = Settings::new()
+//!     .with_size(Size::Longest(512))
+//!     .with_solver(Solver::Lbfgs { history: 100 })
+//!     .with_iterations(300);
+//! // Refuses bad settings (an output below VGG19's 16 px, too many scales...) before the
+//! // weights are fetched.
+//! settings.validate(content.width(), content.height())?;
+//! let device = Backend::Flex.device()?;
+//! let weights = VggWeights::from_onnx(fetch::default_weights()?)?;
+//! let engine = StyleTransfer::from_settings(&weights, settings, &device);
+//! let result = engine.run(&content, &[(&style, 1.0)], &mut |p: &Progress<'_>| {
+//!     eprintln!("{}: {:.3e}", p.iteration, p.losses.total);
+//!     Control::Continue
+//! })?;
+//! println!("{} after {} iterations", result.ended, result.iterations);
+//! image_io::save_image(&result.image, "out.png")?;
+//! # Ok(()) }
+//! ```
+//!
+//! The observer is called after every iteration; returning [`Control::Stop`] ends the whole
+//! run (at any scale of a multi-scale run) with the best image so far, and
+//! [`Stylized::ended`] says why a run ended: all iterations done, stopped, or L-BFGS
+//! converged (and by which test).
+//!
+//! # Features on their own
 //!
 //! ```no_run
 //! use style_transfer::{Backend, Layer, Pooling, Vgg19, VggWeights, image_io};
@@ -33,6 +88,9 @@ mod lbfgs;
 pub mod losses;
 mod model;
 mod objective;
+// The ONNX messages the weights reader decodes. Public only so that the project's own tests
+// can build ONNX files; not part of the supported API.
+#[doc(hidden)]
 pub mod onnx_proto;
 mod progress;
 mod settings;
@@ -45,17 +103,26 @@ pub use backend::Backend;
 pub use convention::InputConvention;
 pub use engine::StyleTransfer;
 pub use error::{Error, Result, WeightsProblem};
-pub use fast_path::StepTime;
+pub use image_io::Size;
 pub use layers::Layer;
-pub use lbfgs::{
-    Criterion, DeviceSpace, HostSpace, Lbfgs, LbfgsConfig, LbfgsStep, Objective, Space,
-};
+pub use lbfgs::Criterion;
+pub use losses::LayerWeight;
 pub use model::{Features, MIN_INPUT_SIDE, Pooling, Vgg19};
 pub use objective::Losses;
 pub use progress::{Control, EndReason, Observer, Progress, RunError, Stylized};
-pub use settings::{DEFAULT_STYLE_LAYERS, Init, Optimizer, OriginalColors, Settings};
+pub use settings::{DEFAULT_STYLE_LAYERS, Init, OriginalColors, Settings, Solver};
 pub use terms::LossTerms;
 pub use weights::{ConvWeights, VggWeights};
 
+// The Winograd path's per-step timings, for the project's own profile example
+// (`examples/profile.rs`, with `Losses::profile`); not part of the supported API.
+#[doc(hidden)]
+pub use fast_path::StepTime;
+
 /// Re-export of the Burn version this crate is built on, so callers use matching types.
 pub use burn;
+
+/// The README's Rust examples, compiled by `cargo test --doc` so that they follow the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -130,7 +130,7 @@ impl Losses {
     }
 
     /// Whether evaluations run on the Winograd CPU path (see
-    /// [`crate::StyleTransfer::with_winograd`]).
+    /// [`crate::Settings::with_winograd`]).
     pub fn uses_winograd(&self) -> bool {
         self.fast.is_some()
     }
@@ -257,6 +257,9 @@ impl Losses {
         Ok((terms, grad))
     }
 
+    // For the project's own profile example (`examples/profile.rs`); not part of the
+    // supported API.
+    #[doc(hidden)]
     /// Times one evaluation (loss terms and gradient at `x`) step by step on the Winograd CPU
     /// path: each layer's forward pass, losses, ReLU mask, pooling and input gradient, and the
     /// copies in and out. [`Error::InvalidConfig`] when the path does not apply (switched off,

@@ -13,6 +13,7 @@ use crate::terms::LossTerms;
 
 /// What an observer sees after each iteration.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Progress<'a> {
     /// The iteration just finished, from 1.
     pub iteration: usize,
@@ -32,6 +33,7 @@ pub struct Progress<'a> {
 
 /// Whether to go on after an iteration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Control {
     /// Go on.
     Continue,
@@ -60,11 +62,12 @@ impl<F: FnMut(&Progress<'_>) -> Control> Observer for F {
 
 /// The result of a run.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Stylized {
     /// The best image found (lowest total loss) at the scale the run ended in, at the output
     /// size (a run stopped at a coarser scale returns that scale's best image upsampled).
     pub image: RgbImage,
-    /// Its loss terms, as the optimizer computed them at that scale (before rounding to 8
+    /// Its loss terms, as the solver computed them at that scale (before rounding to 8
     /// bits).
     pub losses: LossTerms,
     /// Iterations done at the scale the run ended in.
@@ -77,6 +80,7 @@ pub struct Stylized {
 
 /// Why a run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EndReason {
     /// Every iteration asked for ran, at every scale.
     Done,
@@ -101,6 +105,7 @@ impl fmt::Display for EndReason {
 /// A failed run, with the last image whose loss was finite (when there was one).
 #[derive(Debug, thiserror::Error)]
 #[error("{error}")]
+#[non_exhaustive]
 pub struct RunError {
     /// What went wrong (boxed to keep `Result<Stylized, RunError>` small).
     #[source]

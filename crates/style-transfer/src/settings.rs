@@ -11,9 +11,10 @@ use crate::layers::Layer;
 use crate::losses::LayerWeight;
 use crate::model::{MIN_INPUT_SIDE, Pooling};
 
-/// The optimizer of the image's pixels.
+/// How the image's pixels are optimized.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Optimizer {
+#[non_exhaustive]
+pub enum Solver {
     /// Adam with this learning rate, in pixel units on the 0-255 scale (default 10).
     Adam {
         /// Learning rate (pixels per step).
@@ -28,6 +29,7 @@ pub enum Optimizer {
 
 /// How to keep the content image's colours.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum OriginalColors {
     /// Luminance-only transfer: the result's luminance with the content's chroma (YIQ).
     Luminance,
@@ -38,6 +40,7 @@ pub enum OriginalColors {
 
 /// Where the generated image starts.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Init {
     /// From the content image (the default).
     Content,
@@ -66,8 +69,7 @@ pub const DEFAULT_STYLE_LAYERS: [LayerWeight; 5] = [
 /// fetching weights; [`crate::StyleTransfer::from_settings`] then builds the engine.
 ///
 /// ```
-/// use style_transfer::Settings;
-/// use style_transfer::image_io::Size;
+/// use style_transfer::{Settings, Size};
 ///
 /// let settings = Settings::new().with_size(Size::Longest(8));
 /// let err = settings.validate(640, 480).unwrap_err();
@@ -80,7 +82,7 @@ pub struct Settings {
     pub(crate) tv_weight: f64,
     pub(crate) content_layers: Vec<LayerWeight>,
     pub(crate) style_layers: Vec<LayerWeight>,
-    pub(crate) optimizer: Optimizer,
+    pub(crate) solver: Solver,
     pub(crate) iterations: usize,
     pub(crate) init: Init,
     pub(crate) seed: u64,
@@ -101,7 +103,7 @@ impl Default for Settings {
             tv_weight: 0.0,
             content_layers: vec![(Layer::Conv4_2, 1.0)],
             style_layers: DEFAULT_STYLE_LAYERS.to_vec(),
-            optimizer: Optimizer::Lbfgs { history: 100 },
+            solver: Solver::Lbfgs { history: 100 },
             iterations: 500,
             init: Init::Content,
             seed: 0,
@@ -150,9 +152,9 @@ impl Settings {
         self.style_layers = layers.to_vec();
         self
     }
-    /// The optimizer (default L-BFGS with history 100).
-    pub fn with_optimizer(mut self, optimizer: Optimizer) -> Self {
-        self.optimizer = optimizer;
+    /// The solver (default L-BFGS with history 100).
+    pub fn with_solver(mut self, solver: Solver) -> Self {
+        self.solver = solver;
         self
     }
     /// Number of iterations, per scale (default 500). With L-BFGS an iteration is one
@@ -221,9 +223,9 @@ impl Settings {
     pub fn scales(&self) -> usize {
         self.scales
     }
-    /// The optimizer.
-    pub fn optimizer(&self) -> Optimizer {
-        self.optimizer
+    /// The solver.
+    pub fn solver(&self) -> Solver {
+        self.solver
     }
     /// The pooling between VGG19's blocks.
     pub fn pooling(&self) -> Pooling {
@@ -361,14 +363,14 @@ impl Settings {
                 reason: "must be at least 1".into(),
             });
         }
-        match self.optimizer {
-            Optimizer::Adam { lr } if !(lr.is_finite() && lr > 0.0) => {
+        match self.solver {
+            Solver::Adam { lr } if !(lr.is_finite() && lr > 0.0) => {
                 return Err(Error::InvalidConfig {
                     name: "learning rate",
                     reason: format!("{lr} is not > 0"),
                 });
             }
-            Optimizer::Lbfgs { history: 0 } => {
+            Solver::Lbfgs { history: 0 } => {
                 return Err(Error::InvalidConfig {
                     name: "L-BFGS history",
                     reason: "must be at least 1".into(),

@@ -15,7 +15,7 @@ use crate::lbfgs::{DeviceSpace, HostSpace, Lbfgs, LbfgsConfig, Space};
 use crate::model::Vgg19;
 use crate::objective::Losses;
 use crate::progress::{Control, EndReason, Observer, Progress, RunError, Stylized};
-use crate::settings::Optimizer;
+use crate::settings::Solver;
 use crate::terms::LossTerms;
 
 /// Which scale of how many a loop runs, and when the run started.
@@ -29,10 +29,10 @@ pub(crate) struct Level {
     pub(crate) start: Instant,
 }
 
-/// Optimizes the image from `init` for `iterations` with `optimizer` against `losses`,
+/// Optimizes the image from `init` for `iterations` with `solver` against `losses`,
 /// calling `observer` after every iteration.
 pub(crate) fn solve(
-    optimizer: Optimizer,
+    solver: Solver,
     iterations: usize,
     (losses, vgg, device): (&Losses, &Vgg19, &Device),
     init: &RgbImage,
@@ -57,8 +57,8 @@ pub(crate) fn solve(
         convention,
     };
     let evaluate = |x: Tensor<4>, iteration: usize| losses.evaluate(vgg, x, iteration);
-    match optimizer {
-        Optimizer::Adam { lr } => {
+    match solver {
+        Solver::Adam { lr } => {
             let adam = AdamConfig::new().with_epsilon(1e-8).build();
             let mut x = projector.project(x);
             let mut state = None;
@@ -76,7 +76,7 @@ pub(crate) fn solve(
             tracker.record(&x, &terms);
             tracker.finish(iterations, EndReason::Done)
         }
-        Optimizer::Lbfgs { history } => {
+        Solver::Lbfgs { history } => {
             let config = LbfgsConfig::with_history(history);
             let shape = [1, 3, h as usize, w as usize];
             let n = 3 * h as usize * w as usize;

@@ -21,7 +21,7 @@ use clap::Parser;
 use image::RgbImage;
 use style_transfer::image_io;
 use style_transfer::{
-    Backend, Init, MIN_INPUT_SIDE, Optimizer, OriginalColors, Pooling, Settings, StyleTransfer,
+    Backend, Init, MIN_INPUT_SIDE, OriginalColors, Pooling, Settings, Solver, StyleTransfer,
     VggWeights, fetch,
 };
 
@@ -203,9 +203,9 @@ fn settings(args: &RunArgs) -> Settings {
         PoolingArg::Max => Pooling::Max,
         PoolingArg::Avg => Pooling::Average,
     };
-    let optimizer = match args.optimizer {
-        OptimizerArg::Adam => Optimizer::Adam { lr: args.lr },
-        OptimizerArg::Lbfgs => Optimizer::Lbfgs {
+    let solver = match args.optimizer {
+        OptimizerArg::Adam => Solver::Adam { lr: args.lr },
+        OptimizerArg::Lbfgs => Solver::Lbfgs {
             history: args.history,
         },
     };
@@ -217,7 +217,7 @@ fn settings(args: &RunArgs) -> Settings {
         .with_winograd(!args.no_winograd)
         .with_size(args.size)
         .with_iterations(args.iterations)
-        .with_optimizer(optimizer)
+        .with_solver(solver)
         .with_content_weight(args.content_weight)
         .with_style_weight(args.style_weight)
         .with_tv_weight(args.tv_weight)
