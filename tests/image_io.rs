@@ -219,17 +219,17 @@ fn save_is_atomic_and_refuses_unknown_extensions() {
     );
 }
 
-/// Writes the seed corpora of the `image_decode` and `jpeg_markers` fuzz targets
-/// (docs/fuzzing.md): the sample photos downscaled to 32 px as JPEG, PNG (RGB, grey, RGBA,
+/// The seed corpora of the `image_decode` and `jpeg_markers` fuzz targets (docs/fuzzing.md),
+/// as committed: the sample photos downscaled to 32 px as JPEG, PNG (RGB, grey, RGBA,
 /// 16-bit) and WebP, a JPEG with an EXIF-like APP1 segment holding its own markers, and
-/// truncated copies.
+/// truncated copies (`WRITE_FUZZ_SEEDS=1` writes them).
 #[test]
-#[ignore = "writes fuzz/seeds/image_decode and fuzz/seeds/jpeg_markers; run by hand (docs/fuzzing.md)"]
-fn write_fuzz_seeds() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
-    let (images, markers) = (root.join("image_decode"), root.join("jpeg_markers"));
-    std::fs::create_dir_all(&images).unwrap();
-    std::fs::create_dir_all(&markers).unwrap();
+fn fuzz_seeds_are_current() {
+    let (image_seeds, marker_seeds) = (
+        common::FuzzSeeds::new("image_decode"),
+        common::FuzzSeeds::new("jpeg_markers"),
+    );
+    let (images, markers) = (image_seeds.path(), marker_seeds.path());
     let encode = |image: &DynamicImage, format: ImageFormat| {
         let mut out = std::io::Cursor::new(Vec::new());
         image.write_to(&mut out, format).unwrap();
@@ -281,6 +281,8 @@ fn write_fuzz_seeds() {
             std::fs::write(markers.join(format!("{name}_{file}")), bytes).unwrap();
         }
     }
+    assert_eq!(image_seeds.finish(), 18);
+    assert_eq!(marker_seeds.finish(), 6);
 }
 
 /// Found by the `image_decode` fuzz target (docs/fuzzing.md): a JPEG whose second colour

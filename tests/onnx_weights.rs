@@ -850,24 +850,15 @@ fn oversized_bias_dims_are_refused_before_reading() {
     );
 }
 
-/// Where `write_fuzz_seeds` writes (`fuzz/seeds/<target>/`).
-fn fuzz_seed_dir(target: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/seeds")
-        .join(target);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// Writes the seed corpus of the `onnx_weights` fuzz target (docs/fuzzing.md): small models of
 /// VGG19's layout whose tensors are cut short (a valid VGG19 is 80 MB), with Constant and
 /// Identity nodes, float16 and external data into the fuzz target's 7168-byte
 /// `vgg19.onnx.data` (conv1_1's weight at 0, its bias at 6912); each is checked to get as
 /// far as it should.
 #[test]
-#[ignore = "writes fuzz/seeds/onnx_weights; run by hand (docs/fuzzing.md)"]
-fn write_fuzz_seeds() {
-    let dir = fuzz_seed_dir("onnx_weights");
+fn fuzz_seeds_are_current() {
+    let corpus = common::FuzzSeeds::new("onnx_weights");
+    let dir = corpus.path();
     let original = weights_with_zero_biases();
     let full = torchvision_like(&original);
     // Every tensor but conv1_1's cut to 8 values: the graph walk reaches conv1_2's data.
@@ -973,4 +964,5 @@ fn write_fuzz_seeds() {
     let bytes = patterned_weights(InputConvention::Caffe).to_onnx_bytes();
     std::fs::write(dir.join("truncated.onnx"), &bytes[..6000]).unwrap();
     std::fs::write(dir.join("not_onnx.onnx"), b"not a model\n").unwrap();
+    assert_eq!(corpus.finish(), 6);
 }

@@ -117,3 +117,55 @@ pub fn assert_close(what: &str, ours: &[f64], reference: &[f64], rel: f64) -> f6
     );
     ratio
 }
+
+/// The seed corpus of a fuzz target (docs/fuzzing.md), generated into a temporary folder and
+/// then checked against what is committed under `fuzz/seeds/<target>`: every generated file
+/// must be there with the same bytes, so the corpus follows the formats the tests build. With
+/// `WRITE_FUZZ_SEEDS=1` the generated files are written there instead.
+pub struct FuzzSeeds {
+    temp: tempfile::TempDir,
+    committed: PathBuf,
+}
+
+impl FuzzSeeds {
+    /// An empty temporary folder for `target`'s seeds.
+    pub fn new(target: &str) -> Self {
+        FuzzSeeds {
+            temp: tempfile::tempdir().unwrap(),
+            committed: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("fuzz/seeds")
+                .join(target),
+        }
+    }
+
+    /// Where the generator writes.
+    pub fn path(&self) -> &std::path::Path {
+        self.temp.path()
+    }
+
+    /// Compares the generated files with the committed ones (or writes them, see above);
+    /// returns how many there were.
+    pub fn finish(self) -> usize {
+        let write = std::env::var_os("WRITE_FUZZ_SEEDS").is_some_and(|v| v == "1");
+        let mut count = 0;
+        for entry in std::fs::read_dir(self.temp.path()).unwrap() {
+            let entry = entry.unwrap();
+            let generated = std::fs::read(entry.path()).unwrap();
+            let committed = self.committed.join(entry.file_name());
+            if write {
+                std::fs::create_dir_all(&self.committed).unwrap();
+                std::fs::write(&committed, &generated).unwrap();
+            } else {
+                let on_disk = std::fs::read(&committed).unwrap_or_default();
+                assert!(
+                    on_disk == generated,
+                    "{} differs from what its generator writes now: regenerate the seeds with \
+                     WRITE_FUZZ_SEEDS=1 (docs/fuzzing.md)",
+                    committed.display()
+                );
+            }
+            count += 1;
+        }
+        count
+    }
+}
