@@ -206,16 +206,6 @@ impl<S: Space> Lbfgs<S> {
         }
     }
 
-    /// Iterations done so far.
-    pub(crate) fn iterations(&self) -> usize {
-        self.iterations
-    }
-
-    /// The space the vectors live in.
-    pub(crate) fn space(&self) -> &S {
-        &self.space
-    }
-
     /// One L-BFGS iteration from `x` (updated in place): a quasi-Newton direction, then a
     /// strong-Wolfe line search along it. `eval` returns the loss and gradient at a point; an
     /// error from it ends the iteration and is returned as is.
