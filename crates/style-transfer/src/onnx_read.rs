@@ -1,0 +1,350 @@
+//! Reading tensors out of ONNX files that may come from strangers: the constant tensors of a
+//! graph by name (initializers, `Constant` nodes, `Identity` chains), float tensors decoded
+//! to float32 with their sizes checked, and external data confined to the model's folder
+//! (ONNX's own rule). Used by the VGG19 reader ([`crate::weights`]) and the feed-forward
+//! networks ([`crate::multistyle`]).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Component, Path, PathBuf};
+
+use bytes::Bytes;
+use prost::Message;
+
+use crate::error::{Error, WeightsProblem};
+use crate::onnx_proto::{GraphProto, ModelProto, TensorProto, attribute_type, data_type};
+
+/// The folder of a model file, where its external data lives (`.` for a bare file name).
+pub(crate) fn model_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+pub(crate) fn is_default_domain(domain: &str) -> bool {
+    domain.is_empty() || domain == "ai.onnx"
+}
+
+/// Every constant tensor of a graph by name: initializers and `Constant` node outputs, and
+/// the outputs of `Identity` nodes over them (PyTorch's exporter keeps one copy of identical
+/// initializers and routes the others through `Identity`).
+pub(crate) struct TensorIndex<'a> {
+    tensors: HashMap<&'a str, &'a TensorProto>,
+    /// `Identity` output -> its input.
+    aliases: HashMap<&'a str, &'a str>,
+}
+
+impl<'a> TensorIndex<'a> {
+    pub(crate) fn new(graph: &'a GraphProto) -> Self {
+        let mut tensors: HashMap<&str, &TensorProto> = graph
+            .initializer
+            .iter()
+            .map(|t| (t.name.as_str(), t))
+            .collect();
+        let mut aliases = HashMap::new();
+        for n in graph.node.iter().filter(|n| is_default_domain(&n.domain)) {
+            match n.op_type.as_str() {
+                "Constant" => {
+                    let value = n
+                        .attribute
+                        .iter()
+                        .find(|a| a.name == "value" && a.r#type == attribute_type::TENSOR);
+                    if let (Some(out), Some(t)) =
+                        (n.output.first(), value.and_then(|a| a.t.as_ref()))
+                    {
+                        tensors.insert(out.as_str(), t);
+                    }
+                }
+                "Identity" => {
+                    if let (Some(out), Some(input)) = (n.output.first(), n.input.first()) {
+                        aliases.insert(out.as_str(), input.as_str());
+                    }
+                }
+                _ => {}
+            }
+        }
+        TensorIndex { tensors, aliases }
+    }
+
+    /// The constant tensor named `name`, following `Identity` nodes back to their source;
+    /// `None` when there is none (or the `Identity` nodes form a cycle).
+    pub(crate) fn get(&self, name: &str) -> Option<&'a TensorProto> {
+        let mut name = name;
+        // Each step follows a distinct Identity node, or the chain is a cycle.
+        for _ in 0..=self.aliases.len() {
+            if let Some(t) = self.tensors.get(name) {
+                return Some(t);
+            }
+            name = self.aliases.get(name)?;
+        }
+        None
+    }
+}
+
+/// Decodes a float tensor of `expected` values (float32, float16, bfloat16 or float64;
+/// inline, raw or external data) into float32, refusing other element types, other sizes
+/// and non-finite values.
+pub(crate) fn tensor_to_f32(
+    t: &TensorProto,
+    expected: usize,
+    base_dir: &Path,
+) -> Result<Vec<f32>, WeightsProblem> {
+    let declared = t
+        .dims
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(usize::try_from(d).ok()?));
+    if declared != Some(expected) {
+        return Err(WeightsProblem::TensorSize {
+            name: t.name.clone(),
+            dims: t.dims.clone(),
+            expected,
+        });
+    }
+    let element_size = match t.data_type {
+        data_type::FLOAT => 4,
+        data_type::DOUBLE => 8,
+        data_type::FLOAT16 | data_type::BFLOAT16 => 2,
+        other => {
+            return Err(WeightsProblem::NotFloat {
+                name: t.name.clone(),
+                data_type: data_type::name(other),
+            });
+        }
+    };
+    let raw: Bytes = if t.data_location == 1 {
+        // At most 512 x 512 x 9 values of at most 8 bytes: no overflow.
+        read_external(t, (expected * element_size) as u64, base_dir)?
+    } else {
+        t.raw_data.clone()
+    };
+    let values: Vec<f32> = match t.data_type {
+        data_type::FLOAT if !raw.is_empty() => {
+            le_chunks::<4>(&raw).map(f32::from_le_bytes).collect()
+        }
+        data_type::FLOAT => t.float_data.clone(),
+        data_type::DOUBLE if !raw.is_empty() => le_chunks::<8>(&raw)
+            .map(|b| f64::from_le_bytes(b) as f32)
+            .collect(),
+        data_type::DOUBLE => t.double_data.iter().map(|&v| v as f32).collect(),
+        _ => {
+            let bits: Vec<u16> = if raw.is_empty() {
+                t.int32_data.iter().map(|&v| v as u16).collect()
+            } else {
+                le_chunks::<2>(&raw).map(u16::from_le_bytes).collect()
+            };
+            if t.data_type == data_type::FLOAT16 {
+                bits.into_iter()
+                    .map(|b| half::f16::from_bits(b).to_f32())
+                    .collect()
+            } else {
+                bits.into_iter()
+                    .map(|b| half::bf16::from_bits(b).to_f32())
+                    .collect()
+            }
+        }
+    };
+    if values.len() != expected {
+        return Err(WeightsProblem::DataSize {
+            name: t.name.clone(),
+            declared: expected,
+            stored: values.len(),
+        });
+    }
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(WeightsProblem::NonFinite {
+            name: t.name.clone(),
+        });
+    }
+    Ok(values)
+}
+
+fn le_chunks<const N: usize>(raw: &[u8]) -> impl Iterator<Item = [u8; N]> + '_ {
+    raw.chunks_exact(N)
+        .map(|c| c.try_into().expect("chunks_exact yields N bytes"))
+}
+
+/// Reads the `size` bytes of a tensor stored as external data (`location`, `offset`,
+/// `length`), by ONNX's own rule (its checker's, since CVE-2022-25882): the location is a
+/// relative path that stays inside the model's folder once `..` and symbolic links are
+/// resolved, and names a regular file. Only `offset..offset + size` is read, so neither a
+/// huge file nor a special one can exhaust memory; a `length`, if given, must be `size`.
+fn read_external(t: &TensorProto, size: u64, base_dir: &Path) -> Result<Bytes, WeightsProblem> {
+    let field = |key: &str| {
+        t.external_data
+            .iter()
+            .find(|e| e.key == key)
+            .map(|e| e.value.as_str())
+    };
+    let name = || t.name.clone();
+    let malformed =
+        |what: String| WeightsProblem::NotOnnx(format!("external data of `{}`: {what}", t.name));
+    let location = field("location").ok_or_else(|| malformed("no location".into()))?;
+    let number = |key: &str| -> Result<Option<u64>, WeightsProblem> {
+        field(key)
+            .map(|v| {
+                v.trim()
+                    .parse::<u64>()
+                    .map_err(|_| malformed(format!("{key} `{v}` is not a byte count")))
+            })
+            .transpose()
+    };
+    let offset = number("offset")?.unwrap_or(0);
+    if let Some(length) = number("length")?.filter(|&l| l != size) {
+        return Err(WeightsProblem::ExternalLength {
+            name: name(),
+            length,
+            expected: size,
+        });
+    }
+    let outside = || WeightsProblem::ExternalOutsideModelDir {
+        name: name(),
+        location: location.into(),
+    };
+    let not_a_file = || WeightsProblem::ExternalNotAFile {
+        name: name(),
+        location: location.into(),
+    };
+    let unreadable = |e: std::io::Error| WeightsProblem::ExternalUnreadable {
+        name: name(),
+        location: location.into(),
+        reason: e.to_string(),
+    };
+    let relative = Path::new(location);
+    if relative.has_root()
+        || relative
+            .components()
+            .any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)))
+    {
+        return Err(outside());
+    }
+    let dir = base_dir.canonicalize().map_err(unreadable)?;
+    let file = dir.join(relative).canonicalize().map_err(unreadable)?;
+    if !file.starts_with(&dir) {
+        return Err(outside());
+    }
+    // Checked before opening: opening a FIFO would block.
+    if !std::fs::metadata(&file).map_err(unreadable)?.is_file() {
+        return Err(not_a_file());
+    }
+    let mut f = File::open(&file).map_err(unreadable)?;
+    let file_size = f.metadata().map_err(unreadable)?.len();
+    let beyond = || WeightsProblem::ExternalRange {
+        name: name(),
+        location: location.into(),
+        offset,
+        length: size,
+        file_size,
+    };
+    if offset.checked_add(size).is_none_or(|end| end > file_size) {
+        return Err(beyond());
+    }
+    f.seek(SeekFrom::Start(offset)).map_err(unreadable)?;
+    let mut bytes = Vec::with_capacity(size as usize);
+    f.take(size).read_to_end(&mut bytes).map_err(unreadable)?;
+    if bytes.len() as u64 != size {
+        return Err(beyond()); // the file shrank meanwhile
+    }
+    Ok(Bytes::from(bytes))
+}
+
+/// A decoded ONNX model and the folder its external data must stay in: the reader of the
+/// feed-forward networks' initializers (by name, with their shapes checked).
+#[derive(Debug)]
+pub(crate) struct OnnxFile {
+    model: ModelProto,
+    base_dir: PathBuf,
+}
+
+impl OnnxFile {
+    /// Reads and decodes the ONNX file at `path`.
+    pub(crate) fn read(path: &Path) -> Result<Self, Error> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(Bytes::from(bytes), model_dir(path))
+            .map_err(|problem| Error::weights(path, problem))
+    }
+
+    /// Decodes an ONNX model; `base_dir` is where its external data is looked for.
+    pub(crate) fn parse(bytes: Bytes, base_dir: &Path) -> Result<Self, WeightsProblem> {
+        let model =
+            ModelProto::decode(bytes).map_err(|e| WeightsProblem::NotOnnx(e.to_string()))?;
+        if model.graph.as_ref().is_none_or(|g| g.node.is_empty()) {
+            return Err(WeightsProblem::NotOnnx(
+                "the model has no graph nodes".into(),
+            ));
+        }
+        Ok(OnnxFile {
+            model,
+            base_dir: base_dir.to_path_buf(),
+        })
+    }
+
+    fn graph(&self) -> &GraphProto {
+        self.model.graph.as_ref().expect("checked by parse")
+    }
+
+    /// The float tensor `name` (an initializer, a `Constant`, or an `Identity` of one), which
+    /// must have exactly the dims `shape`, as float32 values.
+    pub(crate) fn f32_tensor(
+        &self,
+        name: &str,
+        shape: &[usize],
+    ) -> Result<Vec<f32>, WeightsProblem> {
+        let index = TensorIndex::new(self.graph());
+        let t = index
+            .get(name)
+            .ok_or_else(|| WeightsProblem::MissingTensor { name: name.into() })?;
+        if t.dims.len() != shape.len() || t.dims.iter().zip(shape).any(|(&d, &s)| d != s as i64) {
+            return Err(WeightsProblem::TensorShape {
+                name: name.into(),
+                dims: t.dims.clone(),
+                expected: shape.to_vec(),
+            });
+        }
+        tensor_to_f32(t, shape.iter().product(), &self.base_dir)
+    }
+
+    /// Checks that the graph's `Conv` over the weight `weight` has stride `stride` (both
+    /// axes), no dilation and one group, and pads nothing itself (the network pads before).
+    pub(crate) fn check_conv(&self, weight: &str, stride: usize) -> Result<(), WeightsProblem> {
+        let graph = self.graph();
+        let node = graph
+            .node
+            .iter()
+            .find(|n| n.op_type == "Conv" && n.input.get(1).is_some_and(|i| i == weight))
+            .ok_or_else(|| WeightsProblem::Graph(format!("no Conv node uses `{weight}`")))?;
+        let ints = |name: &str| {
+            node.attribute
+                .iter()
+                .find(|a| a.name == name)
+                .map(|a| a.ints.clone())
+                .unwrap_or_default()
+        };
+        let all = |values: Vec<i64>, want: i64| values.iter().all(|&v| v == want);
+        let strides = ints("strides");
+        if strides.len() != 2 || !all(strides.clone(), stride as i64) {
+            return Err(WeightsProblem::Graph(format!(
+                "the Conv over `{weight}` has strides {strides:?}, the network needs {stride}"
+            )));
+        }
+        if !all(ints("dilations"), 1) || !all(ints("pads"), 0) {
+            return Err(WeightsProblem::Graph(format!(
+                "the Conv over `{weight}` has dilations {:?} and pads {:?}, the network needs 1 and 0",
+                ints("dilations"),
+                ints("pads")
+            )));
+        }
+        if let Some(g) = node
+            .attribute
+            .iter()
+            .find(|a| a.name == "group" && a.i != 1)
+        {
+            return Err(WeightsProblem::Graph(format!(
+                "the Conv over `{weight}` has {} groups, the network needs 1",
+                g.i
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,226 @@
+//! The 26-style feed-forward network on every enabled backend, against onnxruntime's outputs
+//! for the same file (`tests/reference/fast/`, written by `benches/fast_reference.py`): one
+//! style, another, a blend; the image API's padding, strength and colours; bad choices and a
+//! wrong file refused with their error kinds.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use image::RgbImage;
+use style_transfer::burn::tensor::{Tensor, TensorData};
+use style_transfer::{Backend, Error, FastStyle, StyleChoice, WeightsProblem, fetch};
+
+backend_tests!(
+    matches_onnxruntime_for_one_style_another_and_a_blend,
+    image_api_pads_crops_and_rounds_as_the_tensor_api,
+    strength_and_original_colors,
+);
+
+/// The network file, fetched on first use through the users' path (never skipped).
+fn model() -> &'static PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        fetch::fast_style_model()
+            .unwrap_or_else(|e| panic!("fetching the feed-forward network failed: {e}"))
+    })
+}
+
+fn fast(backend: Backend) -> FastStyle {
+    let device = backend.device().unwrap();
+    FastStyle::from_onnx(model(), &device).unwrap()
+}
+
+fn reference(name: &str) -> Vec<f32> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/reference/fast")
+        .join(name);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+/// The reference input: tubingen at 64x48, exactly u8 / 255.
+fn input_image() -> RgbImage {
+    let values = reference("ms26_input.bin");
+    let n = 64 * 48;
+    RgbImage::from_fn(64, 48, |x, y| {
+        let i = (y * 64 + x) as usize;
+        image::Rgb([0, 1, 2].map(|c| (values[c * n + i] * 255.0).round() as u8))
+    })
+}
+
+fn tensor_values(t: &Tensor<4>) -> Vec<f32> {
+    t.to_data().convert::<f32>().try_into_vec::<f32>().unwrap()
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+fn matches_onnxruntime_for_one_style_another_and_a_blend(backend: Backend) {
+    let fast = fast(backend);
+    let device = backend.device().unwrap();
+    let input = Tensor::<4>::from_data(
+        TensorData::new(reference("ms26_input.bin"), [1, 3, 48, 64]),
+        &device,
+    );
+    let choices = [
+        ("s0", StyleChoice::BuiltIn(0)),
+        ("s7", StyleChoice::BuiltIn(7)),
+        ("s3_12", "3:0.5,12:0.5".parse().unwrap()),
+    ];
+    let mut outputs = Vec::new();
+    for (name, choice) in choices {
+        let weights = reference(&format!("ms26_weights_{name}.bin"));
+        assert_eq!(choice.weights().unwrap().to_vec(), weights, "{name}");
+        let out = tensor_values(&fast.stylize_tensor(input.clone(), &choice).unwrap());
+        let expected = reference(&format!("ms26_out_{name}.bin"));
+        // onnxruntime and Burn sum the convolutions in different orders; 2e-6 measured on
+        // flex, the bound leaves room for the GPU's.
+        let diff = max_abs_diff(&out, &expected);
+        assert!(diff < 1e-4, "{name}: largest difference {diff}");
+        outputs.push(out);
+    }
+    // The styles differ from each other (the check is not passing on a constant output).
+    assert!(max_abs_diff(&outputs[0], &outputs[1]) > 0.1);
+    assert!(max_abs_diff(&outputs[0], &outputs[2]) > 0.1);
+}
+
+fn image_api_pads_crops_and_rounds_as_the_tensor_api(backend: Backend) {
+    let fast = fast(backend);
+    let device = backend.device().unwrap();
+    // 63x45: padded to 64x48 by reflection, cropped back.
+    let photo = image::imageops::crop_imm(&input_image(), 0, 0, 63, 45).to_image();
+    let out = fast.stylize(&photo, &StyleChoice::BuiltIn(5)).unwrap();
+    assert_eq!(out.dimensions(), (63, 45));
+    let planar: Vec<f32> = (0..3)
+        .flat_map(|c| photo.pixels().map(move |p| p.0[c] as f32 / 255.0))
+        .collect();
+    let padded = Tensor::<4>::from_data(TensorData::new(planar, [1, 3, 45, 63]), &device).pad(
+        (0, 1, 0, 3),
+        style_transfer::burn::tensor::ops::PadMode::Reflect,
+    );
+    let full = tensor_values(
+        &fast
+            .stylize_tensor(padded, &StyleChoice::BuiltIn(5))
+            .unwrap(),
+    );
+    let n = 64 * 48;
+    for (x, y, p) in out.enumerate_pixels() {
+        for c in 0..3 {
+            let v = full[c * n + (y * 64 + x) as usize];
+            assert_eq!(
+                p.0[c],
+                (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8,
+                "({x}, {y}) channel {c}"
+            );
+        }
+    }
+    // Too small for the network, a bad index, a bad blend, a wrong file: typed refusals.
+    let tiny = RgbImage::new(15, 40);
+    assert!(matches!(
+        fast.stylize(&tiny, &StyleChoice::BuiltIn(0)),
+        Err(Error::ImageTooSmall {
+            width: 15,
+            height: 40,
+            ..
+        })
+    ));
+    for bad in ["26", "-1", "3:0.5,x", "1:0,2:0", "1:-1,2:2", "1:nan", ""] {
+        assert!(
+            matches!(
+                bad.parse::<StyleChoice>(),
+                Err(Error::InvalidConfig { name: "style", .. })
+            ),
+            "{bad}"
+        );
+    }
+    assert!(matches!(
+        fast.stylize(&photo, &StyleChoice::Blend(vec![(30, 1.0)])),
+        Err(Error::InvalidConfig { name: "style", .. })
+    ));
+    let vgg = fetch::default_weights().unwrap();
+    match FastStyle::from_onnx(&vgg, &device) {
+        Err(Error::FastWeights {
+            problem: WeightsProblem::MissingTensor { name },
+            ..
+        }) => {
+            assert_eq!(name, "contract.0.w")
+        }
+        other => panic!("VGG19's file taken as the style network: {other:?}"),
+    }
+}
+
+fn strength_and_original_colors(backend: Backend) {
+    let photo = input_image();
+    let full = fast(backend)
+        .stylize(&photo, &StyleChoice::BuiltIn(7))
+        .unwrap();
+    let half = fast(backend)
+        .with_strength(0.5)
+        .stylize(&photo, &StyleChoice::BuiltIn(7))
+        .unwrap();
+    for ((h, f), p) in half.pixels().zip(full.pixels()).zip(photo.pixels()) {
+        for c in 0..3 {
+            let mixed = 0.5 * f.0[c] as f32 + 0.5 * p.0[c] as f32;
+            assert!(
+                (h.0[c] as f32 - mixed).abs() <= 0.5,
+                "{} vs {mixed}",
+                h.0[c]
+            );
+        }
+    }
+    let none = fast(backend)
+        .with_strength(0.0)
+        .stylize(&photo, &StyleChoice::BuiltIn(7))
+        .unwrap();
+    assert_eq!(none, photo);
+    assert!(matches!(
+        fast(backend)
+            .with_strength(1.5)
+            .stylize(&photo, &StyleChoice::BuiltIn(7)),
+        Err(Error::InvalidConfig {
+            name: "strength",
+            ..
+        })
+    ));
+    // Original colours: the photo's chroma comes back, so the mean colour moves toward the
+    // photo's, and the stylized luminance stays.
+    let kept = fast(backend)
+        .with_original_colors(true)
+        .stylize(&photo, &StyleChoice::BuiltIn(7))
+        .unwrap();
+    let mean = |img: &RgbImage| -> [f64; 3] {
+        let n = (img.width() * img.height()) as f64;
+        [0, 1, 2].map(|c| img.pixels().map(|p| p.0[c] as f64).sum::<f64>() / n)
+    };
+    let chroma = |m: [f64; 3]| [m[0] - m[1], m[2] - m[1]];
+    let (p, f, k) = (
+        chroma(mean(&photo)),
+        chroma(mean(&full)),
+        chroma(mean(&kept)),
+    );
+    let dist = |a: [f64; 2], b: [f64; 2]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+    assert!(
+        dist(k, p) < 0.5 * dist(f, p),
+        "kept {k:?}, stylized {f:?}, photo {p:?}"
+    );
+    let luma = |img: &RgbImage| -> f64 {
+        let m = mean(img);
+        0.299 * m[0] + 0.587 * m[1] + 0.114 * m[2]
+    };
+    assert!(
+        (luma(&kept) - luma(&full)).abs() < 3.0,
+        "{} vs {}",
+        luma(&kept),
+        luma(&full)
+    );
+}
