@@ -224,3 +224,41 @@ fn strength_and_original_colors(backend: Backend) {
         luma(&full)
     );
 }
+
+/// On the CPU backends the network runs on the crate's own kernels by default; Burn's
+/// operations (what runs on a GPU) give the same picture, at a size that is not a multiple of
+/// the bands or the tiles.
+#[test]
+fn cpu_kernels_match_burns_operations() {
+    let cpu: Vec<Backend> = Backend::available()
+        .into_iter()
+        .filter(|b| *b != Backend::Wgpu)
+        .collect();
+    assert!(!cpu.is_empty(), "no CPU backend compiled in");
+    let photo = image::imageops::resize(
+        &input_image(),
+        76,
+        52,
+        image::imageops::FilterType::Triangle,
+    );
+    for backend in cpu {
+        for choice in [StyleChoice::BuiltIn(19), "2:1,25:3".parse().unwrap()] {
+            let ours = fast(backend).stylize(&photo, &choice).unwrap();
+            let burn = fast(backend)
+                .with_cpu_kernels(false)
+                .stylize(&photo, &choice)
+                .unwrap();
+            let diff = ours
+                .as_raw()
+                .iter()
+                .zip(burn.as_raw())
+                .map(|(a, b)| a.abs_diff(*b))
+                .max()
+                .unwrap();
+            assert!(
+                diff <= 1,
+                "{backend} {choice}: pixels differ by up to {diff}"
+            );
+        }
+    }
+}

@@ -89,6 +89,7 @@ mod lbfgs;
 pub mod losses;
 mod model;
 mod multistyle;
+mod multistyle_cpu;
 mod objective;
 mod onnx_read;
 // The ONNX messages the weights reader decodes. Public only so that the project's own tests

@@ -36,14 +36,80 @@ pub(crate) const MIN_SIDE: usize = 16;
 
 /// How a layer's output is finished.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Finish {
+pub(crate) enum Finish {
     Relu,
     /// No activation (the second convolution of a residual block).
     Linear,
     Sigmoid,
 }
 
-/// One convolution with its conditional instance normalization.
+/// One convolution and its conditional instance normalization, as read from the file.
+#[derive(Debug)]
+pub(crate) struct LayerParams {
+    /// `[out, in, k, k]`.
+    pub(crate) shape: [usize; 4],
+    pub(crate) weight: Vec<f32>,
+    /// `[26, out]`.
+    pub(crate) gamma: Vec<f32>,
+    /// `[26, out]`.
+    pub(crate) beta: Vec<f32>,
+    pub(crate) stride: usize,
+    /// Nearest 2x upsampling before the convolution.
+    pub(crate) upsample: bool,
+    pub(crate) finish: Finish,
+}
+
+impl LayerParams {
+    /// The style-weighted `gamma` and `beta` of each output channel (`styles`: 26 weights).
+    pub(crate) fn affine(&self, styles: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        let c = self.shape[0];
+        let mix = |table: &[f32]| -> Vec<f32> {
+            (0..c)
+                .map(|ch| (0..STYLES).map(|s| styles[s] * table[s * c + ch]).sum())
+                .collect()
+        };
+        (mix(&self.gamma), mix(&self.beta))
+    }
+}
+
+/// The network's parameters: 18 layers in order (`contract.0..2`, `res.0.0` .. `res.5.1`,
+/// `expand.0..2`).
+#[derive(Debug)]
+pub(crate) struct MultiStyleWeights {
+    pub(crate) layers: Vec<LayerParams>,
+}
+
+/// Index of the first residual layer and of the first expanding layer in
+/// [`MultiStyleWeights::layers`].
+pub(crate) const RESIDUAL: usize = 3;
+/// See [`RESIDUAL`].
+pub(crate) const EXPAND: usize = 15;
+
+impl MultiStyleWeights {
+    /// Reads every layer from the file's initializers, checking every shape and each
+    /// convolution's stride against the graph.
+    pub(crate) fn read(file: &OnnxFile) -> Result<Self, WeightsProblem> {
+        let mut layers = Vec::new();
+        for (name, shape, stride, upsample, finish) in plan() {
+            let weight_name = format!("{name}.w");
+            let weight = file.f32_tensor(&weight_name, &shape)?;
+            file.check_conv(&weight_name, stride)?;
+            let channels = shape[0];
+            layers.push(LayerParams {
+                shape,
+                weight,
+                gamma: file.f32_tensor(&format!("{name}.norm.gamma"), &[STYLES, channels])?,
+                beta: file.f32_tensor(&format!("{name}.norm.beta"), &[STYLES, channels])?,
+                stride,
+                upsample,
+                finish,
+            });
+        }
+        Ok(MultiStyleWeights { layers })
+    }
+}
+
+/// One layer on a device.
 #[derive(Debug)]
 struct Layer {
     weight: Tensor<4>,
@@ -56,15 +122,10 @@ struct Layer {
     finish: Finish,
 }
 
-/// The 26-style network on a device.
+/// The 26-style network on a device, as Burn operations.
 #[derive(Debug)]
 pub(crate) struct MultiStyleNet {
-    /// `contract.0..2`.
-    contract: Vec<Layer>,
-    /// `res.i.0`, `res.i.1`.
-    residual: Vec<(Layer, Layer)>,
-    /// `expand.0..2`.
-    expand: Vec<Layer>,
+    layers: Vec<Layer>,
 }
 
 /// The layers in order: name, `[out, in, k, k]`, stride, upsampled before, finish.
@@ -91,38 +152,24 @@ fn plan() -> Vec<(String, [usize; 4], usize, bool, Finish)> {
 }
 
 impl MultiStyleNet {
-    /// Builds the network from the file's initializers, checking every shape and each
-    /// convolution's stride against the graph.
-    pub(crate) fn new(file: &OnnxFile, device: &Device) -> Result<Self, WeightsProblem> {
-        let mut layers = Vec::new();
-        for (name, shape, stride, upsample, finish) in plan() {
-            let weight_name = format!("{name}.w");
-            let weight = file.f32_tensor(&weight_name, &shape)?;
-            file.check_conv(&weight_name, stride)?;
-            let channels = shape[0];
-            let gamma = file.f32_tensor(&format!("{name}.norm.gamma"), &[STYLES, channels])?;
-            let beta = file.f32_tensor(&format!("{name}.norm.beta"), &[STYLES, channels])?;
-            layers.push(Layer {
-                weight: Tensor::from_data(TensorData::new(weight, shape), device),
-                gamma: Tensor::from_data(TensorData::new(gamma, [STYLES, channels]), device),
-                beta: Tensor::from_data(TensorData::new(beta, [STYLES, channels]), device),
-                stride,
-                upsample,
-                finish,
-            });
-        }
-        let expand = layers.split_off(15);
-        let mut rest = layers.into_iter();
-        let contract: Vec<Layer> = rest.by_ref().take(3).collect();
-        let mut residual = Vec::new();
-        while let (Some(a), Some(b)) = (rest.next(), rest.next()) {
-            residual.push((a, b));
-        }
-        Ok(MultiStyleNet {
-            contract,
-            residual,
-            expand,
-        })
+    /// The network on `device`.
+    pub(crate) fn new(weights: &MultiStyleWeights, device: &Device) -> Self {
+        let layers = weights
+            .layers
+            .iter()
+            .map(|p| {
+                let c = p.shape[0];
+                Layer {
+                    weight: Tensor::from_data(TensorData::new(p.weight.clone(), p.shape), device),
+                    gamma: Tensor::from_data(TensorData::new(p.gamma.clone(), [STYLES, c]), device),
+                    beta: Tensor::from_data(TensorData::new(p.beta.clone(), [STYLES, c]), device),
+                    stride: p.stride,
+                    upsample: p.upsample,
+                    finish: p.finish,
+                }
+            })
+            .collect();
+        MultiStyleNet { layers }
     }
 
     /// Stylizes `image` (`[1, 3, h, w]`, values 0-1, `h` and `w` multiples of
@@ -130,14 +177,14 @@ impl MultiStyleNet {
     /// summing to 1); returns `[1, 3, h, w]` in 0-1.
     pub(crate) fn forward(&self, image: Tensor<4>, styles: &Tensor<2>) -> Tensor<4> {
         let mut x = image;
-        for layer in &self.contract {
+        for layer in &self.layers[..RESIDUAL] {
             x = layer.forward(x, styles);
         }
-        for (a, b) in &self.residual {
-            let y = b.forward(a.forward(x.clone(), styles), styles);
+        for pair in self.layers[RESIDUAL..EXPAND].chunks(2) {
+            let y = pair[1].forward(pair[0].forward(x.clone(), styles), styles);
             x = x + y;
         }
-        for layer in &self.expand {
+        for layer in &self.layers[EXPAND..] {
             x = layer.forward(x, styles);
         }
         x

@@ -194,9 +194,17 @@ impl std::fmt::Debug for Conv3x3 {
 
 /// Raw pointers handed to the threads of one parallel phase; each thread touches its own part.
 #[derive(Clone, Copy)]
-struct Shared(*mut f32);
+pub(crate) struct Shared(pub(crate) *mut f32);
 unsafe impl Send for Shared {}
 unsafe impl Sync for Shared {}
+
+impl Shared {
+    /// The pointer (a method, so that a closure captures the whole `Shared`, which is `Send`,
+    /// not its field).
+    pub(crate) fn ptr(self) -> *mut f32 {
+        self.0
+    }
+}
 
 /// The tiling of an `h x w` map and the chunks of tile rows processed together.
 #[derive(Clone, Copy)]
