@@ -86,6 +86,7 @@ fn too_small_and_wrong_channel_inputs_are_refused(backend: Backend) {
     let small = Tensor::<4>::zeros([1, 3, MIN_INPUT_SIDE - 1, 64], &device);
     match vgg.forward(small, &[Layer::Conv1_1]) {
         Err(Error::ImageTooSmall {
+            network: "VGG19",
             width: 64,
             height: 15,
             min: MIN_INPUT_SIDE,

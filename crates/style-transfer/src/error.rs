@@ -43,9 +43,11 @@ pub enum Error {
         source: image::ImageError,
     },
 
-    /// An image (or a requested size) is smaller than VGG19 can process.
-    #[error("image of {width}x{height} is too small: VGG19 needs at least {min}x{min} pixels")]
+    /// An image (or a requested size) is smaller than a network can process.
+    #[error("image of {width}x{height} is too small: {network} needs at least {min}x{min} pixels")]
     ImageTooSmall {
+        /// The network that needs the size (`VGG19`, `the feed-forward network`).
+        network: &'static str,
         /// Width in pixels.
         width: usize,
         /// Height in pixels.

@@ -22,6 +22,7 @@ pub const MIN_INPUT_SIDE: usize = 16;
 pub(crate) fn check_input_size(width: usize, height: usize) -> Result<()> {
     if height < MIN_INPUT_SIDE || width < MIN_INPUT_SIDE {
         return Err(Error::ImageTooSmall {
+            network: "VGG19",
             width,
             height,
             min: MIN_INPUT_SIDE,

@@ -444,3 +444,162 @@ fn wgpu_without_a_driver_is_a_clear_error() {
     assert!(!stderr.contains("panicked"), "stderr:\n{stderr}");
     assert!(!out.exists());
 }
+
+/// A small copy of an example image, saved as PNG in `dir`.
+fn small_png(dir: &Path, name: &str, source: &Path) -> PathBuf {
+    let image = image_io::resize(
+        &image_io::load_image(source).unwrap(),
+        Size::Exact {
+            width: 48,
+            height: 36,
+        },
+    );
+    let path = dir.join(name);
+    image_io::save_image(&image, &path).unwrap();
+    path
+}
+
+/// `stylize fast`: one photo to a file (the library's `FastStyle` picture, byte for byte),
+/// a folder to a folder, standard input to standard output, and `--json` lines.
+#[test]
+fn fast_writes_files_folders_and_stdout() {
+    let dir = TempDir::new().unwrap();
+    let inputs = dir.path().join("in");
+    std::fs::create_dir(&inputs).unwrap();
+    let photo = small_png(&inputs, "photo.png", &content());
+    small_png(&inputs, "painting.png", &style());
+
+    let one = dir.path().join("one.png");
+    let result = stylize(&[
+        "fast".as_ref(),
+        photo.as_os_str(),
+        "--style".as_ref(),
+        "7".as_ref(),
+        "-o".as_ref(),
+        one.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert!(result.status.success(), "{result:?}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    for field in [
+        "\"style\":\"7\"",
+        "\"width\":48",
+        "\"height\":36",
+        "\"backend\":\"flex\"",
+    ] {
+        assert!(stdout.contains(field), "{field} missing: {stdout}");
+    }
+    let device = Backend::Flex.device().unwrap();
+    let fast =
+        style_transfer::FastStyle::from_onnx(fetch::fast_style_model().unwrap(), &device).unwrap();
+    let expected = fast
+        .stylize(
+            &image_io::load_image(&photo).unwrap(),
+            &style_transfer::StyleChoice::BuiltIn(7),
+        )
+        .unwrap();
+    assert_eq!(image_io::load_image(&one).unwrap(), expected);
+
+    let folder = dir.path().join("out");
+    let result = stylize(&[
+        "fast".as_ref(),
+        inputs.as_os_str(),
+        "--style".as_ref(),
+        "3:0.5,12:0.5".as_ref(),
+        "-o".as_ref(),
+        folder.as_os_str(),
+        "--quiet".as_ref(),
+    ]);
+    assert!(result.status.success(), "{result:?}");
+    assert_eq!(listing(&folder), ["painting.png", "photo.png"]);
+    for name in ["painting.png", "photo.png"] {
+        let image = image_io::load_image(folder.join(name)).unwrap();
+        assert_eq!(image.dimensions(), (48, 36));
+    }
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stylize"))
+        .args(["fast", "-", "--style", "4", "-o", "-", "--quiet"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let bytes = std::fs::read(&photo).unwrap();
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    }
+    let result = child.wait_with_output().unwrap();
+    assert!(result.status.success(), "{result:?}");
+    let piped = image_io::decode_image_bytes(&result.stdout).unwrap();
+    assert_eq!(piped.dimensions(), (48, 36));
+}
+
+/// `stylize fast` refuses bad input with its exit code and a message naming it, before
+/// writing anything.
+#[test]
+fn fast_refuses_bad_input() {
+    let dir = TempDir::new().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "not an image").unwrap();
+    let out = dir.path().join("out.png");
+    let (c, t, e, o) = (content(), text.clone(), empty.clone(), out.clone());
+    let vgg = weights_path();
+    let cases: [(Vec<&str>, i32, &str); 7] = [
+        (vec![s(&c), "--style", "26"], USAGE, "not a built-in style"),
+        (vec![s(&c), "--style", "3:x"], USAGE, "is not a style"),
+        (vec![s(&c), "--strength", "1.5"], USAGE, "from 0 to 1"),
+        (vec![s(&c), "--size", "8"], INPUT, "too small"),
+        (vec![s(&e)], INPUT, "no image files"),
+        (vec![s(&t)], INPUT, "cannot read image"),
+        (vec![s(&c), "--model", s(&vgg)], INPUT, "not usable as"),
+    ];
+    for (args, code, needle) in cases {
+        let mut all = vec!["fast"];
+        all.extend(&args);
+        all.extend(["-o", s(&o), "--quiet"]);
+        let result = Command::new(env!("CARGO_BIN_EXE_stylize"))
+            .args(&all)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert_eq!(result.status.code(), Some(code), "{all:?}: {stderr}");
+        assert!(stderr.contains(needle), "{all:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{all:?}: {stderr}");
+        assert!(!out.exists(), "{all:?} wrote its output");
+    }
+    assert_eq!(listing(dir.path()), ["empty", "notes.txt"]);
+}
+
+/// `--init fast:STYLE` starts the optimization from the network's picture; a bad style there
+/// is a usage error.
+#[test]
+fn init_fast_starts_from_the_network() {
+    let dir = TempDir::new().unwrap();
+    let out = dir.path().join("out.png");
+    let (c, st) = (content(), style());
+    let result = stylize(&[
+        c.as_os_str(),
+        st.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "--init".as_ref(),
+        "fast:19".as_ref(),
+        "-n".as_ref(),
+        "1".as_ref(),
+        "-s".as_ref(),
+        "32".as_ref(),
+        "--quiet".as_ref(),
+    ]);
+    assert!(result.status.success(), "{result:?}");
+    assert_eq!(image_io::load_image(&out).unwrap().dimensions(), (32, 24));
+    refused(
+        &dir,
+        &[s(&c), s(&st), "--init", "fast:99"],
+        USAGE,
+        "not a built-in style",
+    );
+}
