@@ -10,7 +10,10 @@ cd "$(dirname "$0")/.."
 sizes=${1:-"128 256 512 1024 2048"}
 out=target/scaling
 mkdir -p "$out"
-cargo build --release --example iteration_timing >&2
+# Built exactly as the README's test command builds it (`cargo test` compiles the examples
+# too), so that build is reused: `cargo build` or another feature set unifies features
+# differently and rebuilds the whole Burn stack.
+cargo test --release --workspace --all-features --no-run >&2
 rust=target/release/examples/iteration_timing
 : > "$out/results.json"
 for size in $sizes; do

@@ -28,7 +28,10 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import torch, onnx, P
   "$venv/bin/pip" install -q numpy onnx pillow
 fi
 
-cargo build --release --example iteration_timing >&2
+# Built exactly as the README's test command builds it (`cargo test` compiles the examples and
+# binaries too), so that build is reused: `cargo build` or another feature set unifies
+# features differently and rebuilds the whole Burn stack.
+cargo test --release --workspace --all-features --no-run >&2
 rust=target/release/examples/iteration_timing
 # Fetch the weights before timing anything (no-op when cached).
 "$rust" --size 32 --iterations 1 --warmup 0 >/dev/null
