@@ -16,14 +16,19 @@ use style_transfer::{Backend, FastStyle, StyleChoice, fetch};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let number = |i: usize, default: usize| -> Result<usize, String> {
-        args.get(i)
-            .map_or(Ok(default), |s| s.parse().map_err(|_| format!("`{s}` is not a number")))
+        args.get(i).map_or(Ok(default), |s| {
+            s.parse().map_err(|_| format!("`{s}` is not a number"))
+        })
     };
     let (width, height, runs) = (number(0, 1024)?, number(1, 768)?, number(2, 5)?.max(1));
     let backend: Backend = args.get(3).map_or("flex", String::as_str).parse()?;
     let device = backend.device()?;
     let fast = FastStyle::from_onnx(fetch::fast_style_model()?, &device)?;
-    let input = Tensor::<4>::random([1, 3, height, width], Distribution::Uniform(0.0, 1.0), &device);
+    let input = Tensor::<4>::random(
+        [1, 3, height, width],
+        Distribution::Uniform(0.0, 1.0),
+        &device,
+    );
     let style = StyleChoice::BuiltIn(7);
     let pass = || -> Result<f64, style_transfer::Error> {
         let start = Instant::now();

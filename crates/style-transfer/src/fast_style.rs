@@ -186,8 +186,9 @@ impl FastStyle {
     }
 
     /// On the CPU backends (flex, ndarray), run the network with the crate's own CPU kernels
-    /// (the default: about 3.5x faster there) or, with `false`, with Burn's operations, as
-    /// on a GPU backend (for comparison). No effect on a GPU backend.
+    /// (the default, and the faster one there; docs/fast.md has the timings) or, with
+    /// `false`, with Burn's operations, as on a GPU backend (for comparison). No effect on a
+    /// GPU backend.
     pub fn with_cpu_kernels(mut self, on: bool) -> Self {
         let host = is_host_device(&self.device);
         self.net = match (on && host, self.net.take()) {
