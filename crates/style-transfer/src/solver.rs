@@ -81,91 +81,90 @@ pub(crate) fn solve(
             let shape = [1, 3, h as usize, w as usize];
             let n = 3 * h as usize * w as usize;
             let x = projector.project(x);
+            let mut run = LbfgsRun {
+                iterations,
+                evaluate: &evaluate,
+                projector: &projector,
+                tracker: &mut tracker,
+            };
             let (done, ended) = if losses.uses_winograd() {
                 // The Winograd CPU path evaluates on the host: L-BFGS's vectors stay there.
                 let to_tensor =
                     |v: &Vec<f32>| Tensor::from_data(TensorData::new(v.clone(), shape), device);
                 let from_tensor = |t: Tensor<4>| tensor_values(&t);
                 let lbfgs = Lbfgs::new(config, HostSpace::default());
-                let x = tensor_values(&x);
-                let space = (to_tensor, from_tensor);
-                lbfgs_loop(
-                    lbfgs,
-                    x,
-                    space,
-                    iterations,
-                    &evaluate,
-                    &projector,
-                    &mut tracker,
-                )?
+                run.run(lbfgs, tensor_values(&x), (to_tensor, from_tensor))?
             } else {
                 // Burn's path (GPUs): the point, gradients and history stay on the device.
                 let to_tensor = |v: &Tensor<1>| v.clone().reshape(shape);
                 let from_tensor = |t: Tensor<4>| t.reshape([n]);
                 let lbfgs = Lbfgs::new(config, DeviceSpace::new(device));
-                let x = x.reshape([n]);
-                let space = (to_tensor, from_tensor);
-                lbfgs_loop(
-                    lbfgs,
-                    x,
-                    space,
-                    iterations,
-                    &evaluate,
-                    &projector,
-                    &mut tracker,
-                )?
+                run.run(lbfgs, x.reshape([n]), (to_tensor, from_tensor))?
             };
             tracker.finish(done, ended)
         }
     }
 }
 
-/// L-BFGS iterations from `x` until `iterations` are done, the observer stops or a stopping
-/// rule fires; `convert` turns L-BFGS's vectors into images and gradients back. Returns the
-/// iterations done and why the loop ended.
-fn lbfgs_loop<S: Space>(
-    mut lbfgs: Lbfgs<S>,
-    mut x: S::Vector,
-    convert: (
-        impl Fn(&S::Vector) -> Tensor<4>,
-        impl Fn(Tensor<4>) -> S::Vector,
-    ),
+/// What an L-BFGS loop needs besides its own state, the same for either [`Space`].
+struct LbfgsRun<'a, 't, E> {
     iterations: usize,
-    evaluate: &impl Fn(Tensor<4>, usize) -> Result<(LossTerms, Tensor<4>)>,
-    projector: &Projector,
-    tracker: &mut Tracker<'_>,
-) -> Result<(usize, EndReason), RunError> {
-    let (to_tensor, from_tensor) = convert;
-    for iteration in 1..=iterations {
-        // Every point the line search evaluates; the accepted one is reported.
-        let mut evaluated: Vec<(LossTerms, Tensor<4>)> = Vec::new();
-        let mut eval = |v: &S::Vector| -> Result<(f64, S::Vector)> {
-            let x = projector.project(to_tensor(v));
-            let (terms, grad) = evaluate(x.clone(), iteration)?;
-            let total = terms.total;
-            tracker.record(&x, &terms);
-            evaluated.push((terms, x));
-            Ok((total, from_tensor(grad)))
-        };
-        let step = lbfgs.step(&mut x, &mut eval).map_err(|e| tracker.fail(e))?;
-        x = from_tensor(projector.project(to_tensor(&x)));
-        let accepted = evaluated
-            .iter()
-            .rposition(|(t, _)| t.total == step.loss)
-            .or(evaluated.len().checked_sub(1));
-        let converged = step.converged.map(EndReason::Converged);
-        let Some((terms, x)) = accepted.map(|i| evaluated.swap_remove(i)) else {
-            // Converged without a new evaluation: nothing more to gain.
-            return Ok((iteration - 1, converged.unwrap_or(EndReason::Done)));
-        };
-        if tracker.observe(iteration, &terms, &x) == Control::Stop {
-            return Ok((iteration, EndReason::Stopped));
+    evaluate: &'a E,
+    projector: &'a Projector,
+    tracker: &'a mut Tracker<'t>,
+}
+
+impl<E: Fn(Tensor<4>, usize) -> Result<(LossTerms, Tensor<4>)>> LbfgsRun<'_, '_, E> {
+    /// L-BFGS iterations from `x` until `iterations` are done, the observer stops or a
+    /// stopping rule fires; `convert` turns L-BFGS's vectors into images and gradients back.
+    /// Returns the iterations done and why the loop ended.
+    fn run<S: Space>(
+        &mut self,
+        mut lbfgs: Lbfgs<S>,
+        mut x: S::Vector,
+        convert: (
+            impl Fn(&S::Vector) -> Tensor<4>,
+            impl Fn(Tensor<4>) -> S::Vector,
+        ),
+    ) -> Result<(usize, EndReason), RunError> {
+        let LbfgsRun {
+            iterations,
+            evaluate,
+            projector,
+            ref mut tracker,
+        } = *self;
+        let (to_tensor, from_tensor) = convert;
+        for iteration in 1..=iterations {
+            // Every point the line search evaluates; the accepted one is reported.
+            let mut evaluated: Vec<(LossTerms, Tensor<4>)> = Vec::new();
+            let mut eval = |v: &S::Vector| -> Result<(f64, S::Vector)> {
+                let x = projector.project(to_tensor(v));
+                let (terms, grad) = evaluate(x.clone(), iteration)?;
+                let total = terms.total;
+                tracker.record(&x, &terms);
+                evaluated.push((terms, x));
+                Ok((total, from_tensor(grad)))
+            };
+            let step = lbfgs.step(&mut x, &mut eval).map_err(|e| tracker.fail(e))?;
+            x = from_tensor(projector.project(to_tensor(&x)));
+            let accepted = evaluated
+                .iter()
+                .rposition(|(t, _)| t.total == step.loss)
+                .or(evaluated.len().checked_sub(1));
+            let converged = step.converged.map(EndReason::Converged);
+            let Some((terms, x)) = accepted.map(|i| evaluated.swap_remove(i)) else {
+                // Converged without a new evaluation: nothing more to gain.
+                return Ok((iteration - 1, converged.unwrap_or(EndReason::Done)));
+            };
+            if tracker.observe(iteration, &terms, &x) == Control::Stop {
+                return Ok((iteration, EndReason::Stopped));
+            }
+            if let Some(ended) = converged {
+                return Ok((iteration, ended));
+            }
         }
-        if let Some(ended) = converged {
-            return Ok((iteration, ended));
-        }
+        Ok((iterations, EndReason::Done))
     }
-    Ok((iterations, EndReason::Done))
 }
 
 /// Projects images into the valid pixel range of each channel.
