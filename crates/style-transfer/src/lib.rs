@@ -75,6 +75,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod arbitrary;
 mod backend;
 mod color;
 mod convention;
@@ -107,7 +108,7 @@ pub use backend::Backend;
 pub use convention::InputConvention;
 pub use engine::StyleTransfer;
 pub use error::{Error, Result, WeightsProblem};
-pub use fast_style::{BUILT_IN_STYLES, FastStyle, StyleChoice};
+pub use fast_style::{BUILT_IN_STYLES, FastStyle, STYLE_VECTOR_LEN, StyleChoice};
 pub use image_io::Size;
 pub use layers::Layer;
 pub use lbfgs::Criterion;

@@ -228,7 +228,7 @@ impl Layer {
 
 /// Nearest-neighbour 2x upsampling (ONNX `Resize`, nearest, asymmetric, floor: every pixel
 /// becomes a 2x2 block).
-fn upsample2(x: Tensor<4>) -> Tensor<4> {
+pub(crate) fn upsample2(x: Tensor<4>) -> Tensor<4> {
     let [n, c, h, w] = x.dims();
     x.reshape([n, c, h, 1, w, 1])
         .expand([n, c, h, 2, w, 2])

