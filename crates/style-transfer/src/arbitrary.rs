@@ -65,20 +65,21 @@ impl Fq {
     }
 }
 
-/// A quantized convolution with its bias, dequantized, on a device.
+/// A quantized convolution's parameters, dequantized, on the host.
 #[derive(Debug)]
-struct QConv {
-    weight: Tensor<4>,
-    bias: Option<Tensor<1>>,
+pub(crate) struct ConvParams {
     /// `[out, in / groups, k, k]`.
-    shape: [usize; 4],
-    stride: usize,
+    pub(crate) weight: Vec<f32>,
+    /// One per output channel (zeros when the file has none).
+    pub(crate) bias: Vec<f32>,
+    pub(crate) shape: [usize; 4],
+    pub(crate) stride: usize,
     /// Zero padding `[top, left, bottom, right]`.
     pads: [usize; 4],
     groups: usize,
 }
 
-impl QConv {
+impl ConvParams {
     /// The convolution over the int8 initializer `weight`, checked to be `groups` groups of
     /// `inputs` channels in total, with a `k x k` kernel.
     fn read(
@@ -86,7 +87,6 @@ impl QConv {
         weight: &str,
         inputs: usize,
         k: usize,
-        device: &Device,
     ) -> Result<Self, WeightsProblem> {
         let dims = file.dims(weight)?;
         let value = file.dequantized_value(weight)?;
@@ -107,19 +107,12 @@ impl QConv {
                 "`{weight}` is a grouped convolution that is not depthwise ({groups} groups)"
             )));
         }
-        let values = file.dequantized(&value, &shape)?;
         let bias = match bias {
-            Some(b) => {
-                let values = file.dequantized(&b, &[shape[0]])?;
-                Some(Tensor::from_data(
-                    TensorData::new(values, [shape[0]]),
-                    device,
-                ))
-            }
-            None => None,
+            Some(b) => file.dequantized(&b, &[shape[0]])?,
+            None => vec![0.0; shape[0]],
         };
-        Ok(QConv {
-            weight: Tensor::from_data(TensorData::new(values, shape), device),
+        Ok(ConvParams {
+            weight: file.dequantized(&value, &shape)?,
             bias,
             shape,
             stride,
@@ -128,8 +121,30 @@ impl QConv {
         })
     }
 
-    fn outputs(&self) -> usize {
+    pub(crate) fn outputs(&self) -> usize {
         self.shape[0]
+    }
+}
+
+/// A convolution on a device.
+#[derive(Debug)]
+struct QConv {
+    weight: Tensor<4>,
+    bias: Tensor<1>,
+    stride: usize,
+    pads: [usize; 4],
+    groups: usize,
+}
+
+impl QConv {
+    fn new(p: &ConvParams, device: &Device) -> Self {
+        QConv {
+            weight: Tensor::from_data(TensorData::new(p.weight.clone(), p.shape), device),
+            bias: Tensor::from_data(TensorData::new(p.bias.clone(), [p.shape[0]]), device),
+            stride: p.stride,
+            pads: p.pads,
+            groups: p.groups,
+        }
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
@@ -140,7 +155,7 @@ impl QConv {
             (x.pad((l, r, t, b), PadMode::Constant(0.0)), [0, 0])
         };
         let options = ConvOptions::new([self.stride; 2], padding, [1, 1], self.groups);
-        conv2d(x, self.weight.clone(), self.bias.clone(), options)
+        conv2d(x, self.weight.clone(), Some(self.bias.clone()), options)
     }
 }
 
@@ -149,10 +164,12 @@ fn relu6(x: Tensor<4>, fq: &Fq) -> Tensor<4> {
     fq.apply(x.clamp(0.0, 6.0))
 }
 
-/// A convolution and the fake quantization of its output.
+/// A convolution of the predictor and the fake quantization of its output.
 #[derive(Debug)]
 struct Step {
     conv: QConv,
+    outputs: usize,
+    stride: usize,
     out: Fq,
 }
 
@@ -184,13 +201,16 @@ impl Predictor {
     /// Reads the predictor from `arbitrary_predict.onnx` onto `device`.
     pub(crate) fn read(file: &OnnxFile, device: &Device) -> Result<Self, WeightsProblem> {
         let step = |prefix: &str, weight: &str, inputs: usize, k: usize, out: &str| {
+            let params = ConvParams::read(file, &format!("{prefix}/{weight}"), inputs, k)?;
             Ok::<_, WeightsProblem>(Step {
-                conv: QConv::read(file, &format!("{prefix}/{weight}"), inputs, k, device)?,
+                conv: QConv::new(&params, device),
+                outputs: params.outputs(),
+                stride: params.stride,
                 out: Fq::read(file, &format!("{prefix}/{out}"))?,
             })
         };
         let first = step("MobilenetV2/Conv", "weights", 3, 3, "Relu6_quantize")?;
-        let mut channels = first.conv.outputs();
+        let mut channels = first.outputs;
         let mut blocks = Vec::with_capacity(BLOCKS);
         for b in 0..BLOCKS {
             let name = match b {
@@ -209,7 +229,7 @@ impl Predictor {
                 )?),
             };
             if let Some(e) = &expand {
-                channels = e.conv.outputs();
+                channels = e.outputs;
             }
             let depthwise = step(
                 &format!("{name}/depthwise"),
@@ -225,10 +245,10 @@ impl Predictor {
                 1,
                 "BatchNorm/FusedBatchNormV3_quantize",
             )?;
-            channels = project.conv.outputs();
+            channels = project.outputs;
             let add_node = format!("{name}/add_quantize");
             let add = match file.has_node("QuantizeLinear", &add_node) {
-                true if channels == input && depthwise.conv.stride == 1 => {
+                true if channels == input && depthwise.stride == 1 => {
                     Some(Fq::read(file, &add_node)?)
                 }
                 true => {
@@ -252,20 +272,17 @@ impl Predictor {
             1,
             "Relu6_quantize",
         )?;
-        let head = Step {
-            conv: QConv::read(
-                file,
-                "mobilenet_conv/Conv/weights",
-                last.conv.outputs(),
-                1,
-                device,
-            )?,
-            out: Fq::read(file, "mobilenet_conv/Conv/BiasAdd_int8_quantize")?,
-        };
-        if head.conv.outputs() != STYLE_DIMS {
+        let head = step(
+            "mobilenet_conv/Conv",
+            "weights",
+            last.outputs,
+            1,
+            "BiasAdd_int8_quantize",
+        )?;
+        if head.outputs != STYLE_DIMS {
             return Err(WeightsProblem::Graph(format!(
                 "the predictor makes {} numbers, not a {STYLE_DIMS}-number style vector",
-                head.conv.outputs()
+                head.outputs
             )));
         }
         Ok(Predictor {
@@ -341,63 +358,30 @@ impl StyleAffine {
     }
 }
 
-/// The fake quantizations of the style normalization, in the order it applies them.
+/// The style normalization after a convolution of the transformer (conditional instance
+/// normalization with fake quantization): its quantizations in the order it applies them,
+/// its epsilon, and the style's per-channel scale (`gamma`) and shift (`beta`).
 #[derive(Debug)]
-struct NormFq {
-    mean: Fq,
-    square: Fq,
-    variance: Fq,
-    plus_eps: Fq,
-    rsqrt: Fq,
-    scale: Fq,
-    mean_scaled: Fq,
-    shift: Fq,
-    scaled: Fq,
-}
-
-/// A convolution of the transformer followed by its style normalization (conditional
-/// instance normalization with fake quantization), then ReLU or not.
-#[derive(Debug)]
-struct NormConv {
-    upsample: bool,
-    conv: QConv,
-    conv_out: Fq,
-    fq: NormFq,
-    epsilon: f32,
+pub(crate) struct Norm {
+    /// Of the convolution's output, before the normalization.
+    pub(crate) conv_out: Fq,
+    pub(crate) mean: Fq,
+    pub(crate) square: Fq,
+    pub(crate) variance: Fq,
+    pub(crate) plus_eps: Fq,
+    pub(crate) rsqrt: Fq,
+    pub(crate) scale: Fq,
+    pub(crate) mean_scaled: Fq,
+    pub(crate) shift: Fq,
+    pub(crate) scaled: Fq,
+    pub(crate) epsilon: f32,
     gamma: StyleAffine,
     beta: StyleAffine,
-    relu: bool,
-    out: Fq,
 }
 
-impl NormConv {
-    /// The layer `layer` (`transformer/residual/residual1/conv1`, ...) over `inputs`
-    /// channels; `out` is the name of its last fake quantization.
-    #[allow(clippy::too_many_arguments)]
-    fn read(
-        file: &OnnxFile,
-        layer: &str,
-        inputs: usize,
-        k: usize,
-        upsample: bool,
-        relu: bool,
-        out: &str,
-        device: &Device,
-    ) -> Result<Self, WeightsProblem> {
-        let conv = QConv::read(file, &format!("{layer}/weights"), inputs, k, device)?;
-        let channels = conv.outputs();
-        let norm = |q: &str| Fq::read(file, &format!("{layer}/StyleNorm/{q}"));
-        let fq = NormFq {
-            mean: norm("moments/mean_quantize")?,
-            square: norm("moments/SquaredDifference_int8")?,
-            variance: norm("moments/variance_quantize")?,
-            plus_eps: norm("batchnorm/add_quantize")?,
-            rsqrt: norm("batchnorm/Rsqrt_int8")?,
-            scale: norm("batchnorm/mul_quantize")?,
-            mean_scaled: norm("batchnorm/mul_2_quantize")?,
-            shift: norm("batchnorm/sub_quantize")?,
-            scaled: norm("batchnorm/mul_1_quantize")?,
-        };
+impl Norm {
+    fn read(file: &OnnxFile, layer: &str, channels: usize) -> Result<Self, WeightsProblem> {
+        let q = |name: &str| Fq::read(file, &format!("{layer}/StyleNorm/{name}"));
         // The epsilon is a quantized constant, the second input of `batchnorm/add`.
         let epsilon = file
             .node_input(
@@ -407,180 +391,257 @@ impl NormConv {
             )
             .and_then(|v| file.dequantized(&v, &[1, 1, 1, 1]))?[0];
         let style = format!("style_params/{layer}/StyleNorm");
-        Ok(NormConv {
-            upsample,
+        Ok(Norm {
             conv_out: Fq::read(file, &format!("{layer}/Conv2D_quantize"))?,
-            fq,
+            mean: q("moments/mean_quantize")?,
+            square: q("moments/SquaredDifference_int8")?,
+            variance: q("moments/variance_quantize")?,
+            plus_eps: q("batchnorm/add_quantize")?,
+            rsqrt: q("batchnorm/Rsqrt_int8")?,
+            scale: q("batchnorm/mul_quantize")?,
+            mean_scaled: q("batchnorm/mul_2_quantize")?,
+            shift: q("batchnorm/sub_quantize")?,
+            scaled: q("batchnorm/mul_1_quantize")?,
             epsilon,
             gamma: StyleAffine::read(file, &format!("{style}/Conv_1"), channels)?,
             beta: StyleAffine::read(file, &format!("{style}/Conv"), channels)?,
-            relu,
-            out: Fq::read(file, &format!("{layer}/{out}"))?,
-            conv,
         })
-    }
-
-    fn forward(&self, x: Tensor<4>, gamma: &Tensor<4>, beta: &Tensor<4>) -> Tensor<4> {
-        let x = if self.upsample { upsample2(x) } else { x };
-        let pad = self.conv.shape[3] / 2;
-        let x = x.pad((pad, pad, pad, pad), PadMode::Reflect);
-        let x = self.conv_out.apply(self.conv.forward(x));
-        let [n, c, h, w] = x.dims();
-        let per_channel = |t: Tensor<4>| t.reshape([n, c, h * w]).mean_dim(2).reshape([n, c, 1, 1]);
-        let f = &self.fq;
-        let mean = f.mean.apply(per_channel(x.clone()));
-        let centred = x.clone() - mean.clone();
-        let square = f.square.apply(centred.clone() * centred);
-        let variance = f.variance.apply(per_channel(square));
-        let plus_eps = f.plus_eps.apply(variance.add_scalar(self.epsilon));
-        // 1 / sqrt(0) is infinite and saturates, as in onnxruntime.
-        let rsqrt = f.rsqrt.apply(plus_eps.sqrt().recip());
-        let scale = f.scale.apply(rsqrt * gamma.clone());
-        let mean_scaled = f.mean_scaled.apply(mean * scale.clone());
-        let shift = f.shift.apply(beta.clone() - mean_scaled);
-        let y = f.scaled.apply(x * scale) + shift;
-        self.out.apply(if self.relu { relu(y) } else { y })
     }
 }
 
-/// The transformer on a device: a photo and a style vector to the stylized photo.
+/// One layer of the transformer: nearest 2x upsampling if asked, reflect padding of half
+/// the kernel, the convolution with its bias, the style normalization (all but the
+/// contracting layers), ReLU if asked, and the quantization of the result.
 #[derive(Debug)]
-pub(crate) struct Transformer {
-    input: Fq,
+pub(crate) struct TransformerLayer {
+    pub(crate) upsample: bool,
+    pub(crate) conv: ConvParams,
+    pub(crate) norm: Option<Norm>,
+    pub(crate) relu: bool,
+    pub(crate) out: Fq,
+}
+
+/// The transformer's parameters on the host: 16 layers (3 contracting, 5 residual blocks of
+/// 2, 3 expanding) and the quantizations between them.
+#[derive(Debug)]
+pub(crate) struct TransformerParams {
+    /// Of the (reflect-padded) photo.
+    pub(crate) input: Fq,
+    /// Of the style vector.
     style: Fq,
-    contract: Vec<Step>,
-    /// Two layers and the fake quantization of the sum, per residual block.
-    residual: Vec<(NormConv, NormConv, Fq)>,
-    expand: Vec<NormConv>,
-    output: Fq,
-    device: Device,
+    pub(crate) layers: Vec<TransformerLayer>,
+    /// Of each residual block's sum.
+    pub(crate) adds: Vec<Fq>,
+    /// Of the sigmoid's output.
+    pub(crate) output: Fq,
 }
 
 /// Number of residual blocks in the transformer.
 const RESIDUAL_BLOCKS: usize = 5;
+/// Index of the first residual layer in [`TransformerParams::layers`].
+pub(crate) const FIRST_RESIDUAL: usize = 3;
+/// Index of the first expanding layer in [`TransformerParams::layers`].
+pub(crate) const FIRST_EXPAND: usize = FIRST_RESIDUAL + 2 * RESIDUAL_BLOCKS;
 
-impl Transformer {
-    /// Reads the transformer from `arbitrary_transform.onnx` onto `device`.
-    pub(crate) fn read(file: &OnnxFile, device: &Device) -> Result<Self, WeightsProblem> {
+impl TransformerParams {
+    /// Reads the transformer from `arbitrary_transform.onnx`.
+    pub(crate) fn read(file: &OnnxFile) -> Result<Self, WeightsProblem> {
         let mut channels = 3;
-        let mut contract = Vec::new();
+        let mut layers = Vec::new();
+        let mut layer =
+            |name: &str, k: usize, upsample: bool, norm: bool, relu: bool, out: &str| {
+                let conv = ConvParams::read(file, &format!("{name}/weights"), channels, k)?;
+                channels = conv.outputs();
+                layers.push(TransformerLayer {
+                    upsample,
+                    norm: match norm {
+                        true => Some(Norm::read(file, name, channels)?),
+                        false => None,
+                    },
+                    conv,
+                    relu,
+                    out: Fq::read(file, &format!("{name}/{out}"))?,
+                });
+                Ok::<_, WeightsProblem>(channels)
+            };
         for (i, k) in [(1, 9), (2, 3), (3, 3)] {
-            let prefix = format!("transformer/contract/conv{i}");
-            let conv = QConv::read(file, &format!("{prefix}/weights"), channels, k, device)?;
-            channels = conv.outputs();
-            contract.push(Step {
-                conv,
-                out: Fq::read(file, &format!("{prefix}/Relu_quantize"))?,
-            });
+            layer(
+                &format!("transformer/contract/conv{i}"),
+                k,
+                false,
+                false,
+                true,
+                "Relu_quantize",
+            )?;
         }
-        let mut residual = Vec::new();
+        let mut adds = Vec::new();
         for r in 1..=RESIDUAL_BLOCKS {
             let block = format!("transformer/residual/residual{r}");
-            let layer = |i: usize, inputs: usize, relu: bool, out: &str| {
-                NormConv::read(
-                    file,
-                    &format!("{block}/conv{i}"),
-                    inputs,
-                    3,
-                    false,
-                    relu,
-                    out,
-                    device,
-                )
-            };
-            let first = layer(1, channels, true, "Relu_quantize")?;
-            let second = layer(
-                2,
-                first.conv.outputs(),
+            layer(
+                &format!("{block}/conv1"),
+                3,
+                false,
+                true,
+                true,
+                "Relu_quantize",
+            )?;
+            layer(
+                &format!("{block}/conv2"),
+                3,
+                false,
+                true,
                 false,
                 "StyleNorm/batchnorm/add_1_quantize",
             )?;
-            if second.conv.outputs() != channels {
-                return Err(WeightsProblem::Graph(format!(
-                    "`{block}` adds its input to an output of another shape"
-                )));
-            }
-            let add = Fq::read(file, &format!("{block}/add_quantize"))?;
-            residual.push((first, second, add));
+            adds.push(Fq::read(file, &format!("{block}/add_quantize"))?);
         }
-        let mut expand = Vec::new();
         for (i, k, upsample, relu, out) in [
             (1, 3, true, true, "Relu_quantize"),
             (2, 3, true, true, "Relu_quantize"),
             (3, 9, false, false, "StyleNorm/batchnorm/add_1_quantize"),
         ] {
-            let layer = NormConv::read(
-                file,
+            layer(
                 &format!("transformer/expand/conv{i}/conv"),
-                channels,
                 k,
                 upsample,
+                true,
                 relu,
                 out,
-                device,
             )?;
-            channels = layer.conv.outputs();
-            expand.push(layer);
         }
-        if channels != 3 {
-            return Err(WeightsProblem::Graph(format!(
-                "the transformer makes {channels} channels, not 3"
-            )));
-        }
-        let all_padded = contract
+        let residual_keeps_shape = (0..RESIDUAL_BLOCKS).all(|r| {
+            let i = FIRST_RESIDUAL + 2 * r;
+            layers[i + 1].conv.outputs() == layers[i].conv.shape[1]
+        });
+        let strides: Vec<usize> = layers.iter().map(|l| l.conv.stride).collect();
+        let plain = layers
             .iter()
-            .map(|s| &s.conv)
-            .chain(residual.iter().flat_map(|(a, b, _)| [&a.conv, &b.conv]))
-            .chain(expand.iter().map(|l| &l.conv))
-            .all(|c| c.pads == [0; 4] && c.groups == 1);
-        let strides: Vec<usize> = contract.iter().map(|s| s.conv.stride).collect();
-        if !all_padded || strides != [1, 2, 2] {
+            .all(|l| l.conv.pads == [0; 4] && l.conv.groups == 1);
+        if channels != 3
+            || !residual_keeps_shape
+            || !plain
+            || strides[..3] != [1, 2, 2]
+            || strides[3..].iter().any(|&s| s != 1)
+        {
             return Err(WeightsProblem::Graph(
-                "the transformer's convolutions are not the network's (reflect padding before \
-                 each, strides 1, 2, 2 while contracting, 1 after)"
+                "the transformer's layers are not the network's (reflect padding before each \
+                 convolution, strides 1, 2, 2 while contracting and 1 after, residual blocks \
+                 that keep their shape, 3 output channels)"
                     .into(),
             ));
         }
-        Ok(Transformer {
+        Ok(TransformerParams {
             input: Fq::read(file, "transformer/contract/MirrorPad_int8")?,
             style: Fq::read(file, "mobilenet_conv/Conv/BiasAdd_int8")?,
-            contract,
-            residual,
-            expand,
+            layers,
+            adds,
             output: Fq::read(file, "transformer/expand/conv3/conv/Sigmoid_int8_quantize")?,
-            device: device.clone(),
         })
+    }
+
+    /// Each layer's style-dependent `(gamma, beta)` for the style vector `style` (quantized
+    /// to the transformer's input grid first); `None` for the contracting layers.
+    pub(crate) fn affines(&self, style: &[f32]) -> Vec<Option<(Vec<f32>, Vec<f32>)>> {
+        let v: Vec<f32> = style.iter().map(|&x| self.style.host(x)).collect();
+        self.layers
+            .iter()
+            .map(|l| {
+                l.norm
+                    .as_ref()
+                    .map(|n| (n.gamma.values(&v), n.beta.values(&v)))
+            })
+            .collect()
+    }
+}
+
+/// The transformer on a device, as Burn operations.
+#[derive(Debug)]
+pub(crate) struct TransformerNet {
+    convs: Vec<QConv>,
+    device: Device,
+}
+
+impl TransformerNet {
+    pub(crate) fn new(params: &TransformerParams, device: &Device) -> Self {
+        TransformerNet {
+            convs: params
+                .layers
+                .iter()
+                .map(|l| QConv::new(&l.conv, device))
+                .collect(),
+            device: device.clone(),
+        }
     }
 
     /// Stylizes `image` (`[1, 3, h, w]`, values 0-1, `h` and `w` multiples of 4, at least
     /// 16) with the style vector `style` (100 numbers); returns `[1, 3, h, w]` in 0-1.
-    pub(crate) fn forward(&self, image: Tensor<4>, style: &[f32]) -> Tensor<4> {
-        let v: Vec<f32> = style.iter().map(|&x| self.style.host(x)).collect();
-        let affine = |layer: &NormConv| {
-            let c = layer.conv.outputs();
-            let tensor = |a: &StyleAffine| {
-                Tensor::<4>::from_data(TensorData::new(a.values(&v), [1, c, 1, 1]), &self.device)
+    pub(crate) fn forward(
+        &self,
+        params: &TransformerParams,
+        image: Tensor<4>,
+        style: &[f32],
+    ) -> Tensor<4> {
+        let affines = self.affines(params, style);
+        let layer = |i: usize, x: Tensor<4>| -> Tensor<4> {
+            let spec = &params.layers[i];
+            let x = if spec.upsample { upsample2(x) } else { x };
+            let pad = spec.conv.shape[3] / 2;
+            let x = x.pad((pad, pad, pad, pad), PadMode::Reflect);
+            let x = self.convs[i].forward(x);
+            let y = match (&spec.norm, &affines[i]) {
+                (Some(norm), Some((gamma, beta))) => normalize(norm, x, gamma, beta),
+                _ => x,
             };
-            (tensor(&layer.gamma), tensor(&layer.beta))
+            spec.out.apply(if spec.relu { relu(y) } else { y })
         };
-        let mut x = self.input.apply(image.pad((4, 4, 4, 4), PadMode::Reflect));
-        for (i, step) in self.contract.iter().enumerate() {
-            if i > 0 {
-                x = x.pad((1, 1, 1, 1), PadMode::Reflect);
-            }
-            x = step.out.apply(relu(step.conv.forward(x)));
+        let mut x = params.input.apply(image);
+        for i in 0..FIRST_RESIDUAL {
+            x = layer(i, x);
         }
-        for (first, second, add) in &self.residual {
-            let (g1, b1) = affine(first);
-            let (g2, b2) = affine(second);
-            let h = first.forward(x.clone(), &g1, &b1);
-            let h = second.forward(h, &g2, &b2);
+        for (r, add) in params.adds.iter().enumerate() {
+            let i = FIRST_RESIDUAL + 2 * r;
+            let h = layer(i + 1, layer(i, x.clone()));
             x = add.apply(x + h);
         }
-        for layer in &self.expand {
-            let (g, b) = affine(layer);
-            x = layer.forward(x, &g, &b);
+        for i in FIRST_EXPAND..params.layers.len() {
+            x = layer(i, x);
         }
-        self.output.apply(sigmoid(x))
+        params.output.apply(sigmoid(x))
     }
+
+    /// The style's `(gamma, beta)` of each layer as `[1, C, 1, 1]` tensors.
+    fn affines(
+        &self,
+        params: &TransformerParams,
+        style: &[f32],
+    ) -> Vec<Option<(Tensor<4>, Tensor<4>)>> {
+        let tensor = |v: Vec<f32>| {
+            let c = v.len();
+            Tensor::<4>::from_data(TensorData::new(v, [1, c, 1, 1]), &self.device)
+        };
+        params
+            .affines(style)
+            .into_iter()
+            .map(|a| a.map(|(g, b)| (tensor(g), tensor(b))))
+            .collect()
+    }
+}
+
+/// The style normalization of a convolution's output `x` (bias included), as the graph
+/// computes it.
+fn normalize(f: &Norm, x: Tensor<4>, gamma: &Tensor<4>, beta: &Tensor<4>) -> Tensor<4> {
+    let x = f.conv_out.apply(x);
+    let [n, c, h, w] = x.dims();
+    let per_channel = |t: Tensor<4>| t.reshape([n, c, h * w]).mean_dim(2).reshape([n, c, 1, 1]);
+    let mean = f.mean.apply(per_channel(x.clone()));
+    let centred = x.clone() - mean.clone();
+    let square = f.square.apply(centred.clone() * centred);
+    let variance = f.variance.apply(per_channel(square));
+    let plus_eps = f.plus_eps.apply(variance.add_scalar(f.epsilon));
+    // 1 / sqrt(0) is infinite and saturates, as in onnxruntime.
+    let rsqrt = f.rsqrt.apply(plus_eps.sqrt().recip());
+    let scale = f.scale.apply(rsqrt * gamma.clone());
+    let mean_scaled = f.mean_scaled.apply(mean * scale.clone());
+    let shift = f.shift.apply(beta.clone() - mean_scaled);
+    f.scaled.apply(x * scale) + shift
 }

