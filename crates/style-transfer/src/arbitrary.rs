@@ -81,8 +81,8 @@ pub(crate) struct ConvParams {
     pub(crate) shape: [usize; 4],
     pub(crate) stride: usize,
     /// Zero padding `[top, left, bottom, right]`.
-    pads: [usize; 4],
-    groups: usize,
+    pub(crate) pads: [usize; 4],
+    pub(crate) groups: usize,
 }
 
 impl ConvParams {
@@ -172,51 +172,50 @@ fn relu6(x: Tensor<4>, fq: &Fq) -> Tensor<4> {
 
 /// A convolution of the predictor and the fake quantization of its output.
 #[derive(Debug)]
-struct Step {
-    conv: QConv,
-    outputs: usize,
-    stride: usize,
-    out: Fq,
+pub(crate) struct Step {
+    pub(crate) conv: ConvParams,
+    pub(crate) out: Fq,
 }
 
 /// One MobileNetV2 block: optional 1x1 expansion, 3x3 depthwise, 1x1 projection, and the
 /// block's input added back when the shapes allow.
 #[derive(Debug)]
-struct Block {
-    expand: Option<Step>,
-    depthwise: Step,
-    project: Step,
-    add: Option<Fq>,
+pub(crate) struct Block {
+    pub(crate) expand: Option<Step>,
+    pub(crate) depthwise: Step,
+    pub(crate) project: Step,
+    pub(crate) add: Option<Fq>,
 }
 
-/// The style predictor on a device: a painting to a 100-number style vector.
+/// The style predictor's parameters on the host: a painting to a 100-number style vector.
+/// After the first and every expansion and depthwise convolution comes Relu6 (`Clip(0, 6)`)
+/// before the quantization; after the projections and the head, none.
 #[derive(Debug)]
-pub(crate) struct Predictor {
-    input: Fq,
-    first: Step,
-    blocks: Vec<Block>,
-    last: Step,
-    pooled: Fq,
-    head: Step,
+pub(crate) struct PredictorParams {
+    /// Of the painting.
+    pub(crate) input: Fq,
+    pub(crate) first: Step,
+    pub(crate) blocks: Vec<Block>,
+    pub(crate) last: Step,
+    /// Of the global average.
+    pub(crate) pooled: Fq,
+    pub(crate) head: Step,
 }
 
 /// Number of MobileNetV2 blocks in the predictor.
 const BLOCKS: usize = 17;
 
-impl Predictor {
-    /// Reads the predictor from `arbitrary_predict.onnx` onto `device`.
-    pub(crate) fn read(file: &OnnxFile, device: &Device) -> Result<Self, WeightsProblem> {
+impl PredictorParams {
+    /// Reads the predictor from `arbitrary_predict.onnx`.
+    pub(crate) fn read(file: &OnnxFile) -> Result<Self, WeightsProblem> {
         let step = |prefix: &str, weight: &str, inputs: usize, k: usize, out: &str| {
-            let params = ConvParams::read(file, &format!("{prefix}/{weight}"), inputs, k)?;
             Ok::<_, WeightsProblem>(Step {
-                conv: QConv::new(&params, device),
-                outputs: params.outputs(),
-                stride: params.stride,
+                conv: ConvParams::read(file, &format!("{prefix}/{weight}"), inputs, k)?,
                 out: Fq::read(file, &format!("{prefix}/{out}"))?,
             })
         };
         let first = step("MobilenetV2/Conv", "weights", 3, 3, "Relu6_quantize")?;
-        let mut channels = first.outputs;
+        let mut channels = first.conv.outputs();
         let mut blocks = Vec::with_capacity(BLOCKS);
         for b in 0..BLOCKS {
             let name = match b {
@@ -235,7 +234,7 @@ impl Predictor {
                 )?),
             };
             if let Some(e) = &expand {
-                channels = e.outputs;
+                channels = e.conv.outputs();
             }
             let depthwise = step(
                 &format!("{name}/depthwise"),
@@ -251,10 +250,10 @@ impl Predictor {
                 1,
                 "BatchNorm/FusedBatchNormV3_quantize",
             )?;
-            channels = project.outputs;
+            channels = project.conv.outputs();
             let add_node = format!("{name}/add_quantize");
             let add = match file.has_node("QuantizeLinear", &add_node) {
-                true if channels == input && depthwise.stride == 1 => {
+                true if channels == input && depthwise.conv.stride == 1 => {
                     Some(Fq::read(file, &add_node)?)
                 }
                 true => {
@@ -281,17 +280,17 @@ impl Predictor {
         let head = step(
             "mobilenet_conv/Conv",
             "weights",
-            last.outputs,
+            last.conv.outputs(),
             1,
             "BiasAdd_int8_quantize",
         )?;
-        if head.outputs != STYLE_DIMS {
+        if head.conv.outputs() != STYLE_DIMS {
             return Err(WeightsProblem::Graph(format!(
                 "the predictor makes {} numbers, not a {STYLE_DIMS}-number style vector",
-                head.outputs
+                head.conv.outputs()
             )));
         }
-        Ok(Predictor {
+        Ok(PredictorParams {
             input: Fq::read(file, "style_image_int8")?,
             first,
             blocks,
@@ -301,29 +300,58 @@ impl Predictor {
         })
     }
 
-    /// The style vector of `painting`, `[1, 3, 256, 256]` with values 0-1.
-    pub(crate) fn forward(&self, painting: Tensor<4>) -> Tensor<1> {
-        let x = self.input.apply(painting);
-        let mut x = relu6(self.first.conv.forward(x), &self.first.out);
+    /// Every convolution in the order the network runs them.
+    fn steps(&self) -> Vec<&Step> {
+        let mut steps = vec![&self.first];
         for block in &self.blocks {
+            steps.extend(&block.expand);
+            steps.extend([&block.depthwise, &block.project]);
+        }
+        steps.extend([&self.last, &self.head]);
+        steps
+    }
+}
+
+/// The style predictor on a device, as Burn operations.
+#[derive(Debug)]
+pub(crate) struct PredictorNet {
+    /// In [`PredictorParams::steps`]' order.
+    convs: Vec<QConv>,
+}
+
+impl PredictorNet {
+    pub(crate) fn new(params: &PredictorParams, device: &Device) -> Self {
+        PredictorNet {
+            convs: params
+                .steps()
+                .into_iter()
+                .map(|s| QConv::new(&s.conv, device))
+                .collect(),
+        }
+    }
+
+    /// The style vector of `painting`, `[1, 3, 256, 256]` with values 0-1.
+    pub(crate) fn forward(&self, p: &PredictorParams, painting: Tensor<4>) -> Tensor<1> {
+        let mut convs = self.convs.iter();
+        let mut conv = |x: Tensor<4>| convs.next().expect("one per step").forward(x);
+        let x = p.input.apply(painting);
+        let mut x = relu6(conv(x), &p.first.out);
+        for block in &p.blocks {
             let input = x.clone();
             if let Some(e) = &block.expand {
-                x = relu6(e.conv.forward(x), &e.out);
+                x = relu6(conv(x), &e.out);
             }
-            x = relu6(block.depthwise.conv.forward(x), &block.depthwise.out);
-            x = block.project.out.apply(block.project.conv.forward(x));
+            x = relu6(conv(x), &block.depthwise.out);
+            x = block.project.out.apply(conv(x));
             if let Some(add) = &block.add {
                 x = add.apply(x + input);
             }
         }
-        let x = relu6(self.last.conv.forward(x), &self.last.out);
+        let x = relu6(conv(x), &p.last.out);
         let [n, c, h, w] = x.dims();
         let pooled = x.reshape([n, c, h * w]).mean_dim(2).reshape([n, c, 1, 1]);
-        let pooled = self.pooled.apply(pooled);
-        self.head
-            .out
-            .apply(self.head.conv.forward(pooled))
-            .reshape([STYLE_DIMS])
+        let pooled = p.pooled.apply(pooled);
+        p.head.out.apply(conv(pooled)).reshape([STYLE_DIMS])
     }
 }
 
@@ -665,8 +693,8 @@ mod tests {
     #[test]
     fn fake_quantization_rounds_half_to_even_and_saturates() {
         for (scale, zero) in [
-            (0.0235294122f32, -128.0f32),
-            (0.270763755, -6.0),
+            (0.023_529_412_f32, -128.0f32),
+            (0.270_763_77, -6.0),
             (1.0, 3.0),
         ] {
             let fq = Fq {

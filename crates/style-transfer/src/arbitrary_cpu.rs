@@ -1,12 +1,16 @@
-//! The arbitrary-style transformer on host memory, for the CPU backends (flex, ndarray): the
-//! same layers and quantizations as [`crate::arbitrary::TransformerNet`], the convolutions
-//! by [`crate::reflect_conv`] (Winograd for the 3x3 stride-1 layers), and each layer's bias,
-//! style normalization, activation and quantizations in one pass over its channel.
+//! The arbitrary-style networks on host memory, for the CPU backends (flex, ndarray): the
+//! same layers and quantizations as [`crate::arbitrary::TransformerNet`] and
+//! [`crate::arbitrary::PredictorNet`]. The transformer's convolutions run by
+//! [`crate::reflect_conv`] (Winograd for the 3x3 stride-1 layers), each layer's bias, style
+//! normalization, activation and quantizations in one pass over its channel; the predictor's
+//! 1x1 convolutions as matrix multiplies, its depthwise ones directly.
 
+use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
 use crate::arbitrary::{
-    FIRST_EXPAND, FIRST_RESIDUAL, Fq, Norm, TransformerLayer, TransformerParams,
+    ConvParams, FIRST_EXPAND, FIRST_RESIDUAL, Fq, Norm, PredictorParams, TransformerLayer,
+    TransformerParams,
 };
 use crate::reflect_conv::{Map, ReflectConv, upsample2};
 use crate::winograd::Buffers;
@@ -133,5 +137,133 @@ fn normalize(f: &Norm, plane: &mut [f32], gamma: f32, beta: f32) {
     let shift = f.shift.host(beta - f.mean_scaled.host(mean * scale));
     for v in plane.iter_mut() {
         *v = f.scaled.host(*v * scale) + shift;
+    }
+}
+
+/// The style predictor on host memory: the style vector of `painting` (`[3][256][256]`,
+/// values 0-1), as [`crate::arbitrary::PredictorNet`] computes it.
+pub(crate) fn predict(p: &PredictorParams, painting: &[f32], side: usize) -> Vec<f32> {
+    let relu6 = |fq: Fq| move |v: f32| fq.host(v.clamp(0.0, 6.0));
+    let plain = |fq: Fq| move |v: f32| fq.host(v);
+    let mut x = Map {
+        data: painting.iter().map(|&v| p.input.host(v)).collect(),
+        c: 3,
+        h: side,
+        w: side,
+    };
+    x = zero_padded(&x, &p.first.conv, relu6(p.first.out));
+    for block in &p.blocks {
+        let input = match block.add {
+            Some(_) => Some(x.data.clone()),
+            None => None,
+        };
+        if let Some(e) = &block.expand {
+            x = zero_padded(&x, &e.conv, relu6(e.out));
+        }
+        x = zero_padded(&x, &block.depthwise.conv, relu6(block.depthwise.out));
+        x = zero_padded(&x, &block.project.conv, plain(block.project.out));
+        if let (Some(add), Some(input)) = (block.add, input) {
+            x.data
+                .par_iter_mut()
+                .zip(&input)
+                .for_each(|(a, b)| *a = add.host(*a + b));
+        }
+    }
+    x = zero_padded(&x, &p.last.conv, relu6(p.last.out));
+    let hw = (x.h * x.w) as f64;
+    let pooled: Vec<f32> = x
+        .data
+        .chunks_exact(x.h * x.w)
+        .map(|plane| {
+            p.pooled
+                .host((plane.iter().map(|&v| v as f64).sum::<f64>() / hw) as f32)
+        })
+        .collect();
+    let pooled = Map {
+        c: pooled.len(),
+        data: pooled,
+        h: 1,
+        w: 1,
+    };
+    zero_padded(&pooled, &p.head.conv, plain(p.head.out)).data
+}
+
+/// A convolution of the predictor with its zero padding and bias, then `finish` on every
+/// value: 1x1 convolutions as one matrix multiply, depthwise ones and the first (3 input
+/// channels) directly.
+fn zero_padded(x: &Map, conv: &ConvParams, finish: impl Fn(f32) -> f32 + Sync) -> Map {
+    let [cout, cin_group, k, _] = conv.shape;
+    let [top, left, bottom, right] = conv.pads;
+    let s = conv.stride;
+    let ho = (x.h + top + bottom - k) / s + 1;
+    let wo = (x.w + left + right - k) / s + 1;
+    let mut data = vec![0.0f32; cout * ho * wo];
+    if k == 1 && s == 1 && conv.groups == 1 {
+        let hw = x.h * x.w;
+        // SAFETY: `data` holds cout x hw values, `x.data` cin x hw, `weight` cout x cin;
+        // out[o][i] = sum_j x[j][i] * weight[o][j].
+        unsafe {
+            gemm(
+                hw,
+                cout,
+                x.c,
+                data.as_mut_ptr(),
+                hw as isize,
+                1,
+                false,
+                x.data.as_ptr(),
+                hw as isize,
+                1,
+                conv.weight.as_ptr(),
+                x.c as isize,
+                1,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                Parallelism::Rayon(0),
+            );
+        }
+    } else {
+        let depthwise = conv.groups > 1;
+        data.par_chunks_mut(ho * wo)
+            .enumerate()
+            .for_each(|(o, plane)| {
+                let inputs: Vec<usize> = match depthwise {
+                    true => vec![o],
+                    false => (0..cin_group).collect(),
+                };
+                for (j, &ci) in inputs.iter().enumerate() {
+                    let weights = &conv.weight[(o * cin_group + j) * k * k..][..k * k];
+                    let src = &x.data[ci * x.h * x.w..][..x.h * x.w];
+                    for (ky, row_w) in weights.chunks_exact(k).enumerate() {
+                        for (oy, out_row) in plane.chunks_exact_mut(wo).enumerate() {
+                            let sy = (oy * s + ky) as isize - top as isize;
+                            if sy < 0 || sy >= x.h as isize {
+                                continue;
+                            }
+                            let line = &src[sy as usize * x.w..][..x.w];
+                            for (kx, &wv) in row_w.iter().enumerate() {
+                                for (ox, out) in out_row.iter_mut().enumerate() {
+                                    let sx = (ox * s + kx) as isize - left as isize;
+                                    if sx >= 0 && sx < x.w as isize {
+                                        *out += wv * line[sx as usize];
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+    }
+    data.par_chunks_mut(ho * wo)
+        .zip(&conv.bias)
+        .for_each(|(plane, &b)| plane.iter_mut().for_each(|v| *v = finish(*v + b)));
+    Map {
+        data,
+        c: cout,
+        h: ho,
+        w: wo,
     }
 }

