@@ -21,6 +21,9 @@
 //!   crate's own port of PyTorch's L-BFGS with a strong-Wolfe line search, its vectors on the
 //!   host with the Winograd CPU path and on the device with Burn's path, its two-loop
 //!   recursion on the host in f64.
+//! - [`FastStyle`] (real time, one pass of a pretrained feed-forward network: 26 built-in
+//!   styles, or any painting through the int8 arbitrary-style networks) runs on the crate's
+//!   own CPU kernels on the CPU backends and as Burn operations on `wgpu`.
 //!
 //! # A run
 //!
@@ -134,3 +137,8 @@ pub use burn;
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
+
+/// docs/fast.md's Rust examples, compiled the same way.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/fast.md")]
+pub struct FastDocDoctests;
