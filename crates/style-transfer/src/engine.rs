@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use burn::tensor::Device;
-use image::RgbImage;
+use image::{GrayImage, RgbImage};
 
 use crate::backend::is_host_device;
 use crate::color;
@@ -130,6 +130,21 @@ impl StyleTransfer {
     /// on; no effect on wgpu).
     pub fn with_winograd(self, on: bool) -> Self {
         self.set(|s| s.with_winograd(on))
+    }
+
+    /// [`Settings::with_style_masks`]: where each style applies on the output (default: none).
+    pub fn with_style_masks(self, masks: Vec<Option<GrayImage>>) -> Self {
+        self.set(|s| s.with_style_masks(masks))
+    }
+    /// [`Settings::with_style_image_masks`]: which part of each style image supplies its style
+    /// (default: none).
+    pub fn with_style_image_masks(self, masks: Vec<Option<GrayImage>>) -> Self {
+        self.set(|s| s.with_style_image_masks(masks))
+    }
+    /// [`Settings::with_content_weight_map`]: the content term's strength at each pixel
+    /// (default: none).
+    pub fn with_content_weight_map(self, map: Option<GrayImage>) -> Self {
+        self.set(|s| s.with_content_weight_map(map))
     }
 
     /// The network, for computing features directly.

@@ -29,12 +29,27 @@ pub(crate) struct FastVgg {
 /// The targets and weights of the losses, on the host.
 #[derive(Debug)]
 pub(crate) struct FastTargets {
-    /// Content layers: weight and the content image's features `[N][M]`.
-    pub(crate) content: Vec<(Layer, f32, Vec<f32>)>,
-    /// Style layers: weight and the target Gram per position `[N][N]` (scaled by `M` here).
-    pub(crate) style: Vec<(Layer, f32, Vec<f32>)>,
+    /// Content layers: weight, the content image's features `[N][M]` and the content-weight
+    /// map there (`[M]`), if any.
+    pub(crate) content: Vec<FastContentTarget>,
+    /// Style terms, in layer order.
+    pub(crate) style: Vec<FastStyleTarget>,
     /// The weights of the content, style and TV terms in the total.
     pub(crate) weights: LossWeights,
+}
+
+/// One content layer on the host: layer, weight, the content image's features `[N][M]` and
+/// the content-weight map there (`[M]`), if any.
+pub(crate) type FastContentTarget = (Layer, f32, Vec<f32>, Option<Vec<f32>>);
+
+/// One style term on the host: its layer and weight, the target Gram per position `[N][N]`
+/// (scaled by `M` here) and, with spatial control, its region mask `[M]` and size.
+#[derive(Debug)]
+pub(crate) struct FastStyleTarget {
+    pub(crate) layer: Layer,
+    pub(crate) weight: f32,
+    pub(crate) gram: Vec<f32>,
+    pub(crate) region: Option<(Vec<f32>, f64)>,
 }
 
 /// Where the time of one evaluation on the Winograd CPU path went, step by step; see
@@ -207,11 +222,8 @@ impl FastVgg {
         profile: Option<&mut Vec<StepTime>>,
     ) -> (LossTerms, Option<Vec<f32>>) {
         let mut rec = Recorder(profile);
-        let deepest = targets
-            .content
-            .iter()
-            .chain(&targets.style)
-            .map(|(l, _, _)| *l)
+        let deepest = (targets.content.iter().map(|c| c.0))
+            .chain(targets.style.iter().map(|s| s.layer))
             .max()
             .expect("at least one loss layer");
         let n_layers = deepest.index() + 1;
@@ -240,20 +252,26 @@ impl FastVgg {
             let start = Instant::now();
             let mut loss_flop = 0.0;
             let mut grad: Option<Vec<f32>> = None;
-            for (i, (l, weight, p)) in targets.content.iter().enumerate() {
+            for (i, (l, weight, p, map)) in targets.content.iter().enumerate() {
                 if *l != layer {
                     continue;
                 }
-                let (value, g) = content_term(&y, p, *weight, content_slope, gradient, buffers);
+                let (value, g) = content_term(
+                    &y,
+                    (p, map.as_deref()),
+                    *weight,
+                    content_slope,
+                    gradient,
+                    buffers,
+                );
                 content[i] = value;
                 accumulate(&mut grad, g, buffers);
             }
-            for (i, (l, weight, a_hat)) in targets.style.iter().enumerate() {
-                if *l != layer {
+            for (i, t) in targets.style.iter().enumerate() {
+                if t.layer != layer {
                     continue;
                 }
-                let (value, g) =
-                    style_term(&y, a_hat, (n, m), *weight, style_slope, gradient, buffers);
+                let (value, g) = style_term(&y, t, (n, m), style_slope, gradient, buffers);
                 style[i] = value;
                 accumulate(&mut grad, g, buffers);
                 loss_flop += 2.0 * (n * n * m) as f64 * if gradient { 2.0 } else { 1.0 };
@@ -290,9 +308,14 @@ impl FastVgg {
         if with_tv {
             rec.record(start, || "total variation".into(), (0.0, 0.0));
         }
-        let style_layers = (targets.style.iter().map(|(l, _, _)| *l))
-            .zip(style)
-            .collect();
+        // The terms of several styles at one layer (spatial control) add up.
+        let mut style_layers: Vec<(Layer, f64)> = Vec::new();
+        for (t, value) in targets.style.iter().zip(style) {
+            match style_layers.last_mut() {
+                Some((layer, sum)) if *layer == t.layer => *sum += value,
+                _ => style_layers.push((t.layer, value)),
+            }
+        }
         let terms = targets.weights.terms(content, style_layers, tv);
         if !gradient {
             return (terms, None);
@@ -344,21 +367,26 @@ fn accumulate(into: &mut Option<Vec<f32>>, g: Option<Vec<f32>>, buffers: &mut Bu
     }
 }
 
-/// The content term at one layer ([`content_factor`]) and, scaled by `slope` (the total's
-/// slope in the content term), its gradient.
+/// The content term at one layer ([`content_factor`], each position's squares weighted by
+/// the content-weight map `map` when given) and, scaled by `slope` (the total's slope in the
+/// content term), its gradient.
 fn content_term(
     f: &[f32],
-    p: &[f32],
+    (p, map): (&[f32], Option<&[f32]>),
     weight: f32,
     slope: f64,
     gradient: bool,
     buffers: &mut Buffers,
 ) -> (f64, Option<Vec<f32>>) {
+    const CHUNK: usize = 1 << 14;
+    let m = map.map_or(1, <[f32]>::len);
+    let at = |i: usize| map.map_or(1.0, |map| map[i % m]);
     // Fixed chunks summed in order: the same result on every run, however rayon splits work.
-    let partial: Vec<f64> = (f.par_chunks(1 << 14).zip(p.par_chunks(1 << 14)))
-        .map(|(fc, pc)| {
-            (fc.iter().zip(pc))
-                .map(|(a, b)| ((a - b) as f64).powi(2))
+    let partial: Vec<f64> = (f.par_chunks(CHUNK).zip(p.par_chunks(CHUNK)))
+        .enumerate()
+        .map(|(c, (fc, pc))| {
+            (fc.iter().zip(pc).enumerate())
+                .map(|(i, (a, b))| at(c * CHUNK + i) as f64 * ((a - b) as f64).powi(2))
                 .sum::<f64>()
         })
         .collect();
@@ -367,28 +395,43 @@ fn content_term(
     let g = gradient.then(|| {
         let s = (2.0 * factor * slope) as f32;
         let mut g = buffers.take(f.len());
-        (g.par_iter_mut().zip(f).zip(p)).for_each(|((g, a), b)| *g = s * (a - b));
+        (g.par_iter_mut().zip(f).zip(p).enumerate())
+            .for_each(|(i, ((g, a), b))| *g = s * at(i) * (a - b));
         g
     });
     (factor * sum, g)
 }
 
 /// The weighted style term at one layer ([`style_factor`], `G = F F^T` against the target
-/// `M A`) and, scaled by `slope` (the total's slope in the style term), its gradient.
+/// `M A`; with a region `r`, `F * r` and its size) and, scaled by `slope` (the total's slope
+/// in the style term), its gradient.
 fn style_term(
     f: &[f32],
-    a_hat: &[f32],
+    t: &FastStyleTarget,
     (n, m): (usize, usize),
-    weight: f32,
     slope: f64,
     gradient: bool,
     buffers: &mut Buffers,
 ) -> (f64, Option<Vec<f32>>) {
+    let masked: Option<Vec<f32>> = t.region.as_ref().map(|(r, _)| {
+        let mut v = buffers.take(f.len());
+        (v.par_chunks_mut(m).zip(f.par_chunks(m))).for_each(|(v, f)| {
+            v.iter_mut()
+                .zip(f)
+                .zip(r)
+                .for_each(|((v, f), r)| *v = f * r)
+        });
+        v
+    });
+    let (f, size) = match (&masked, &t.region) {
+        (Some(v), Some((_, size))) => (&v[..], *size),
+        _ => (f, m as f64),
+    };
     let mut d = gram(f, n, m);
-    let at = style_target_at(m) as f32;
-    d.iter_mut().zip(a_hat).for_each(|(g, a)| *g -= at * a);
+    let at = style_target_at(size) as f32;
+    d.iter_mut().zip(&t.gram).for_each(|(g, a)| *g -= at * a);
     let sum: f64 = d.iter().map(|v| (*v as f64) * (*v as f64)).sum();
-    let factor = style_factor(weight, n, m);
+    let factor = style_factor(t.weight, n, size);
     let value = factor * sum;
     let g = gradient.then(|| {
         let mut g = buffers.take(n * m);
@@ -417,8 +460,16 @@ fn style_term(
                 gemm::Parallelism::Rayon(0),
             );
         }
+        // d(F * r)/dF = r.
+        if let Some((r, _)) = &t.region {
+            g.par_chunks_mut(m)
+                .for_each(|g| g.iter_mut().zip(r).for_each(|(g, r)| *g *= r));
+        }
         g
     });
+    if let Some(v) = masked {
+        buffers.give(v);
+    }
     (value, g)
 }
 

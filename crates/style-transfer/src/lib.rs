@@ -88,6 +88,7 @@ mod error;
 mod fast_path;
 mod fast_style;
 pub mod fetch;
+mod guidance;
 pub mod image_io;
 mod layers;
 mod lbfgs;

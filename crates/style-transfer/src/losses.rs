@@ -13,12 +13,15 @@
 //! path alike. Targets (content features, style Grams) are computed once, without autodiff, when a loss
 //! is built; during optimization only the generated image is tracked.
 
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::error::{Error, Result};
+use crate::guidance::at_layer;
 use crate::layers::Layer;
 use crate::model::Features;
-use crate::terms::{self, content_factor, style_factor, style_target_at, style_target_factor};
+use crate::terms::{
+    self, content_factor, region_size, style_factor, style_target_at, style_target_factor,
+};
 
 /// Gram matrices of a feature map: `G = F F^T` for each batch item, with `F` the
 /// `[channels, height * width]` reshape of `[batch, channels, height, width]` features.
@@ -43,6 +46,9 @@ fn feature(features: &Features, layer: Layer) -> Result<&Tensor<4>> {
 #[derive(Clone, Debug)]
 pub struct ContentLoss {
     targets: Vec<(Layer, f32, Tensor<4>)>,
+    /// Per layer, the content-weight map at its resolution (`[1, 1, h, w]` and on the host),
+    /// multiplying each position's squares.
+    maps: Vec<Option<(Tensor<4>, Vec<f32>)>>,
 }
 
 impl ContentLoss {
@@ -52,8 +58,33 @@ impl ContentLoss {
         let targets = layers
             .iter()
             .map(|&(layer, w)| Ok((layer, w, feature(content, layer)?.clone().inner())))
-            .collect::<Result<_>>()?;
-        Ok(ContentLoss { targets })
+            .collect::<Result<Vec<_>>>()?;
+        let maps = vec![None; targets.len()];
+        Ok(ContentLoss { targets, maps })
+    }
+
+    /// Weights each position's squares by a content-weight map: `map` holds `h x w` values
+    /// (0-1) over the generated image, brought to each layer's resolution.
+    pub(crate) fn with_weight_map(mut self, map: &[f32], h: usize, w: usize) -> Self {
+        self.maps = self
+            .targets
+            .iter()
+            .map(|(layer, _, target)| {
+                let values = at_layer(map, h, w, *layer);
+                let [_, _, lh, lw] = target.dims();
+                let data = TensorData::new(values.clone(), [1, 1, lh, lw]);
+                Some((Tensor::from_data(data, &target.device()), values))
+            })
+            .collect();
+        self
+    }
+
+    /// Each layer's content-weight map on the host, if any.
+    pub(crate) fn host_maps(&self) -> Vec<Option<Vec<f32>>> {
+        self.maps
+            .iter()
+            .map(|m| m.as_ref().map(|(_, v)| v.clone()))
+            .collect()
     }
 
     /// The layers this loss reads.
@@ -71,9 +102,14 @@ impl ContentLoss {
     pub fn forward_layers(&self, generated: &Features) -> Result<Vec<(Layer, Tensor<1>)>> {
         self.targets
             .iter()
-            .map(|(layer, weight, target)| {
+            .zip(&self.maps)
+            .map(|((layer, weight, target), map)| {
                 let f = feature(generated, *layer)?;
-                let squares = (f.clone() - target.clone()).square().sum();
+                let squares = (f.clone() - target.clone()).square();
+                let squares = match map {
+                    Some((map, _)) => (squares * map.clone()).sum(),
+                    None => squares.sum(),
+                };
                 Ok((*layer, squares.mul_scalar(content_factor(*weight))))
             })
             .collect()
@@ -92,7 +128,56 @@ impl ContentLoss {
 /// Style loss: `sum_l w_l * sum((G_l - A_l)^2) / (4 N_l^2 M_l^2)` against target Grams.
 #[derive(Clone, Debug)]
 pub struct StyleLoss {
-    targets: Vec<(Layer, f32, Tensor<3>)>,
+    targets: Vec<StyleTarget>,
+}
+
+/// One term of a style loss: a layer, its weight, the target Gram per position (`[1, N, N]`)
+/// and, with spatial control, the region of the output it applies to.
+#[derive(Clone, Debug)]
+pub(crate) struct StyleTarget {
+    pub(crate) layer: Layer,
+    pub(crate) weight: f32,
+    pub(crate) gram: Tensor<3>,
+    pub(crate) region: Option<Region>,
+}
+
+/// A region mask at one layer's resolution: `[1, 1, h, w]`, the same values on the host, and
+/// its size `sum(r^2)`.
+#[derive(Clone, Debug)]
+pub(crate) struct Region {
+    pub(crate) mask: Tensor<4>,
+    pub(crate) values: Vec<f32>,
+    pub(crate) size: f64,
+}
+
+/// One style image for a guided style loss: its features, its blend weight, the mask of the
+/// part of it that supplies the style and the region of the output it applies to (each as
+/// full-size `(values, h, w)`, `None` for all of it).
+pub(crate) struct GuidedStyle<'a> {
+    pub(crate) features: &'a Features,
+    pub(crate) weight: f32,
+    pub(crate) source: Option<(&'a [f32], usize, usize)>,
+    pub(crate) region: Option<(&'a [f32], usize, usize)>,
+}
+
+/// A mask at `layer`'s resolution, checked against the features' `[h, w]` there.
+fn layer_region(
+    mask: (&[f32], usize, usize),
+    layer: Layer,
+    [lh, lw]: [usize; 2],
+    device: &Device,
+) -> Result<Region> {
+    let (values, h, w) = mask;
+    let values = at_layer(values, h, w, layer);
+    if values.len() != lh * lw {
+        return Err(Error::Shape {
+            expected: format!("a mask of {lh}x{lw} at {layer}"),
+            actual: vec![values.len()],
+        });
+    }
+    let size = region_size(&values);
+    let mask = Tensor::from_data(TensorData::new(values.clone(), [1, 1, lh, lw]), device);
+    Ok(Region { mask, values, size })
 }
 
 impl StyleLoss {
@@ -121,40 +206,107 @@ impl StyleLoss {
                 let f = feature(features, layer)?.clone().inner();
                 let [_, _, h, wd] = f.dims();
                 // Gram per position, so that images of different sizes can be mixed.
-                let g = gram_matrix(f).mul_scalar(style_target_factor(*share, total, h * wd));
+                let m = (h * wd) as f64;
+                let g = gram_matrix(f).mul_scalar(style_target_factor(*share, total, m));
                 blend = Some(match blend {
                     Some(b) => b + g,
                     None => g,
                 });
             }
-            targets.push((layer, w, blend.expect("at least one style")));
+            targets.push(StyleTarget {
+                layer,
+                weight: w,
+                gram: blend.expect("at least one style"),
+                region: None,
+            });
+        }
+        Ok(StyleLoss { targets })
+    }
+
+    /// Spatial control (Gatys et al. 2017): one term per style image and layer, the Gram of
+    /// the generated features inside the style's region (`F * r`) against the style image's
+    /// Gram inside its own mask, each normalized by its region's size, weighted by the style's
+    /// blend weight over the mean blend weight. `generated` is the generated image's
+    /// `(height, width)`. A region that vanishes at a deep layer (a few pixels wide) has no
+    /// term there.
+    pub(crate) fn guided(
+        styles: &[GuidedStyle<'_>],
+        layers: &[LayerWeight],
+        generated: (usize, usize),
+    ) -> Result<Self> {
+        let total: f32 = styles.iter().map(|s| s.weight).sum();
+        let negative = styles.iter().any(|s| s.weight.is_nan() || s.weight < 0.0);
+        if styles.is_empty() || total.is_nan() || total <= 0.0 || negative {
+            return Err(Error::InvalidConfig {
+                name: "style blend weights",
+                reason: "give at least one style image, with non-negative weights that sum to more than 0".into(),
+            });
+        }
+        let mean = total / styles.len() as f32;
+        let mut targets = Vec::new();
+        let (gh, gw) = generated;
+        for &(layer, w) in layers {
+            let shift = layer.block() - 1;
+            let out = [gh >> shift, gw >> shift];
+            for style in styles {
+                let f = feature(style.features, layer)?.clone().inner();
+                let [_, _, h, wd] = f.dims();
+                let device = f.device();
+                let (f, m) = match style.source {
+                    Some(mask) => {
+                        let r = layer_region(mask, layer, [h, wd], &device)?;
+                        (f * r.mask, r.size)
+                    }
+                    None => (f, (h * wd) as f64),
+                };
+                let region = match style.region {
+                    Some(mask) => Some(layer_region(mask, layer, out, &device)?),
+                    None => None,
+                };
+                let empty = |size: f64| size < 1e-9;
+                if empty(m) || region.as_ref().is_some_and(|r| empty(r.size)) {
+                    continue;
+                }
+                targets.push(StyleTarget {
+                    layer,
+                    weight: w * style.weight / mean,
+                    gram: gram_matrix(f).mul_scalar(style_target_factor(1.0, 1.0, m)),
+                    region,
+                });
+            }
         }
         Ok(StyleLoss { targets })
     }
 
     /// The layers this loss reads.
     pub fn layers(&self) -> impl Iterator<Item = Layer> + '_ {
-        self.targets.iter().map(|(l, _, _)| *l)
+        self.targets.iter().map(|t| t.layer)
     }
 
-    /// Each layer, its weight and the target Gram per position (`[1, N, N]`).
-    pub(crate) fn targets(&self) -> &[(Layer, f32, Tensor<3>)] {
+    /// Each term: layer, weight, target Gram per position and region.
+    pub(crate) fn targets(&self) -> &[StyleTarget] {
         &self.targets
     }
 
-    /// The weighted per-layer terms `w_l E_l` of generated features, in layer order.
+    /// The weighted per-layer terms `w_l E_l` of generated features, in layer order (the
+    /// terms of several styles at one layer summed).
     pub fn forward_layers(&self, generated: &Features) -> Result<Vec<(Layer, Tensor<1>)>> {
-        self.targets
-            .iter()
-            .map(|(layer, weight, target)| {
-                let f = feature(generated, *layer)?;
-                let [_, n, h, w] = f.dims();
-                let m = h * w;
-                let diff = gram_matrix(f.clone()) - target.clone().mul_scalar(style_target_at(m));
-                let scale = style_factor(*weight, n, m);
-                Ok((*layer, diff.square().sum().mul_scalar(scale)))
-            })
-            .collect()
+        let mut layers: Vec<(Layer, Tensor<1>)> = Vec::new();
+        for t in &self.targets {
+            let f = feature(generated, t.layer)?;
+            let [_, n, h, w] = f.dims();
+            let (f, m) = match &t.region {
+                Some(r) => (f.clone() * r.mask.clone(), r.size),
+                None => (f.clone(), (h * w) as f64),
+            };
+            let diff = gram_matrix(f) - t.gram.clone().mul_scalar(style_target_at(m));
+            let value = diff.square().sum().mul_scalar(style_factor(t.weight, n, m));
+            match layers.last_mut() {
+                Some((layer, sum)) if *layer == t.layer => *sum = sum.clone() + value,
+                _ => layers.push((t.layer, value)),
+            }
+        }
+        Ok(layers)
     }
 
     /// The loss of generated features, a one-element tensor.

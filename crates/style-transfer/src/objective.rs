@@ -10,10 +10,11 @@ use burn::tensor::{Device, Tensor, TensorData};
 use image::RgbImage;
 
 use crate::error::{Error, Result};
-use crate::fast_path::{FastTargets, FastVgg, StepTime, block_size};
+use crate::fast_path::{FastStyleTarget, FastTargets, FastVgg, StepTime, block_size};
+use crate::guidance::mask_values;
 use crate::image_io::{self, image_to_tensor, tensor_values};
 use crate::layers::Layer;
-use crate::losses::{ContentLoss, StyleLoss, total_variation};
+use crate::losses::{ContentLoss, GuidedStyle, StyleLoss, total_variation};
 use crate::model::{Features, Vgg19, check_input_size};
 use crate::settings::Settings;
 use crate::terms::{self, LossTerms, LossWeights};
@@ -74,13 +75,20 @@ impl Losses {
         styles: &[(&RgbImage, f32)],
     ) -> Result<Self> {
         let layers: Vec<Layer> = settings.content_layers.iter().map(|(l, _)| *l).collect();
+        let (cw, ch) = content.dimensions();
         let content_loss = if layers.is_empty() {
             None
         } else {
-            Some(ContentLoss::new(
+            let loss = ContentLoss::new(
                 &features(vgg, device, content, &layers, fast.as_deref())?,
                 &settings.content_layers,
-            )?)
+            )?;
+            Some(match &settings.content_weight_map {
+                Some(map) => {
+                    loss.with_weight_map(&mask_values(map, cw, ch), ch as usize, cw as usize)
+                }
+                None => loss,
+            })
         };
         let style_layers: Vec<Layer> = settings.style_layers.iter().map(|(l, _)| *l).collect();
         let style_loss = if style_layers.is_empty() {
@@ -88,13 +96,37 @@ impl Losses {
         } else {
             let size = settings.style_size_at(content.dimensions());
             let mut features_of = Vec::with_capacity(styles.len());
-            for (image, weight) in styles {
+            let mut sources = Vec::with_capacity(styles.len());
+            for (i, (image, weight)) in styles.iter().enumerate() {
                 let resized = image_io::resize(image, size);
                 let f = features(vgg, device, &resized, &style_layers, fast.as_deref())?;
                 features_of.push((f, *weight));
+                let (sw, sh) = resized.dimensions();
+                let mask = settings.style_image_masks.get(i).and_then(Option::as_ref);
+                sources.push(mask.map(|m| (mask_values(m, sw, sh), sh as usize, sw as usize)));
             }
-            let refs: Vec<_> = features_of.iter().map(|(f, w)| (f, *w)).collect();
-            Some(StyleLoss::blended(&refs, &settings.style_layers)?)
+            if settings.guided() {
+                let regions: Vec<Option<Vec<f32>>> = (0..styles.len())
+                    .map(|i| {
+                        let mask = settings.style_masks.get(i).and_then(Option::as_ref);
+                        mask.map(|m| mask_values(m, cw, ch))
+                    })
+                    .collect();
+                let (h, w) = (ch as usize, cw as usize);
+                let guided: Vec<GuidedStyle<'_>> = (features_of.iter().zip(&sources))
+                    .zip(&regions)
+                    .map(|(((f, weight), source), region)| GuidedStyle {
+                        features: f,
+                        weight: *weight,
+                        source: source.as_ref().map(|(v, sh, sw)| (&v[..], *sh, *sw)),
+                        region: region.as_ref().map(|v| (&v[..], h, w)),
+                    })
+                    .collect();
+                Some(StyleLoss::guided(&guided, &settings.style_layers, (h, w))?)
+            } else {
+                let refs: Vec<_> = features_of.iter().map(|(f, w)| (f, *w)).collect();
+                Some(StyleLoss::blended(&refs, &settings.style_layers)?)
+            }
         };
         let mut all: Vec<Layer> = layers.into_iter().chain(style_layers).collect();
         all.sort();
@@ -108,13 +140,18 @@ impl Losses {
             let targets = FastTargets {
                 content: content_loss
                     .iter()
-                    .flat_map(|l| l.targets())
-                    .map(|(l, w, t)| (*l, *w, tensor_values(t)))
+                    .flat_map(|l| l.targets().iter().zip(l.host_maps()))
+                    .map(|((l, w, t), map)| (*l, *w, tensor_values(t), map))
                     .collect(),
                 style: style_loss
                     .iter()
                     .flat_map(|l| l.targets())
-                    .map(|(l, w, t)| (*l, *w, tensor_values(t)))
+                    .map(|t| FastStyleTarget {
+                        layer: t.layer,
+                        weight: t.weight,
+                        gram: tensor_values(&t.gram),
+                        region: t.region.as_ref().map(|r| (r.values.clone(), r.size)),
+                    })
                     .collect(),
                 weights,
             };

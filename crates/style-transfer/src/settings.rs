@@ -3,9 +3,10 @@
 //! after Gatys et al. and [`Settings::validate`], which refuses out-of-range values before any
 //! network is built or weights are read.
 
-use image::RgbImage;
+use image::{GrayImage, RgbImage};
 
 use crate::error::{Error, Result};
+use crate::guidance::check_mask;
 use crate::image_io::Size;
 use crate::layers::Layer;
 use crate::losses::LayerWeight;
@@ -93,6 +94,9 @@ pub struct Settings {
     pub(crate) original_colors: Option<OriginalColors>,
     pub(crate) pooling: Pooling,
     pub(crate) winograd: bool,
+    pub(crate) style_masks: Vec<Option<GrayImage>>,
+    pub(crate) style_image_masks: Vec<Option<GrayImage>>,
+    pub(crate) content_weight_map: Option<GrayImage>,
 }
 
 impl Default for Settings {
@@ -114,6 +118,9 @@ impl Default for Settings {
             original_colors: None,
             pooling: Pooling::Max,
             winograd: true,
+            style_masks: Vec::new(),
+            style_image_masks: Vec::new(),
+            content_weight_map: None,
         }
     }
 }
@@ -214,6 +221,36 @@ impl Settings {
         self.winograd = on;
         self
     }
+    /// Spatial control: where each style image applies on the output, one gray mask per style
+    /// image in order (default: none, every style everywhere, blended). White: the style
+    /// applies; black: it does not; grays weaken it. `None` in the list: that style applies
+    /// everywhere. Masks have the content image's aspect ratio (they are resized to each
+    /// scale); where no style applies only the content term acts. With masks, each style
+    /// has its own term, normalized by its region's size (Gatys et al. 2017's guided Gram
+    /// matrices), weighted by its blend weight over the mean blend weight.
+    pub fn with_style_masks(mut self, masks: Vec<Option<GrayImage>>) -> Self {
+        self.style_masks = masks;
+        self
+    }
+    /// Which part of each style image supplies its style, one gray mask per style image in
+    /// order, with that image's aspect ratio (default: none, the whole image; `None` in the
+    /// list: that whole image).
+    pub fn with_style_image_masks(mut self, masks: Vec<Option<GrayImage>>) -> Self {
+        self.style_image_masks = masks;
+        self
+    }
+    /// The content term's strength at each pixel, a gray map with the content image's aspect
+    /// ratio (default: none, 1 everywhere): white keeps the content fully (times the content
+    /// weight), black lets the style repaint freely there.
+    pub fn with_content_weight_map(mut self, map: Option<GrayImage>) -> Self {
+        self.content_weight_map = map;
+        self
+    }
+
+    /// Whether any mask asks for spatial control of the styles (guided Gram matrices).
+    pub(crate) fn guided(&self) -> bool {
+        !self.style_masks.is_empty() || !self.style_image_masks.is_empty()
+    }
 
     /// The number of iterations per scale.
     pub fn iterations(&self) -> usize {
@@ -299,6 +336,55 @@ impl Settings {
         if !self.style_layers.is_empty() && (side as usize) < min {
             let what = format!("the style images {side} px on a side");
             return Err(self.style_refusal(&what, (cw, ch)));
+        }
+        let content = "the content image";
+        for (i, mask) in self.style_masks.iter().enumerate() {
+            if let Some(mask) = mask {
+                check_mask(
+                    mask,
+                    &format!("style mask {}", i + 1),
+                    content,
+                    (width, height),
+                )?;
+            }
+        }
+        if let Some(map) = &self.content_weight_map {
+            check_mask(map, "the content-weight map", content, (width, height))?;
+        }
+        Ok(())
+    }
+
+    /// Checks the masks that depend on the style images ([`Settings::with_style_masks`],
+    /// [`Settings::with_style_image_masks`]) against them: one mask (or `None`) per style
+    /// image, and each style-image mask with its image's aspect ratio and not all black.
+    /// [`crate::StyleTransfer::run`] checks this too; call it to refuse bad input before
+    /// reading or fetching weights.
+    pub fn validate_style_masks(&self, styles: &[&RgbImage]) -> Result<()> {
+        for (list, what) in [
+            (&self.style_masks, "style masks"),
+            (&self.style_image_masks, "style image masks"),
+        ] {
+            if !list.is_empty() && list.len() != styles.len() {
+                return Err(Error::InvalidConfig {
+                    name: "masks",
+                    reason: format!(
+                        "{} {what} for {} style images: give one per style image, in order (none for a style without one)",
+                        list.len(),
+                        styles.len()
+                    ),
+                });
+            }
+        }
+        for (i, (mask, style)) in self.style_image_masks.iter().zip(styles).enumerate() {
+            if let Some(mask) = mask {
+                let what = format!("style image mask {}", i + 1);
+                check_mask(
+                    mask,
+                    &what,
+                    &format!("style image {}", i + 1),
+                    style.dimensions(),
+                )?;
+            }
         }
         Ok(())
     }
@@ -403,6 +489,8 @@ impl Settings {
                 reason: "give at least one style image".into(),
             });
         }
+        let images: Vec<&RgbImage> = styles.iter().map(|(s, _)| *s).collect();
+        self.validate_style_masks(&images)?;
         let Some(level) = coarsest else {
             return Ok(());
         };

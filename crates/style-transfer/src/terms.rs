@@ -35,23 +35,33 @@ pub(crate) fn content_factor(weight: f32) -> f64 {
 
 /// The factor of one layer's style term for `n` channels and `m` positions:
 /// `w_l E_l = w_l / (4 N^2 M^2) sum((G - M A)^2)`. Its gradient with respect to `F` is
-/// `4 factor (G - M A) F`.
-pub(crate) fn style_factor(weight: f32, n: usize, m: usize) -> f64 {
-    let (n, m) = (n as f64, m as f64);
+/// `4 factor (G - M A) F`. With a region mask `r` over the output (spatial control, Gatys et
+/// al. 2017), `F` is `F * r` and `M` the region's size `sum(r^2)` ([`region_size`]), so that
+/// each region's term is normalized by its own size.
+pub(crate) fn style_factor(weight: f32, n: usize, m: f64) -> f64 {
+    let n = n as f64;
     weight as f64 / (4.0 * n * n * m * m)
 }
 
 /// Style targets are Grams per position, `A = sum_i s_i G_i / M_i` over the style images with
 /// blend shares `s_i` (summing to 1), so that images of any size mix: this is the factor of
-/// image `i`'s Gram, for blend weight `share` of `total` and `m` positions.
-pub(crate) fn style_target_factor(share: f32, total: f32, m: usize) -> f64 {
-    (share / total) as f64 / m as f64
+/// image `i`'s Gram, for blend weight `share` of `total` and `m` positions (or the size of
+/// the part of the image its mask selects).
+pub(crate) fn style_target_factor(share: f32, total: f32, m: f64) -> f64 {
+    (share / total) as f64 / m
 }
 
 /// The factor that scales a per-position style target `A` to the generated image's `m`
-/// positions (`M A`, compared with its Gram `G`).
-pub(crate) fn style_target_at(m: usize) -> f64 {
-    m as f64
+/// positions (or its region's size) (`M A`, compared with its Gram `G`).
+pub(crate) fn style_target_at(m: f64) -> f64 {
+    m
+}
+
+/// The size of a region given by mask values `r` (0-1) at one layer: `sum(r^2)`, the number
+/// of positions for a mask of ones, so that a stationary texture has the same Gram per
+/// position in any region.
+pub(crate) fn region_size(mask: &[f32]) -> f64 {
+    mask.iter().map(|&r| (r as f64) * (r as f64)).sum()
 }
 
 /// A loss value the total can be composed of: an f64 or a one-element Burn tensor (whose

@@ -225,6 +225,23 @@ pub struct RunArgs {
     #[arg(long, value_enum, value_name = "MODE")]
     pub original_colors: Option<ColorsArg>,
 
+    /// Where a style applies on the output: a gray mask with the content image's aspect ratio
+    /// (white: this style, black: not, grays blend), repeated once per style image in order;
+    /// `none` for a style that applies everywhere. Where no style applies, the content is
+    /// kept.
+    #[arg(long = "style-mask", value_name = "PATH|none")]
+    pub style_masks: Vec<PathBuf>,
+
+    /// Which part of a style image supplies its style: a gray mask with that image's aspect
+    /// ratio, repeated once per style image in order; `none` for the whole image.
+    #[arg(long = "style-image-mask", value_name = "PATH|none")]
+    pub style_image_masks: Vec<PathBuf>,
+
+    /// How strongly the content holds at each pixel: a gray map with the content image's
+    /// aspect ratio (white: fully, times --content-weight; black: not at all).
+    #[arg(long, value_name = "PATH")]
+    pub content_weight_map: Option<PathBuf>,
+
     /// Multi-scale, coarse to fine: this many levels, each half the size of the next.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=8))]
     pub scales: u8,

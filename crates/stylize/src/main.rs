@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use clap::Parser;
-use image::RgbImage;
+use image::{GrayImage, RgbImage};
 use style_transfer::image_io::{self, Size};
 use style_transfer::{
     Backend, FastStyle, Init, MIN_INPUT_SIDE, OriginalColors, Pooling, Settings, Solver,
@@ -90,13 +90,27 @@ fn stylize(args: RunArgs) -> Result<ExitCode, Failure> {
     inputs.extend(args.styles.iter().map(PathBuf::as_path));
     inputs.extend(init_path);
     inputs.extend(args.weights.as_deref());
+    inputs.extend(
+        (args.style_masks.iter().chain(&args.style_image_masks))
+            .filter(|p| p.as_os_str() != "none")
+            .map(PathBuf::as_path),
+    );
+    inputs.extend(args.content_weight_map.as_deref());
     let output = Output::new(&output_path, &inputs)?;
     let display = Display::choose(args.quiet, args.print_every);
 
     let content = load(&content_path)?;
     // Every setting is checked against the content's size before the weights are read or
-    // fetched (an output below VGG19's 16 px, too many scales, style images too small).
-    let settings = settings(&args);
+    // fetched (an output below VGG19's 16 px, too many scales, style images too small, masks
+    // of another shape or all black).
+    let settings = settings(&args)
+        .with_style_masks(masks(&args.style_masks, args.styles.len(), "--style-mask")?)
+        .with_style_image_masks(masks(
+            &args.style_image_masks,
+            args.styles.len(),
+            "--style-image-mask",
+        )?)
+        .with_content_weight_map(args.content_weight_map.as_deref().map(gray).transpose()?);
     settings
         .validate(content.width(), content.height())
         .map_err(Failure::input)?;
@@ -107,6 +121,10 @@ fn stylize(args: RunArgs) -> Result<ExitCode, Failure> {
         .map(|p| load(p))
         .collect::<Result<Vec<_>, _>>()?;
     let init_image = init_path.map(load).transpose()?;
+    let style_refs: Vec<&RgbImage> = styles.iter().collect();
+    settings
+        .validate_style_masks(&style_refs)
+        .map_err(Failure::input)?;
 
     let backend = chosen_backend(args.backend)?;
     let device = backend.device().map_err(Failure::runtime)?;
@@ -269,6 +287,30 @@ fn blend_weights(args: &RunArgs) -> Result<Vec<f32>, Failure> {
         ));
     }
     Ok(weights.iter().map(|&w| w as f32).collect())
+}
+
+/// The masks given with `flag` (`none` for a style without one): none at all, or one per
+/// style image.
+fn masks(paths: &[PathBuf], styles: usize, flag: &str) -> Result<Vec<Option<GrayImage>>, Failure> {
+    if !paths.is_empty() && paths.len() != styles {
+        return Err(Failure::usage(format!(
+            "{flag} is given {} time(s) for {styles} style image(s); give it once per style image, in order (`none` for a style without a mask)",
+            paths.len()
+        )));
+    }
+    paths
+        .iter()
+        .map(|p| match p.as_os_str() == "none" {
+            true => Ok(None),
+            false => gray(p).map(Some),
+        })
+        .collect()
+}
+
+/// Loads a mask as gray levels, the file named in errors.
+fn gray(path: &Path) -> Result<GrayImage, Failure> {
+    let image = image_io::load_image(path).map_err(Failure::input)?;
+    Ok(image::DynamicImage::ImageRgb8(image).to_luma8())
 }
 
 /// Loads an input image; too-small images are refused, with the file named.

@@ -660,6 +660,92 @@ fn fast_paints_with_any_painting() {
     }
 }
 
+/// `--style-mask`, `--style-image-mask`, `--content-weight-map`: a run with masks writes its
+/// picture; every bad mask is refused before the weights are read, naming the mask.
+#[test]
+fn masks_are_checked_before_the_run() {
+    let dir = TempDir::new().unwrap();
+    let (c, st) = (content(), style());
+    let masks = images().join("masks");
+    let (sky, houses) = (
+        masks.join("tubingen_sky.png"),
+        masks.join("tubingen_houses.png"),
+    );
+    let scream = images().join("the_scream.jpg");
+    let out = dir.path().join("masked.png");
+    let result = stylize(&[
+        c.as_os_str(),
+        st.as_os_str(),
+        scream.as_os_str(),
+        "--style-mask".as_ref(),
+        sky.as_os_str(),
+        "--style-mask".as_ref(),
+        houses.as_os_str(),
+        "--style-image-mask".as_ref(),
+        "none".as_ref(),
+        "--style-image-mask".as_ref(),
+        "none".as_ref(),
+        "--content-weight-map".as_ref(),
+        houses.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "-n".as_ref(),
+        "2".as_ref(),
+        "-s".as_ref(),
+        "32".as_ref(),
+        "--quiet".as_ref(),
+    ]);
+    assert!(result.status.success(), "{result:?}");
+    assert_eq!(image_io::load_image(&out).unwrap().dimensions(), (32, 24));
+    std::fs::remove_file(&out).unwrap();
+    let black = dir.path().join("black.png");
+    image_io::save_image(&RgbImage::new(64, 48), &black).unwrap();
+    let missing = dir.path().join("missing.png");
+    let (sk, b, m) = (sky.clone(), black.clone(), missing.clone());
+    let cases: [(Vec<&str>, i32, &str); 6] = [
+        (
+            vec![
+                s(&c),
+                s(&st),
+                "--style-mask",
+                s(&sk),
+                "--style-mask",
+                "none",
+            ],
+            USAGE,
+            "--style-mask is given 2 time(s) for 1 style image(s)",
+        ),
+        (
+            vec![s(&c), s(&st), "--style-mask", s(&st)],
+            USAGE,
+            "style mask 1 is 512x320 and the content image 512x384",
+        ),
+        (
+            vec![s(&c), s(&st), "--style-image-mask", s(&sk)],
+            USAGE,
+            "style image mask 1 is 512x384 and style image 1 512x320",
+        ),
+        (
+            vec![s(&c), s(&st), "--style-mask", s(&b)],
+            USAGE,
+            "style mask 1 is all black",
+        ),
+        (
+            vec![s(&c), s(&st), "--content-weight-map", s(&st)],
+            USAGE,
+            "the content-weight map is 512x320",
+        ),
+        (
+            vec![s(&c), s(&st), "--style-mask", s(&m)],
+            INPUT,
+            "missing.png",
+        ),
+    ];
+    for (args, code, needle) in cases {
+        refused(&dir, &args, code, needle);
+    }
+}
+
 /// `--init fast:STYLE` starts the optimization from the network's picture; a bad style there
 /// is a usage error.
 #[test]
