@@ -84,12 +84,26 @@ fn white_masks_change_nothing(backend: Backend) {
         let guided_losses = guided.losses(&content, &[(&style, 1.0)]).unwrap();
         let (a, ga) = plain_losses.evaluate(plain.vgg(), x.clone(), 1).unwrap();
         let (b, gb) = guided_losses.evaluate(guided.vgg(), x.clone(), 1).unwrap();
-        assert_eq!(a, b, "{backend}, winograd {winograd}: loss terms");
-        assert_eq!(
-            values(&ga),
-            values(&gb),
-            "{backend}, winograd {winograd}: gradient"
-        );
+        let (ga, gb) = (values(&ga), values(&gb));
+        if backend == Backend::Wgpu {
+            // The GPU's kernels for `F * 1` and its Gram may round differently.
+            let rel = |x: f64, y: f64| (x - y).abs() / y.abs().max(1e-30);
+            assert!(
+                rel(a.total, b.total) < 1e-5,
+                "{backend}: {} vs {}",
+                a.total,
+                b.total
+            );
+            let norm = |g: &[f64]| g.iter().map(|v| v * v).sum::<f64>().sqrt();
+            let diff: Vec<f64> = ga.iter().zip(&gb).map(|(x, y)| x - y).collect();
+            assert!(
+                norm(&diff) < 1e-5 * norm(&ga),
+                "{backend}: gradients differ"
+            );
+        } else {
+            assert_eq!(a, b, "{backend}, winograd {winograd}: loss terms");
+            assert_eq!(ga, gb, "{backend}, winograd {winograd}: gradient");
+        }
     }
 }
 
