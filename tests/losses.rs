@@ -129,31 +129,14 @@ fn gradient_matches_finite_differences(backend: Backend) {
     let losses = engine.losses(&content, &[(&style, 1.0)]).unwrap();
     // A point away from the content target.
     let base = common::perturbed(&content, &device);
-    let at =
-        |v: &[f32]| Tensor::<4>::from_data(TensorData::new(v.to_vec(), [1, 3, 24, 24]), &device);
-    let (_, grad) = losses.evaluate(engine.vgg(), at(&base), 1).unwrap();
-    let grad = values(&grad);
-    let mut order: Vec<usize> = (0..grad.len()).collect();
-    order.sort_by(|&a, &b| grad[b].abs().total_cmp(&grad[a].abs()));
-    let h = 0.25f32;
-    for &i in order.iter().step_by(7).take(5) {
-        let (mut plus, mut minus) = (base.clone(), base.clone());
-        plus[i] += h;
-        minus[i] -= h;
-        let fp = losses.terms(engine.vgg(), at(&plus)).unwrap().total;
-        let fm = losses.terms(engine.vgg(), at(&minus)).unwrap().total;
-        let fd = (fp - fm) / (2.0 * h as f64);
-        let err = (fd - grad[i]).abs() / grad[i].abs();
-        eprintln!(
-            "[{backend}] pixel {i}: autodiff {:e}, central difference {fd:e} (rel {err:.1e})",
-            grad[i]
-        );
-        assert!(
-            err < 0.02,
-            "pixel {i}: autodiff {} vs central difference {fd}",
-            grad[i]
-        );
-    }
+    common::assert_gradient_matches_finite_differences(
+        &losses,
+        engine.vgg(),
+        &base,
+        [1, 3, 24, 24],
+        &device,
+        &backend.to_string(),
+    );
 }
 
 fn losses_vanish_at_their_targets(backend: Backend) {

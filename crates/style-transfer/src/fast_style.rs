@@ -375,15 +375,8 @@ impl FastStyle {
             Some(size) => resize(photo, size),
             None => photo.clone(),
         };
+        check_side(&photo, "the feed-forward network")?;
         let (w, h) = (photo.width() as usize, photo.height() as usize);
-        if w < MIN_SIDE || h < MIN_SIDE {
-            return Err(Error::ImageTooSmall {
-                network: "the feed-forward network",
-                width: w,
-                height: h,
-                min: MIN_SIDE,
-            });
-        }
         let input = Tensor::<4>::from_data(
             TensorData::new(unit_planar(&photo), [1, 3, h, w]),
             &self.device,
@@ -446,7 +439,7 @@ impl FastStyle {
     /// arbitrary-style networks, [`Error::ImageTooSmall`] for a side below 16 pixels.
     pub fn style_vector(&self, painting: &RgbImage) -> Result<Vec<f32>> {
         let nets = self.arbitrary()?;
-        check_painting(painting)?;
+        check_side(painting, "the style predictor")?;
         Ok(nets.style_vector(painting, &self.device))
     }
 
@@ -467,7 +460,7 @@ impl FastStyle {
         match style {
             StyleChoice::Painting(painting) => {
                 self.arbitrary()?;
-                check_painting(painting)
+                check_side(painting, "the style predictor")
             }
             StyleChoice::Vector(v) => {
                 self.arbitrary()?;
@@ -533,12 +526,13 @@ impl FastStyle {
     }
 }
 
-/// [`Error::ImageTooSmall`] for a painting with a side below 16 pixels.
-fn check_painting(painting: &RgbImage) -> Result<()> {
-    let (w, h) = (painting.width() as usize, painting.height() as usize);
+/// [`Error::ImageTooSmall`] for a picture with a side below 16 pixels, naming the `network`
+/// that needs it.
+fn check_side(image: &RgbImage, network: &'static str) -> Result<()> {
+    let (w, h) = (image.width() as usize, image.height() as usize);
     if w < MIN_SIDE || h < MIN_SIDE {
         return Err(Error::ImageTooSmall {
-            network: "the style predictor",
+            network,
             width: w,
             height: h,
             min: MIN_SIDE,

@@ -85,14 +85,8 @@ impl<'a> TensorIndex<'a> {
     }
 }
 
-/// Decodes a float tensor of `expected` values (float32, float16, bfloat16 or float64;
-/// inline, raw or external data) into float32, refusing other element types, other sizes
-/// and non-finite values.
-pub(crate) fn tensor_to_f32(
-    t: &TensorProto,
-    expected: usize,
-    base_dir: &Path,
-) -> Result<Vec<f32>, WeightsProblem> {
+/// Refuses a tensor whose declared dims do not hold `expected` values.
+fn check_declared(t: &TensorProto, expected: usize) -> Result<(), WeightsProblem> {
     let declared = t
         .dims
         .iter()
@@ -104,6 +98,41 @@ pub(crate) fn tensor_to_f32(
             expected,
         });
     }
+    Ok(())
+}
+
+/// The `size` bytes a tensor stores: its external data or its raw data (empty when its
+/// values are in a typed field instead).
+fn stored_bytes(t: &TensorProto, size: usize, base_dir: &Path) -> Result<Bytes, WeightsProblem> {
+    if t.data_location == 1 {
+        // Sizes come from checked dims of at most a few million values: no overflow.
+        read_external(t, size as u64, base_dir)
+    } else {
+        Ok(t.raw_data.clone())
+    }
+}
+
+/// Refuses decoded values of another count than declared.
+fn check_count(t: &TensorProto, expected: usize, stored: usize) -> Result<(), WeightsProblem> {
+    if stored != expected {
+        return Err(WeightsProblem::DataSize {
+            name: t.name.clone(),
+            declared: expected,
+            stored,
+        });
+    }
+    Ok(())
+}
+
+/// Decodes a float tensor of `expected` values (float32, float16, bfloat16 or float64;
+/// inline, raw or external data) into float32, refusing other element types, other sizes
+/// and non-finite values.
+pub(crate) fn tensor_to_f32(
+    t: &TensorProto,
+    expected: usize,
+    base_dir: &Path,
+) -> Result<Vec<f32>, WeightsProblem> {
+    check_declared(t, expected)?;
     let element_size = match t.data_type {
         data_type::FLOAT => 4,
         data_type::DOUBLE => 8,
@@ -115,12 +144,7 @@ pub(crate) fn tensor_to_f32(
             });
         }
     };
-    let raw: Bytes = if t.data_location == 1 {
-        // At most 512 x 512 x 9 values of at most 8 bytes: no overflow.
-        read_external(t, (expected * element_size) as u64, base_dir)?
-    } else {
-        t.raw_data.clone()
-    };
+    let raw = stored_bytes(t, expected * element_size, base_dir)?;
     let values: Vec<f32> = match t.data_type {
         data_type::FLOAT if !raw.is_empty() => {
             le_chunks::<4>(&raw).map(f32::from_le_bytes).collect()
@@ -147,13 +171,7 @@ pub(crate) fn tensor_to_f32(
             }
         }
     };
-    if values.len() != expected {
-        return Err(WeightsProblem::DataSize {
-            name: t.name.clone(),
-            declared: expected,
-            stored: values.len(),
-        });
-    }
+    check_count(t, expected, values.len())?;
     if values.iter().any(|v| !v.is_finite()) {
         return Err(WeightsProblem::NonFinite {
             name: t.name.clone(),
@@ -174,17 +192,7 @@ fn tensor_to_i32(
     expected: usize,
     base_dir: &Path,
 ) -> Result<Vec<i32>, WeightsProblem> {
-    let declared = t
-        .dims
-        .iter()
-        .try_fold(1usize, |n, &d| n.checked_mul(usize::try_from(d).ok()?));
-    if declared != Some(expected) {
-        return Err(WeightsProblem::TensorSize {
-            name: t.name.clone(),
-            dims: t.dims.clone(),
-            expected,
-        });
-    }
+    check_declared(t, expected)?;
     let element_size = match t.data_type {
         data_type::INT8 | data_type::UINT8 => 1,
         data_type::INT32 => 4,
@@ -196,25 +204,14 @@ fn tensor_to_i32(
             )));
         }
     };
-    let raw: Bytes = if t.data_location == 1 {
-        // At most a few million values of at most 4 bytes: no overflow.
-        read_external(t, (expected * element_size) as u64, base_dir)?
-    } else {
-        t.raw_data.clone()
-    };
+    let raw = stored_bytes(t, expected * element_size, base_dir)?;
     let values: Vec<i32> = match t.data_type {
         _ if raw.is_empty() => t.int32_data.clone(),
         data_type::INT8 => raw.iter().map(|&b| b as i8 as i32).collect(),
         data_type::UINT8 => raw.iter().map(|&b| b as i32).collect(),
         _ => le_chunks::<4>(&raw).map(i32::from_le_bytes).collect(),
     };
-    if values.len() != expected {
-        return Err(WeightsProblem::DataSize {
-            name: t.name.clone(),
-            declared: expected,
-            stored: values.len(),
-        });
-    }
+    check_count(t, expected, values.len())?;
     Ok(values)
 }
 
