@@ -577,41 +577,10 @@ impl OnnxFile {
     /// Checks that the graph's `Conv` over the weight `weight` has stride `stride` (both
     /// axes), no dilation and one group, and pads nothing itself (the network pads before).
     pub(crate) fn check_conv(&self, weight: &str, stride: usize) -> Result<(), WeightsProblem> {
-        let graph = self.graph();
-        let node = graph
-            .node
-            .iter()
-            .find(|n| n.op_type == "Conv" && n.input.get(1).is_some_and(|i| i == weight))
-            .ok_or_else(|| WeightsProblem::Graph(format!("no Conv node uses `{weight}`")))?;
-        let ints = |name: &str| {
-            node.attribute
-                .iter()
-                .find(|a| a.name == name)
-                .map(|a| a.ints.clone())
-                .unwrap_or_default()
-        };
-        let all = |values: Vec<i64>, want: i64| values.iter().all(|&v| v == want);
-        let strides = ints("strides");
-        if strides.len() != 2 || !all(strides.clone(), stride as i64) {
+        let (s, pads, groups, _) = self.conv_attributes(weight)?;
+        if s != stride || pads != [0; 4] || groups != 1 {
             return Err(WeightsProblem::Graph(format!(
-                "the Conv over `{weight}` has strides {strides:?}, the network needs {stride}"
-            )));
-        }
-        if !all(ints("dilations"), 1) || !all(ints("pads"), 0) {
-            return Err(WeightsProblem::Graph(format!(
-                "the Conv over `{weight}` has dilations {:?} and pads {:?}, the network needs 1 and 0",
-                ints("dilations"),
-                ints("pads")
-            )));
-        }
-        if let Some(g) = node
-            .attribute
-            .iter()
-            .find(|a| a.name == "group" && a.i != 1)
-        {
-            return Err(WeightsProblem::Graph(format!(
-                "the Conv over `{weight}` has {} groups, the network needs 1",
-                g.i
+                "the Conv over `{weight}` has stride {s}, pads {pads:?} and {groups} groups; the network needs stride {stride}, no pads and one group"
             )));
         }
         Ok(())
