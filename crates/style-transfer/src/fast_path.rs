@@ -259,6 +259,7 @@ impl FastVgg {
                 let (value, g) = content_term(
                     &y,
                     (p, map.as_deref()),
+                    m,
                     *weight,
                     content_slope,
                     gradient,
@@ -367,27 +368,27 @@ fn accumulate(into: &mut Option<Vec<f32>>, g: Option<Vec<f32>>, buffers: &mut Bu
     }
 }
 
-/// The content term at one layer ([`content_factor`], each position's squares weighted by
-/// the content-weight map `map` when given) and, scaled by `slope` (the total's slope in the
+/// The content term at one layer of `m` positions per channel ([`content_factor`], each
+/// position's squares weighted by the content-weight map `map` when given) and, scaled by `slope` (the total's slope in the
 /// content term), its gradient.
 fn content_term(
     f: &[f32],
     (p, map): (&[f32], Option<&[f32]>),
+    m: usize,
     weight: f32,
     slope: f64,
     gradient: bool,
     buffers: &mut Buffers,
 ) -> (f64, Option<Vec<f32>>) {
-    const CHUNK: usize = 1 << 14;
-    let m = map.map_or(1, <[f32]>::len);
-    let at = |i: usize| map.map_or(1.0, |map| map[i % m]);
-    // Fixed chunks summed in order: the same result on every run, however rayon splits work.
-    let partial: Vec<f64> = (f.par_chunks(CHUNK).zip(p.par_chunks(CHUNK)))
-        .enumerate()
-        .map(|(c, (fc, pc))| {
-            (fc.iter().zip(pc).enumerate())
-                .map(|(i, (a, b))| at(c * CHUNK + i) as f64 * ((a - b) as f64).powi(2))
-                .sum::<f64>()
+    // Fixed parts (channel planes) summed in order: the same result on every run, however
+    // rayon splits work. Without a map, no per-value weight.
+    let partial: Vec<f64> = (f.par_chunks(m).zip(p.par_chunks(m)))
+        .map(|(fc, pc)| {
+            let squares = fc.iter().zip(pc).map(|(a, b)| ((a - b) as f64).powi(2));
+            match map {
+                Some(r) => squares.zip(r).map(|(d, &w)| w as f64 * d).sum::<f64>(),
+                None => squares.sum::<f64>(),
+            }
         })
         .collect();
     let sum: f64 = partial.iter().sum();
@@ -395,8 +396,18 @@ fn content_term(
     let g = gradient.then(|| {
         let s = (2.0 * factor * slope) as f32;
         let mut g = buffers.take(f.len());
-        (g.par_iter_mut().zip(f).zip(p).enumerate())
-            .for_each(|(i, ((g, a), b))| *g = s * at(i) * (a - b));
+        (g.par_chunks_mut(m)
+            .zip(f.par_chunks(m))
+            .zip(p.par_chunks(m)))
+        .for_each(|((g, fc), pc)| {
+            let diffs = g.iter_mut().zip(fc).zip(pc);
+            match map {
+                Some(r) => diffs
+                    .zip(r)
+                    .for_each(|(((g, a), b), w)| *g = s * w * (a - b)),
+                None => diffs.for_each(|((g, a), b)| *g = s * (a - b)),
+            }
+        });
         g
     });
     (factor * sum, g)
