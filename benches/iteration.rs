@@ -50,7 +50,9 @@ fn iteration(c: &mut Criterion) {
                 .with_size(exact)
                 .with_style_size(exact);
             let content = image_io::resize(&content, exact);
-            let losses = engine.losses(&content, &[(&style, 1.0)]).expect("losses");
+            let losses = engine
+                .objective(&content, &[(&style, 1.0)])
+                .expect("losses");
             let x0 = image_io::image_to_tensor(&content, weights.convention(), &device);
             let (lo, hi) = (
                 x0.clone().min().into_scalar::<f32>(),

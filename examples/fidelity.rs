@@ -80,7 +80,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     // Score the saved file, as a user would see it (8-bit, clamped).
     let saved = image_io::load_image(&output)?;
     let content_256 = image_io::resize(&content, size);
-    let losses = engine.losses(&content_256, &[(&style, 1.0)])?;
+    let losses = engine.objective(&content_256, &[(&style, 1.0)])?;
     let scored = losses.terms(
         engine.vgg(),
         image_io::image_to_tensor(&saved, weights.convention(), &device),

@@ -113,7 +113,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Control::Continue
         })?;
     } else {
-        let losses = engine.losses(&content, &[(&style, 1.0)])?;
+        let losses = engine.objective(&content, &[(&style, 1.0)])?;
         let x = image_io::image_to_tensor(&content, convention, &device);
         for i in 0..warmup + iterations {
             let start = Instant::now();

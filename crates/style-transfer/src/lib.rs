@@ -78,58 +78,46 @@
 //! ```
 #![warn(missing_docs)]
 
-mod arbitrary;
-mod arbitrary_cpu;
+// The crate's folders, one per subsystem; each folder's `mod.rs` says what it holds and what
+// it may use. docs/architecture.md draws the layout.
 mod backend;
-mod color;
-mod convention;
-mod engine;
+mod blend;
 mod error;
-mod fast_path;
-mod fast_style;
+mod feedforward;
 pub mod fetch;
-mod guidance;
+mod files;
 pub mod image_io;
-mod layers;
-mod lbfgs;
-pub mod losses;
-mod model;
-mod multistyle;
-mod multistyle_cpu;
-mod objective;
-mod onnx_read;
-// The ONNX messages the weights reader decodes. Public only so that the project's own tests
-// can build ONNX files; not part of the supported API.
+mod kernels;
+mod onnx;
+mod optimize;
+mod vgg;
+
+/// The ONNX messages the weights reader decodes. Public only so that the project's own tests
+/// can build ONNX files; not part of the supported API.
 #[doc(hidden)]
-pub mod onnx_proto;
-mod progress;
-mod reflect_conv;
-mod settings;
-mod solver;
-mod terms;
-mod weights;
-mod winograd;
+pub use onnx::proto as onnx_proto;
 
 pub use backend::Backend;
-pub use convention::InputConvention;
-pub use engine::StyleTransfer;
 pub use error::{Error, Result, WeightsProblem};
-pub use fast_style::{BUILT_IN_STYLES, FastStyle, STYLE_VECTOR_LEN, StyleChoice};
+pub use feedforward::{BUILT_IN_STYLES, FastStyle, STYLE_VECTOR_LEN, StyleChoice};
 pub use image_io::Size;
-pub use layers::Layer;
-pub use lbfgs::Criterion;
-pub use losses::LayerWeight;
-pub use model::{Features, MIN_INPUT_SIDE, Pooling, Vgg19};
-pub use objective::Losses;
-pub use progress::{Control, EndReason, Observer, Progress, RunError, Stylized};
-pub use settings::{DEFAULT_STYLE_LAYERS, Init, OriginalColors, Settings, Solver};
-pub use terms::LossTerms;
-pub use weights::{ConvWeights, VggWeights};
+pub use optimize::losses;
+pub use optimize::{
+    Control, Criterion, DEFAULT_STYLE_LAYERS, EndReason, Init, LayerWeight, LossTerms, Objective,
+    Observer, OriginalColors, Progress, RunError, Settings, Solver, StyleTransfer, Stylized,
+};
+pub use vgg::{
+    ConvWeights, Features, InputConvention, Layer, MIN_INPUT_SIDE, Pooling, Vgg19, VggWeights,
+};
 
-// The Winograd path's per-step timings, for the project's own profile example
-// (`examples/profile.rs`, with `Losses::profile`); not part of the supported API.
+/// The former name of [`Objective`], kept so that code written against it still compiles.
+#[deprecated(note = "renamed `Objective`: it is one scale's whole objective, not a loss module")]
+pub type Losses = Objective;
+
+// The host path's per-step timings, for the project's own profile example
+// (`examples/profile.rs`, with `Objective::profile`); not part of the supported API.
 #[doc(hidden)]
-pub use fast_path::StepTime;
+pub use optimize::host_path::StepTime;
 
 /// Re-export of the Burn version this crate is built on, so callers use matching types.
 pub use burn;

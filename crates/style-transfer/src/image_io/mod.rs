@@ -1,0 +1,21 @@
+//! Image files and pixels: loading with decoding limits and JPEG checks ([`decode`]),
+//! atomic saving ([`save`]), target sizes and resizing ([`size`]), conversion to and from the
+//! network's input tensors ([`tensor`]), and keeping the content's colours ([`color`]).
+//!
+//! May use: `vgg::convention` (the weights' input convention) and `error`. Used by every
+//! subsystem.
+
+pub(crate) mod color;
+mod decode;
+mod save;
+mod size;
+mod tensor;
+
+pub use decode::{
+    MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, check_jpeg_header, decode_image_bytes, jpeg_is_complete,
+    load_image,
+};
+pub use save::save_image;
+pub use size::{Size, resize};
+pub(crate) use tensor::{image_to_planar, tensor_values};
+pub use tensor::{image_to_tensor, tensor_to_image};

@@ -1,0 +1,232 @@
+//! Convolutions over reflect-padded feature maps on host memory, the building block of the
+//! feed-forward networks' CPU paths ([`crate::feedforward::multistyle::cpu`], [`crate::feedforward::arbitrary::cpu`]):
+//! the 3x3 stride-1 convolutions by Winograd F(4x4, 3x3) ([`crate::kernels::winograd`], on the
+//! reflect-padded map, the border cropped); the others (9x9, stride 2) as matrix multiplies
+//! over bands of output rows (`im2col` of one band at a time, the padding read in place, so
+//! the 9x9 layers at full size never build their whole 243-row matrix).
+
+use gemm::{Parallelism, gemm};
+use rayon::prelude::*;
+
+use crate::kernels::buffers::{Buffers, Shared};
+use crate::kernels::winograd::Conv3x3;
+
+/// Floats of one band's `im2col` matrix at most (1 MiB: stays in a core's cache).
+const BAND_FLOATS: usize = 1 << 18;
+
+/// A feature map: `[c][h][w]`.
+pub(crate) struct Map {
+    pub(crate) data: Vec<f32>,
+    pub(crate) c: usize,
+    pub(crate) h: usize,
+    pub(crate) w: usize,
+}
+
+/// A convolution without bias over its input reflect-padded by half its kernel.
+pub(crate) struct ReflectConv {
+    /// `[cout][cin][k][k]`.
+    weight: Vec<f32>,
+    cout: usize,
+    k: usize,
+    stride: usize,
+    /// The filters in Winograd form, for 3x3 stride 1.
+    winograd: Option<Conv3x3>,
+}
+
+impl ReflectConv {
+    /// The convolution with `weight` of `shape` `[cout, cin, k, k]` at `stride`.
+    pub(crate) fn new(weight: &[f32], shape: [usize; 4], stride: usize) -> Self {
+        let [cout, cin, k, _] = shape;
+        ReflectConv {
+            weight: weight.to_vec(),
+            cout,
+            k,
+            stride,
+            winograd: (k == 3 && stride == 1)
+                .then(|| Conv3x3::new(weight, &vec![0.0; cout], cout, cin)),
+        }
+    }
+
+    /// The convolution of `x` reflect-padded by `k / 2`.
+    pub(crate) fn forward(&self, x: &Map, buffers: &mut Buffers) -> Map {
+        match &self.winograd {
+            // Winograd pads with zeros: run it on the reflect-padded map and keep the
+            // interior, which only ever reads the reflected values.
+            Some(conv3) => {
+                let padded = pad_reflect(x, 1);
+                let full = conv3.forward(&padded.data, padded.h, padded.w, false, buffers);
+                let cropped = crop1(&full, self.cout, padded.h, padded.w);
+                buffers.give(full);
+                Map {
+                    data: cropped,
+                    c: self.cout,
+                    h: x.h,
+                    w: x.w,
+                }
+            }
+            None => conv(x, self.k / 2, &self.weight, self.cout, self.k, self.stride),
+        }
+    }
+}
+
+/// The interior of a `[c][h][w]` map without its one-pixel border.
+fn crop1(full: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
+    let (hi, wi) = (h - 2, w - 2);
+    let mut out = vec![0.0f32; c * hi * wi];
+    out.par_chunks_mut(hi * wi)
+        .zip(full.par_chunks(h * w))
+        .for_each(|(o, f)| {
+            for (y, row) in o.chunks_mut(wi).enumerate() {
+                row.copy_from_slice(&f[(y + 1) * w + 1..][..wi]);
+            }
+        });
+    out
+}
+
+/// Mirror index of `i` in `0..n` (reflection without repeating the edge, as ONNX's
+/// `reflect`; `i` at most `n - 1` outside).
+fn reflect(i: isize, n: usize) -> usize {
+    let n = n as isize;
+    (if i < 0 {
+        -i
+    } else if i >= n {
+        2 * (n - 1) - i
+    } else {
+        i
+    }) as usize
+}
+
+/// `x` padded by `p` on every side by reflection.
+fn pad_reflect(x: &Map, p: usize) -> Map {
+    let (hp, wp) = (x.h + 2 * p, x.w + 2 * p);
+    let mut data = vec![0.0f32; x.c * hp * wp];
+    data.par_chunks_mut(hp * wp)
+        .zip(x.data.par_chunks(x.h * x.w))
+        .for_each(|(out, src)| {
+            for (yy, row) in out.chunks_mut(wp).enumerate() {
+                let sy = reflect(yy as isize - p as isize, x.h);
+                let line = &src[sy * x.w..(sy + 1) * x.w];
+                for (xx, v) in row.iter_mut().enumerate() {
+                    *v = line[reflect(xx as isize - p as isize, x.w)];
+                }
+            }
+        });
+    Map {
+        data,
+        c: x.c,
+        h: hp,
+        w: wp,
+    }
+}
+
+/// Nearest-neighbour 2x upsampling (every pixel becomes a 2x2 block).
+pub(crate) fn upsample2(x: &Map) -> Map {
+    let (h2, w2) = (2 * x.h, 2 * x.w);
+    let mut data = vec![0.0f32; x.c * h2 * w2];
+    data.par_chunks_mut(h2 * w2)
+        .zip(x.data.par_chunks(x.h * x.w))
+        .for_each(|(out, src)| {
+            for (yy, row) in out.chunks_mut(w2).enumerate() {
+                let line = &src[(yy / 2) * x.w..(yy / 2 + 1) * x.w];
+                for (xx, v) in row.iter_mut().enumerate() {
+                    *v = line[xx / 2];
+                }
+            }
+        });
+    Map {
+        data,
+        c: x.c,
+        h: h2,
+        w: w2,
+    }
+}
+
+/// Convolution of `x`, reflect-padded by `pad`, with `weight` (`[cout][cin][k][k]`, no
+/// bias) at `stride`: each band of output rows gathers its `[cin k k][pixels]` matrix (the
+/// padding read in place, never copied) and multiplies it with the weights, bands in
+/// parallel.
+fn conv(x: &Map, pad: usize, weight: &[f32], cout: usize, k: usize, stride: usize) -> Map {
+    let (ho, wo) = (
+        (x.h + 2 * pad - k) / stride + 1,
+        (x.w + 2 * pad - k) / stride + 1,
+    );
+    let inner = x.c * k * k;
+    // The source column of each output column, per kernel column (reflection at the edges).
+    let columns: Vec<Vec<usize>> = (0..k)
+        .map(|kx| {
+            (0..wo)
+                .map(|c| reflect((c * stride + kx) as isize - pad as isize, x.w))
+                .collect()
+        })
+        .collect();
+    let rows = (BAND_FLOATS / (inner * wo)).clamp(1, ho);
+    let mut data = vec![0.0f32; cout * ho * wo];
+    let out = Shared(data.as_mut_ptr());
+    (0..ho.div_ceil(rows))
+        .into_par_iter()
+        .for_each_init(Vec::new, |col: &mut Vec<f32>, band| {
+            let (r0, r1) = (band * rows, ((band + 1) * rows).min(ho));
+            let n = (r1 - r0) * wo;
+            col.resize(inner * n, 0.0);
+            for ci in 0..x.c {
+                for ky in 0..k {
+                    for kx in 0..k {
+                        let dst = &mut col[((ci * k + ky) * k + kx) * n..][..n];
+                        let columns = &columns[kx];
+                        // Stride 1: output columns lo..hi read x's columns lo + kx - pad ..
+                        // in order; only the edges are reflected.
+                        let (lo, hi) = if stride == 1 {
+                            (pad.saturating_sub(kx), (x.w + pad - kx).min(wo))
+                        } else {
+                            (0, 0)
+                        };
+                        for r in r0..r1 {
+                            let sy = reflect((r * stride + ky) as isize - pad as isize, x.h);
+                            let line = &x.data[(ci * x.h + sy) * x.w..][..x.w];
+                            let dst = &mut dst[(r - r0) * wo..][..wo];
+                            if lo < hi {
+                                dst[lo..hi].copy_from_slice(&line[lo + kx - pad..hi + kx - pad]);
+                            }
+                            for c in (0..lo).chain(hi.max(lo)..wo) {
+                                dst[c] = line[columns[c]];
+                            }
+                        }
+                    }
+                }
+            }
+            // out[co][r0 * wo + i] = sum_kk col[kk][i] * weight[co][kk]: the pixels as the
+            // rows of the product (the kernels' long side), the channels as its columns.
+            // SAFETY: this band writes only out[co][r0 * wo .. r1 * wo] of every channel,
+            // disjoint between bands and inside `data`; `col` holds inner x n values and
+            // `weight` cout x inner.
+            unsafe {
+                gemm(
+                    n,
+                    cout,
+                    inner,
+                    out.ptr().add(r0 * wo),
+                    (ho * wo) as isize,
+                    1,
+                    false,
+                    col.as_ptr(),
+                    n as isize,
+                    1,
+                    weight.as_ptr(),
+                    inner as isize,
+                    1,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    Parallelism::None,
+                );
+            }
+        });
+    Map {
+        data,
+        c: cout,
+        h: ho,
+        w: wo,
+    }
+}

@@ -1,0 +1,289 @@
+//! The engine: [`StyleTransfer`] holds VGG19 on a device and the run's settings, and
+//! [`StyleTransfer::run`] stylizes an image: the output size, colour handling, the starting
+//! image and the multi-scale levels, each optimized by [`crate::optimize::solver`] against the losses of
+//! [`crate::optimize::objective`].
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use burn::tensor::Device;
+use image::{GrayImage, RgbImage};
+
+use crate::backend::is_host_device;
+use crate::error::Result;
+use crate::image_io::color;
+use crate::image_io::{self, Size};
+use crate::optimize::host_path::HostVgg;
+use crate::optimize::losses::LayerWeight;
+use crate::optimize::objective::Objective;
+use crate::optimize::progress::{EndReason, Observer, RunError, Stylized};
+use crate::optimize::settings::{Init, OriginalColors, Settings, Solver};
+use crate::optimize::solver::{self, Level};
+use crate::vgg::model::{Pooling, Vgg19};
+use crate::vgg::weights::VggWeights;
+
+/// Neural style transfer: VGG19 on a device plus every setting, with defaults after Gatys et
+/// al. Configure with the `with_*` methods, then [`StyleTransfer::run`].
+#[derive(Debug)]
+pub struct StyleTransfer {
+    vgg: Vgg19,
+    device: Device,
+    settings: Settings,
+    /// The network in Winograd form, built on first use as deep as the losses need.
+    host: Mutex<Option<Arc<HostVgg>>>,
+}
+
+impl StyleTransfer {
+    /// VGG19 from `weights` on `device` with the default [`Settings`].
+    pub fn new(weights: &VggWeights, device: &Device) -> Self {
+        Self::from_settings(weights, Settings::default(), device)
+    }
+
+    /// As [`StyleTransfer::new`] with the given pooling.
+    pub fn with_pooling(weights: &VggWeights, pooling: Pooling, device: &Device) -> Self {
+        Self::from_settings(weights, Settings::default().with_pooling(pooling), device)
+    }
+
+    /// VGG19 from `weights` on `device` (with the settings' pooling) and `settings`, checked
+    /// beforehand with [`Settings::validate`] if the caller wants to refuse them before
+    /// reading the weights; [`StyleTransfer::run`] checks them again.
+    pub fn from_settings(weights: &VggWeights, settings: Settings, device: &Device) -> Self {
+        StyleTransfer {
+            vgg: Vgg19::new(weights, settings.pooling, device),
+            device: device.clone(),
+            settings,
+            host: Mutex::new(None),
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Changes the settings through one of [`Settings`]' builder methods.
+    fn set(mut self, change: impl FnOnce(Settings) -> Settings) -> Self {
+        self.settings = change(std::mem::take(&mut self.settings));
+        self
+    }
+
+    /// [`Settings::with_content_weight`]: content weight alpha (default 1).
+    pub fn with_content_weight(self, alpha: f64) -> Self {
+        self.set(|s| s.with_content_weight(alpha))
+    }
+    /// [`Settings::with_style_weight`]: style weight beta (default 1e3).
+    pub fn with_style_weight(self, beta: f64) -> Self {
+        self.set(|s| s.with_style_weight(beta))
+    }
+    /// [`Settings::with_tv_weight`]: total variation weight (default 0).
+    pub fn with_tv_weight(self, weight: f64) -> Self {
+        self.set(|s| s.with_tv_weight(weight))
+    }
+    /// [`Settings::with_content_layers`]: content layers and their weights (default conv4_2
+    /// with weight 1).
+    pub fn with_content_layers(self, layers: &[LayerWeight]) -> Self {
+        self.set(|s| s.with_content_layers(layers))
+    }
+    /// [`Settings::with_style_layers`]: style layers and their weights (default
+    /// [`crate::DEFAULT_STYLE_LAYERS`]).
+    pub fn with_style_layers(self, layers: &[LayerWeight]) -> Self {
+        self.set(|s| s.with_style_layers(layers))
+    }
+    /// [`Settings::with_solver`]: the solver (default L-BFGS with history 100).
+    pub fn with_solver(self, solver: Solver) -> Self {
+        self.set(|s| s.with_solver(solver))
+    }
+    /// [`Settings::with_iterations`]: iterations per scale (default 500).
+    pub fn with_iterations(self, iterations: usize) -> Self {
+        self.set(|s| s.with_iterations(iterations))
+    }
+    /// [`Settings::with_init`]: where the image starts (default from the content).
+    pub fn with_init(self, init: Init) -> Self {
+        self.set(|s| s.with_init(init))
+    }
+    /// [`Settings::with_seed`]: seed of the noise initialization (default 0).
+    pub fn with_seed(self, seed: u64) -> Self {
+        self.set(|s| s.with_seed(seed))
+    }
+    /// [`Settings::with_size`]: output size (default 512 px on the longest side).
+    pub fn with_size(self, size: Size) -> Self {
+        self.set(|s| s.with_size(size))
+    }
+    /// [`Settings::with_style_scale`]: style image size relative to the output's longest
+    /// side (default 1).
+    pub fn with_style_scale(self, scale: f64) -> Self {
+        self.set(|s| s.with_style_scale(scale))
+    }
+    /// [`Settings::with_style_size`]: an exact size for the style images.
+    pub fn with_style_size(self, size: Size) -> Self {
+        self.set(|s| s.with_style_size(size))
+    }
+    /// [`Settings::with_scales`]: multi-scale, coarse to fine (default 1).
+    pub fn with_scales(self, scales: usize) -> Self {
+        self.set(|s| s.with_scales(scales))
+    }
+    /// [`Settings::with_original_colors`]: keep the content's original colours (default no).
+    pub fn with_original_colors(self, mode: Option<OriginalColors>) -> Self {
+        self.set(|s| s.with_original_colors(mode))
+    }
+    /// [`Settings::with_winograd`]: whether CPU devices run the Winograd CPU path (default
+    /// on; no effect on wgpu).
+    pub fn with_winograd(self, on: bool) -> Self {
+        self.set(|s| s.with_winograd(on))
+    }
+
+    /// [`Settings::with_style_masks`]: where each style applies on the output (default: none).
+    pub fn with_style_masks(self, masks: Vec<Option<GrayImage>>) -> Self {
+        self.set(|s| s.with_style_masks(masks))
+    }
+    /// [`Settings::with_style_image_masks`]: which part of each style image supplies its style
+    /// (default: none).
+    pub fn with_style_image_masks(self, masks: Vec<Option<GrayImage>>) -> Self {
+        self.set(|s| s.with_style_image_masks(masks))
+    }
+    /// [`Settings::with_content_weight_map`]: the content term's strength at each pixel
+    /// (default: none).
+    pub fn with_content_weight_map(self, map: Option<GrayImage>) -> Self {
+        self.set(|s| s.with_content_weight_map(map))
+    }
+
+    /// The network, for computing features directly.
+    pub fn vgg(&self) -> &Vgg19 {
+        &self.vgg
+    }
+
+    /// The Winograd network when it applies (switched on, CPU device), as deep as the losses.
+    fn host_vgg(&self) -> Option<Arc<HostVgg>> {
+        if !self.settings.winograd || !is_host_device(&self.device) {
+            return None;
+        }
+        let deepest = self.settings.deepest_layer()?;
+        let mut cached = self.host.lock().unwrap_or_else(|e| e.into_inner());
+        match cached.as_ref() {
+            Some(host) if host.deepest() >= deepest => Some(host.clone()),
+            _ => {
+                let host = Arc::new(HostVgg::new(&self.vgg, deepest));
+                *cached = Some(host.clone());
+                Some(host)
+            }
+        }
+    }
+
+    /// The former name of [`StyleTransfer::objective`].
+    #[deprecated(note = "renamed `objective`")]
+    pub fn losses(&self, content: &RgbImage, styles: &[(&RgbImage, f32)]) -> Result<Objective> {
+        self.objective(content, styles)
+    }
+
+    /// Builds the objective for a content image (already at the output size) and style images
+    /// (at their original size; resized here) with blend weights: the loss terms and their
+    /// gradient at any image, as a run evaluates them.
+    pub fn objective(&self, content: &RgbImage, styles: &[(&RgbImage, f32)]) -> Result<Objective> {
+        self.settings.validate_values()?;
+        self.settings.check_styles(styles, None)?;
+        Objective::new(
+            &self.settings,
+            &self.vgg,
+            &self.device,
+            self.host_vgg(),
+            content,
+            styles,
+        )
+    }
+
+    /// Stylizes `content` with `styles` (image and blend weight each), calling `observer` after
+    /// every iteration. Returns the image with the lowest total loss seen at the scale the run
+    /// ended in (the last, unless the observer stopped it), at the output size, and why the
+    /// run ended.
+    pub fn run(
+        &self,
+        content: &RgbImage,
+        styles: &[(&RgbImage, f32)],
+        observer: &mut dyn Observer,
+    ) -> Result<Stylized, RunError> {
+        let settings = &self.settings;
+        settings.validate(content.width(), content.height())?;
+        let levels = settings.level_sizes(content.width(), content.height());
+        settings.check_styles(styles, levels.first().copied())?;
+        let start = Instant::now();
+        let (width, height) = settings.output_size(content.width(), content.height());
+        let final_content = image_io::resize(content, Size::Exact { width, height });
+        // Colour histogram matching recolours the styles to the content's palette first.
+        let matched: Vec<RgbImage> = match settings.original_colors {
+            Some(OriginalColors::Histogram) => styles
+                .iter()
+                .map(|(s, _)| color::match_histogram(s, &final_content))
+                .collect(),
+            _ => styles.iter().map(|(s, _)| (*s).clone()).collect(),
+        };
+        let styles: Vec<(&RgbImage, f32)> = matched
+            .iter()
+            .zip(styles)
+            .map(|(s, (_, w))| (s, *w))
+            .collect();
+        let mut previous: Option<RgbImage> = None;
+        let mut result = None;
+        for (scale, (w, h)) in (1..).zip(levels) {
+            let level_content = image_io::resize(
+                &final_content,
+                Size::Exact {
+                    width: w,
+                    height: h,
+                },
+            );
+            let init = match (&previous, &settings.init) {
+                (Some(prev), _) | (None, Init::Image(prev)) => image_io::resize(
+                    prev,
+                    Size::Exact {
+                        width: w,
+                        height: h,
+                    },
+                ),
+                (None, Init::Content) => level_content.clone(),
+                (None, Init::Noise) => noise_image(w, h, settings.seed),
+            };
+            let objective = self.objective(&level_content, &styles)?;
+            let level = solver::solve(
+                settings.solver,
+                settings.iterations,
+                (&objective, &self.vgg, &self.device),
+                &init,
+                Level {
+                    scale,
+                    scales: settings.scales,
+                    start,
+                },
+                observer,
+            )?;
+            let stopped = level.ended == EndReason::Stopped;
+            previous = Some(level.image.clone());
+            result = Some(level);
+            if stopped {
+                break;
+            }
+        }
+        let mut result = result.expect("at least one scale");
+        // Stopped at a coarser scale: its best image, upsampled as the next scale would start.
+        result.image = image_io::resize(&result.image, Size::Exact { width, height });
+        if settings.original_colors == Some(OriginalColors::Luminance) {
+            result.image = color::keep_luminance(&result.image, &final_content);
+        }
+        Ok(result)
+    }
+}
+
+/// Uniform random pixels from a seed (SplitMix64), the same on every platform and backend.
+fn noise_image(w: u32, h: u32, seed: u64) -> RgbImage {
+    let mut state = seed;
+    let mut next = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let bytes = (0..w as usize * h as usize * 3)
+        .map(|_| (next() >> 56) as u8)
+        .collect();
+    RgbImage::from_raw(w, h, bytes).expect("w*h*3 bytes")
+}

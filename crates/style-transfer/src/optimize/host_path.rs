@@ -1,0 +1,621 @@
+//! The Winograd CPU path: VGG19's forward pass, the loss terms and a hand-written backward
+//! pass to the image, on host memory, for CPU devices (flex, ndarray).
+//!
+//! Burn's autodiff computes the same thing through im2col convolutions; this path does it
+//! with a quarter of the arithmetic ([`crate::kernels::winograd`]) and keeps only what the backward
+//! pass needs: one bit per activation for each ReLU, one byte per pooling window for max
+//! pooling, and the loss gradients at the loss layers. Switch it off with
+//! [`crate::Settings::with_winograd`]`(false)`; tests check both paths agree.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::kernels::buffers::Buffers;
+use crate::kernels::winograd::Conv3x3;
+use crate::optimize::terms::{
+    LossTerms, LossWeights, content_factor, style_factor, style_target_at,
+};
+use crate::vgg::layers::Layer;
+use crate::vgg::model::{Pooling, Vgg19};
+
+/// VGG19 up to some layer, with filters in Winograd form.
+#[derive(Debug)]
+pub(crate) struct HostVgg {
+    convs: Vec<Conv3x3>,
+    pooling: Pooling,
+    /// Buffers kept between layers and evaluations.
+    buffers: Mutex<Buffers>,
+}
+
+/// The targets and weights of the losses, on the host.
+#[derive(Debug)]
+pub(crate) struct HostTargets {
+    /// Content layers.
+    pub(crate) content: Vec<HostContentTarget>,
+    /// Style terms, in layer order.
+    pub(crate) style: Vec<HostStyleTarget>,
+    /// The weights of the content, style and TV terms in the total.
+    pub(crate) weights: LossWeights,
+}
+
+/// One content layer on the host.
+#[derive(Debug)]
+pub(crate) struct HostContentTarget {
+    pub(crate) layer: Layer,
+    pub(crate) weight: f32,
+    /// The content image's features `[N][M]`.
+    pub(crate) features: Vec<f32>,
+    /// The content-weight map at the layer's resolution (`[M]`), if any.
+    pub(crate) map: Option<Vec<f32>>,
+}
+
+/// One style term on the host: its layer and weight, the target Gram per position `[N][N]`
+/// (scaled by `M` here) and, with spatial control, its region mask `[M]` and size.
+#[derive(Debug)]
+pub(crate) struct HostStyleTarget {
+    pub(crate) layer: Layer,
+    pub(crate) weight: f32,
+    pub(crate) gram: Vec<f32>,
+    pub(crate) region: Option<(Vec<f32>, f64)>,
+}
+
+/// Where the time of one evaluation on the Winograd CPU path went, step by step; see
+/// [`crate::Objective::profile`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepTime {
+    /// What ran: `conv3_1 forward`, `conv3_1 losses` (the loss terms at that layer and their
+    /// gradient: Gram matrices, differences), `conv3_1 relu mask`, `pool 2` (after block 2),
+    /// `unpool 2`, `conv3_1 input gradient` (ReLU mask applied, then the transposed
+    /// convolution), `total variation`, `copies` (the image in, the gradient out).
+    pub step: String,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// Floating-point operations the step would take done directly (a 3x3 convolution:
+    /// 2 x 9 x in x out x h x w; a Gram matrix and its gradient: 2 x 2 x N^2 x M), for
+    /// comparing against PyTorch's im2col convolutions; 0 where not counted.
+    pub direct_flop: f64,
+    /// Floating-point operations the step's matrix multiplies actually ran (for a convolution,
+    /// 2 x 36 x in x out per 4x4 tile: about a quarter of `direct_flop`).
+    pub gemm_flop: f64,
+}
+
+/// Appends steps to a profile when one is asked for.
+struct Recorder<'a>(Option<&'a mut Vec<StepTime>>);
+
+impl Recorder<'_> {
+    /// Records the time since `start` under `step` (the name is built only when recording).
+    fn record(&mut self, start: Instant, step: impl FnOnce() -> String, flop: (f64, f64)) {
+        if let Some(steps) = self.0.as_mut() {
+            steps.push(StepTime {
+                step: step(),
+                seconds: start.elapsed().as_secs_f64(),
+                direct_flop: flop.0,
+                gemm_flop: flop.1,
+            });
+        }
+    }
+}
+
+/// Direct and Winograd floating-point operations of one 3x3 convolution pass.
+fn conv_flop(layer: Layer, h: usize, w: usize) -> (f64, f64) {
+    let kc = (layer.channels() * layer.in_channels()) as f64;
+    let tiles = (h.div_ceil(4) * w.div_ceil(4)) as f64;
+    (2.0 * 9.0 * kc * (h * w) as f64, 2.0 * 36.0 * kc * tiles)
+}
+
+impl HostVgg {
+    /// The layers of `vgg` up to `deepest`, transformed.
+    pub(crate) fn new(vgg: &Vgg19, deepest: Layer) -> Self {
+        let convs = Layer::ALL[..=deepest.index()]
+            .iter()
+            .map(|&layer| {
+                let (weight, bias) = vgg.conv_params(layer);
+                Conv3x3::new(&weight, &bias, layer.channels(), layer.in_channels())
+            })
+            .collect();
+        HostVgg {
+            convs,
+            pooling: vgg.pooling(),
+            buffers: Mutex::default(),
+        }
+    }
+
+    /// The deepest layer this network holds.
+    pub(crate) fn deepest(&self) -> Layer {
+        Layer::ALL[self.convs.len() - 1]
+    }
+
+    /// Post-ReLU features `[channels][h'][w']` of `layers` for an image `[3][h][w]`.
+    pub(crate) fn features(
+        &self,
+        x: &[f32],
+        h: usize,
+        w: usize,
+        layers: &[Layer],
+    ) -> Vec<(Layer, Vec<f32>)> {
+        let Some(deepest) = layers.iter().max().copied() else {
+            return Vec::new();
+        };
+        let mut buffers = self.buffers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::new();
+        let mut a = x.to_vec();
+        for layer in Layer::ALL.into_iter().take(deepest.index() + 1) {
+            let (lh, lw) = layer.map_size(h, w);
+            let y = self.convs[layer.index()].forward(&a, lh, lw, true, &mut buffers);
+            buffers.give(std::mem::take(&mut a));
+            if layers.contains(&layer) {
+                out.push((layer, y.clone()));
+            }
+            a = if layer.pools_after() && layer < deepest {
+                let (pooled, _) = self.pool(&y, layer.channels(), lh, lw, &mut buffers);
+                buffers.give(y);
+                pooled
+            } else {
+                y
+            };
+        }
+        buffers.give(a);
+        out
+    }
+
+    fn pool(
+        &self,
+        y: &[f32],
+        c: usize,
+        h: usize,
+        w: usize,
+        buffers: &mut Buffers,
+    ) -> (Vec<f32>, Vec<u8>) {
+        let mut out = buffers.take(c * (h / 2) * (w / 2));
+        let index = match self.pooling {
+            Pooling::Max => max_pool(y, &mut out, h, w),
+            Pooling::Average => {
+                avg_pool(y, &mut out, h, w);
+                Vec::new()
+            }
+        };
+        (out, index)
+    }
+
+    fn unpool(
+        &self,
+        g: &[f32],
+        index: &[u8],
+        (c, h, w): (usize, usize, usize),
+        buffers: &mut Buffers,
+    ) -> Vec<f32> {
+        let (oh, ow) = (h / 2, w / 2);
+        let mut out = buffers.zeroed(c * h * w);
+        out.par_chunks_mut(h * w)
+            .zip(g.par_chunks(oh * ow))
+            .enumerate()
+            .for_each(|(ch, (dst, src))| {
+                for i in 0..oh {
+                    for j in 0..ow {
+                        let o = i * ow + j;
+                        match self.pooling {
+                            Pooling::Max => {
+                                let k = index[ch * oh * ow + o] as usize;
+                                dst[(2 * i + k / 2) * w + 2 * j + k % 2] = src[o];
+                            }
+                            Pooling::Average => {
+                                let v = src[o] / 4.0;
+                                for k in 0..4 {
+                                    dst[(2 * i + k / 2) * w + 2 * j + k % 2] = v;
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+        out
+    }
+
+    /// The loss terms at image `x` (`[3][h][w]`, network input units) and, if `gradient`,
+    /// the gradient of the total with respect to `x`.
+    pub(crate) fn evaluate(
+        &self,
+        x: &[f32],
+        h: usize,
+        w: usize,
+        targets: &HostTargets,
+        gradient: bool,
+        profile: Option<&mut Vec<StepTime>>,
+    ) -> (LossTerms, Option<Vec<f32>>) {
+        let mut rec = Recorder(profile);
+        let deepest = (targets.content.iter().map(|c| c.layer))
+            .chain(targets.style.iter().map(|s| s.layer))
+            .max()
+            .expect("at least one loss layer");
+        let n_layers = deepest.index() + 1;
+        // What the backward pass keeps, per layer.
+        let mut masks: Vec<Vec<u64>> = vec![Vec::new(); n_layers];
+        let mut pool_index: Vec<Vec<u8>> = vec![Vec::new(); n_layers];
+        let mut loss_grad: Vec<Option<Vec<f32>>> = vec![None; n_layers];
+        let (content_slope, style_slope, tv_slope) = targets.weights.slopes();
+        let mut content = vec![0.0f64; targets.content.len()];
+        let mut style = vec![0.0f64; targets.style.len()];
+        let mut buffers = self.buffers.lock().unwrap_or_else(|e| e.into_inner());
+        let buffers = &mut *buffers;
+        let mut a = x.to_vec();
+        for layer in Layer::ALL.into_iter().take(n_layers) {
+            let (lh, lw) = layer.map_size(h, w);
+            let n = layer.channels();
+            let m = lh * lw;
+            let start = Instant::now();
+            let y = self.convs[layer.index()].forward(&a, lh, lw, true, buffers);
+            buffers.give(std::mem::take(&mut a));
+            rec.record(
+                start,
+                || format!("{layer} forward"),
+                conv_flop(layer, lh, lw),
+            );
+            let start = Instant::now();
+            let mut loss_flop = 0.0;
+            let mut grad: Option<Vec<f32>> = None;
+            for (i, target) in targets.content.iter().enumerate() {
+                if target.layer != layer {
+                    continue;
+                }
+                let (value, g) = content_term(&y, target, m, content_slope, gradient, buffers);
+                content[i] = value;
+                accumulate(&mut grad, g, buffers);
+            }
+            for (i, t) in targets.style.iter().enumerate() {
+                if t.layer != layer {
+                    continue;
+                }
+                let (value, g) = style_term(&y, t, (n, m), style_slope, gradient, buffers);
+                style[i] = value;
+                accumulate(&mut grad, g, buffers);
+                loss_flop += 2.0 * (n * n * m) as f64 * if gradient { 2.0 } else { 1.0 };
+            }
+            if grad.is_some() || !gradient {
+                let flop = (loss_flop, loss_flop);
+                rec.record(start, || format!("{layer} losses"), flop);
+            }
+            loss_grad[layer.index()] = grad;
+            if gradient {
+                let start = Instant::now();
+                masks[layer.index()] = relu_mask(&y);
+                rec.record(start, || format!("{layer} relu mask"), (0.0, 0.0));
+            }
+            a = if layer.pools_after() && layer < deepest {
+                let start = Instant::now();
+                let (pooled, index) = self.pool(&y, n, lh, lw, buffers);
+                pool_index[layer.index()] = index;
+                buffers.give(y);
+                rec.record(start, || format!("pool {}", layer.block()), (0.0, 0.0));
+                pooled
+            } else {
+                y
+            };
+        }
+        buffers.give(a);
+        let start = Instant::now();
+        let with_tv = targets.weights.tv > 0.0;
+        let (tv, tv_grad) = if with_tv {
+            total_variation(x, h, w, gradient)
+        } else {
+            (0.0, None)
+        };
+        if with_tv {
+            rec.record(start, || "total variation".into(), (0.0, 0.0));
+        }
+        // The terms of several styles at one layer (spatial control) add up.
+        let mut style_layers: Vec<(Layer, f64)> = Vec::new();
+        for (t, value) in targets.style.iter().zip(style) {
+            match style_layers.last_mut() {
+                Some((layer, sum)) if *layer == t.layer => *sum += value,
+                _ => style_layers.push((t.layer, value)),
+            }
+        }
+        let terms = targets.weights.terms(content, style_layers, tv);
+        if !gradient {
+            return (terms, None);
+        }
+        // Backward: g is the gradient with respect to the current layer's post-ReLU output.
+        let mut g: Option<Vec<f32>> = None;
+        for layer in Layer::ALL[..n_layers].iter().rev().copied() {
+            let (lh, lw) = layer.map_size(h, w);
+            let n = layer.channels();
+            if layer.pools_after() && layer < deepest {
+                let start = Instant::now();
+                g = g.map(|pooled| {
+                    let index = &pool_index[layer.index()];
+                    let out = self.unpool(&pooled, index, (n, lh, lw), buffers);
+                    buffers.give(pooled);
+                    out
+                });
+                rec.record(start, || format!("unpool {}", layer.block()), (0.0, 0.0));
+            }
+            let start = Instant::now();
+            if let Some(lg) = loss_grad[layer.index()].take() {
+                accumulate(&mut g, Some(lg), buffers);
+            }
+            let Some(mut dy) = g.take() else { continue };
+            apply_mask(&mut dy, &masks[layer.index()]);
+            g = Some(self.convs[layer.index()].backward_input(&dy, lh, lw, buffers));
+            buffers.give(dy);
+            let flop = conv_flop(layer, lh, lw);
+            rec.record(start, || format!("{layer} input gradient"), flop);
+        }
+        let mut grad = g.unwrap_or_else(|| vec![0.0; x.len()]);
+        if let Some(tv_grad) = tv_grad {
+            let s = tv_slope as f32;
+            grad.iter_mut().zip(tv_grad).for_each(|(g, t)| *g += s * t);
+        }
+        (terms, Some(grad))
+    }
+}
+
+/// Adds a gradient into an accumulated one (or starts it).
+fn accumulate(into: &mut Option<Vec<f32>>, g: Option<Vec<f32>>, buffers: &mut Buffers) {
+    match (into.as_mut(), g) {
+        (Some(acc), Some(g)) => {
+            acc.par_iter_mut().zip(&g).for_each(|(a, b)| *a += b);
+            buffers.give(g);
+        }
+        (None, g) => *into = g,
+        (Some(_), None) => {}
+    }
+}
+
+/// The content term of `target` at its layer of `m` positions per channel
+/// ([`content_factor`], each position's squares weighted by the content-weight map when
+/// given) and, scaled by `slope` (the total's slope in the content term), its gradient.
+fn content_term(
+    f: &[f32],
+    target: &HostContentTarget,
+    m: usize,
+    slope: f64,
+    gradient: bool,
+    buffers: &mut Buffers,
+) -> (f64, Option<Vec<f32>>) {
+    let (p, map, weight) = (&target.features, target.map.as_deref(), target.weight);
+    // Fixed parts (channel planes) summed in order: the same result on every run, however
+    // rayon splits work. Without a map, no per-value weight.
+    let partial: Vec<f64> = (f.par_chunks(m).zip(p.par_chunks(m)))
+        .map(|(fc, pc)| {
+            let squares = fc.iter().zip(pc).map(|(a, b)| ((a - b) as f64).powi(2));
+            match map {
+                Some(r) => squares.zip(r).map(|(d, &w)| w as f64 * d).sum::<f64>(),
+                None => squares.sum::<f64>(),
+            }
+        })
+        .collect();
+    let sum: f64 = partial.iter().sum();
+    let factor = content_factor(weight);
+    let g = gradient.then(|| {
+        let s = (2.0 * factor * slope) as f32;
+        let mut g = buffers.take(f.len());
+        (g.par_chunks_mut(m)
+            .zip(f.par_chunks(m))
+            .zip(p.par_chunks(m)))
+        .for_each(|((g, fc), pc)| {
+            let diffs = g.iter_mut().zip(fc).zip(pc);
+            match map {
+                Some(r) => diffs
+                    .zip(r)
+                    .for_each(|(((g, a), b), w)| *g = s * w * (a - b)),
+                None => diffs.for_each(|((g, a), b)| *g = s * (a - b)),
+            }
+        });
+        g
+    });
+    (factor * sum, g)
+}
+
+/// The weighted style term at one layer ([`style_factor`], `G = F F^T` against the target
+/// `M A`; with a region `r`, `F * r` and its size) and, scaled by `slope` (the total's slope
+/// in the style term), its gradient.
+fn style_term(
+    f: &[f32],
+    t: &HostStyleTarget,
+    (n, m): (usize, usize),
+    slope: f64,
+    gradient: bool,
+    buffers: &mut Buffers,
+) -> (f64, Option<Vec<f32>>) {
+    let masked: Option<Vec<f32>> = t.region.as_ref().map(|(r, _)| {
+        let mut v = buffers.take(f.len());
+        (v.par_chunks_mut(m).zip(f.par_chunks(m))).for_each(|(v, f)| {
+            v.iter_mut()
+                .zip(f)
+                .zip(r)
+                .for_each(|((v, f), r)| *v = f * r)
+        });
+        v
+    });
+    let (f, size) = match (&masked, &t.region) {
+        (Some(v), Some((_, size))) => (&v[..], *size),
+        _ => (f, m as f64),
+    };
+    let mut d = gram(f, n, m);
+    let at = style_target_at(size) as f32;
+    d.iter_mut().zip(&t.gram).for_each(|(g, a)| *g -= at * a);
+    let sum: f64 = d.iter().map(|v| (*v as f64) * (*v as f64)).sum();
+    let factor = style_factor(t.weight, n, size);
+    let value = factor * sum;
+    let g = gradient.then(|| {
+        let mut g = buffers.take(n * m);
+        let s = (4.0 * factor * slope) as f32;
+        // SAFETY: g is n x m, d is n x n, f is n x m.
+        unsafe {
+            gemm::gemm(
+                n,
+                m,
+                n,
+                g.as_mut_ptr(),
+                1,
+                m as isize,
+                false,
+                d.as_ptr(),
+                1,
+                n as isize,
+                f.as_ptr(),
+                1,
+                m as isize,
+                0.0,
+                s,
+                false,
+                false,
+                false,
+                gemm::Parallelism::Rayon(0),
+            );
+        }
+        // d(F * r)/dF = r.
+        if let Some((r, _)) = &t.region {
+            g.par_chunks_mut(m)
+                .for_each(|g| g.iter_mut().zip(r).for_each(|(g, r)| *g *= r));
+        }
+        g
+    });
+    if let Some(v) = masked {
+        buffers.give(v);
+    }
+    (value, g)
+}
+
+/// `G = F F^T` for `F` of `n x m`. A Gram matrix is a small output from a long inner
+/// dimension, which one multiply cannot share between threads well: the positions are split
+/// into a fixed number of parts (so the sum is the same on every run), multiplied in
+/// parallel and summed in order.
+fn gram(f: &[f32], n: usize, m: usize) -> Vec<f32> {
+    const PART: usize = 2048;
+    let parts = m.div_ceil(PART).clamp(1, 16);
+    let len = m.div_ceil(parts);
+    let partial: Vec<Vec<f32>> = (0..parts)
+        .into_par_iter()
+        .map(|p| {
+            let (start, end) = (p * len, ((p + 1) * len).min(m));
+            let mut g = vec![0.0f32; n * n];
+            if start < end {
+                // SAFETY: g is n x n; f[start..] read as n x (end - start) with row stride m.
+                unsafe {
+                    gemm::gemm(
+                        n,
+                        n,
+                        end - start,
+                        g.as_mut_ptr(),
+                        1,
+                        n as isize,
+                        false,
+                        f.as_ptr().add(start),
+                        1,
+                        m as isize,
+                        f.as_ptr().add(start),
+                        m as isize,
+                        1,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+            }
+            g
+        })
+        .collect();
+    let mut parts = partial.into_iter();
+    let mut total = parts.next().expect("at least one part");
+    for p in parts {
+        total.iter_mut().zip(p).for_each(|(t, v)| *t += v);
+    }
+    total
+}
+
+/// Total variation `sum((x[i+1,j]-x[i,j])^2) + sum((x[i,j+1]-x[i,j])^2)` and its gradient.
+fn total_variation(x: &[f32], h: usize, w: usize, gradient: bool) -> (f64, Option<Vec<f32>>) {
+    let mut value = 0.0f64;
+    let mut g = gradient.then(|| vec![0.0f32; x.len()]);
+    for (c, plane) in x.chunks(h * w).enumerate() {
+        for i in 0..h {
+            for j in 0..w {
+                let at = i * w + j;
+                for (ok, next) in [(i + 1 < h, at + w), (j + 1 < w, at + 1)] {
+                    if !ok {
+                        continue;
+                    }
+                    let d = plane[next] - plane[at];
+                    value += (d as f64) * (d as f64);
+                    if let Some(g) = g.as_mut() {
+                        g[c * h * w + next] += 2.0 * d;
+                        g[c * h * w + at] -= 2.0 * d;
+                    }
+                }
+            }
+        }
+    }
+    (value, g)
+}
+
+/// One bit per activation: whether ReLU let it through.
+fn relu_mask(y: &[f32]) -> Vec<u64> {
+    y.par_chunks(64)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .enumerate()
+                .fold(0u64, |bits, (i, v)| bits | (((*v > 0.0) as u64) << i))
+        })
+        .collect()
+}
+
+fn apply_mask(g: &mut [f32], mask: &[u64]) {
+    g.par_chunks_mut(64).zip(mask).for_each(|(chunk, bits)| {
+        for (i, v) in chunk.iter_mut().enumerate() {
+            if bits >> i & 1 == 0 {
+                *v = 0.0;
+            }
+        }
+    });
+}
+
+/// 2x2 max pooling, stride 2 (floor), into `out`; returns the position of each maximum
+/// (the first on ties).
+fn max_pool(y: &[f32], out: &mut [f32], h: usize, w: usize) -> Vec<u8> {
+    let (oh, ow) = (h / 2, w / 2);
+    let mut index = vec![0u8; out.len()];
+    out.par_chunks_mut(oh * ow)
+        .zip(index.par_chunks_mut(oh * ow))
+        .zip(y.par_chunks(h * w))
+        .for_each(|((dst, idx), src)| {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let mut best = (src[2 * i * w + 2 * j], 0u8);
+                    for k in 1..4u8 {
+                        let v = src[(2 * i + k as usize / 2) * w + 2 * j + k as usize % 2];
+                        if v > best.0 {
+                            best = (v, k);
+                        }
+                    }
+                    dst[i * ow + j] = best.0;
+                    idx[i * ow + j] = best.1;
+                }
+            }
+        });
+    index
+}
+
+/// 2x2 average pooling, stride 2 (floor), into `out`.
+fn avg_pool(y: &[f32], out: &mut [f32], h: usize, w: usize) {
+    let (oh, ow) = (h / 2, w / 2);
+    out.par_chunks_mut(oh * ow)
+        .zip(y.par_chunks(h * w))
+        .for_each(|(dst, src)| {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let s = src[2 * i * w + 2 * j]
+                        + src[2 * i * w + 2 * j + 1]
+                        + src[(2 * i + 1) * w + 2 * j]
+                        + src[(2 * i + 1) * w + 2 * j + 1];
+                    dst[i * ow + j] = s / 4.0;
+                }
+            }
+        });
+}

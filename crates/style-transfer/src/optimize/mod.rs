@@ -1,0 +1,35 @@
+//! The Gatys et al. optimization: [`StyleTransfer`] repaints a photo by optimizing its
+//! pixels against VGG19's features.
+//!
+//! - [`settings`]: what a run is asked to do, checked before any weights are read;
+//! - [`engine`]: one run in order (sizes, colours, the starting image, the scales);
+//! - [`objective`]: one scale's objective (targets once, loss terms and gradient per
+//!   evaluation), evaluated by Burn's path ([`losses`], autodiff) or by the host path
+//!   ([`host_path`], the Winograd kernels and a hand-written backward pass, on the CPU
+//!   backends);
+//! - [`terms`]: the one definition of each loss formula, shared by both paths;
+//! - [`masks`]: spatial control's masks brought to each layer;
+//! - [`solver`] and [`lbfgs`]: the stepping loops (Adam, L-BFGS) and [`progress`], what a
+//!   run tells its caller.
+//!
+//! May use: `vgg`, `kernels`, `image_io`, `backend`, `error`; not the feed-forward
+//! networks (a run started from one gets its picture as `Init::Image`).
+
+pub(crate) mod engine;
+pub(crate) mod host_path;
+pub(crate) mod lbfgs;
+pub mod losses;
+pub(crate) mod masks;
+pub(crate) mod objective;
+pub(crate) mod progress;
+pub(crate) mod settings;
+pub(crate) mod solver;
+pub(crate) mod terms;
+
+pub use engine::StyleTransfer;
+pub use lbfgs::Criterion;
+pub use losses::LayerWeight;
+pub use objective::Objective;
+pub use progress::{Control, EndReason, Observer, Progress, RunError, Stylized};
+pub use settings::{DEFAULT_STYLE_LAYERS, Init, OriginalColors, Settings, Solver};
+pub use terms::LossTerms;

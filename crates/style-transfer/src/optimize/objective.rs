@@ -1,0 +1,336 @@
+//! The objective of one run at one size: [`Objective`] holds the loss targets (content features,
+//! style Grams), computed once, and evaluates the loss terms and the gradient with respect to
+//! the image, by Burn's path (the [`crate::optimize::losses`] modules and autodiff) or by the Winograd
+//! CPU path ([`crate::optimize::host_path`]), for which it converts tensors to host vectors and back.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use image::RgbImage;
+
+use crate::error::{Error, Result};
+use crate::image_io::{self, image_to_tensor, tensor_values};
+use crate::optimize::host_path::{
+    HostContentTarget, HostStyleTarget, HostTargets, HostVgg, StepTime,
+};
+use crate::optimize::losses::{ContentLoss, GuidedStyle, StyleLoss, total_variation};
+use crate::optimize::masks::Mask;
+use crate::optimize::settings::Settings;
+use crate::optimize::terms::{self, LossTerms, LossWeights};
+use crate::vgg::layers::Layer;
+use crate::vgg::model::{Features, Vgg19, check_input_size};
+
+/// The losses of one run, with their targets computed: evaluates the loss terms and the
+/// gradient with respect to the image.
+#[derive(Debug)]
+pub struct Objective {
+    content: Option<ContentLoss>,
+    style: Option<StyleLoss>,
+    layers: Vec<Layer>,
+    weights: LossWeights,
+    /// The Winograd CPU path and the targets on the host, when it applies.
+    host: Option<(Arc<HostVgg>, HostTargets)>,
+}
+
+/// Post-ReLU features of `image` at `layers`, by the Winograd path when given.
+fn features(
+    vgg: &Vgg19,
+    device: &Device,
+    image: &RgbImage,
+    layers: &[Layer],
+    host: Option<&HostVgg>,
+) -> Result<Features> {
+    let convention = vgg.convention();
+    let Some(host) = host else {
+        let input = image_to_tensor(image, convention, device);
+        return vgg.forward(input, layers);
+    };
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    check_input_size(w, h)?;
+    let x = image_io::image_to_planar(image, convention);
+    let layers = host
+        .features(&x, h, w, layers)
+        .into_iter()
+        .map(|(layer, values)| {
+            let (lh, lw) = layer.map_size(h, w);
+            let shape = [1, layer.channels(), lh, lw];
+            (
+                layer,
+                Tensor::from_data(TensorData::new(values, shape), device),
+            )
+        })
+        .collect();
+    Ok(Features::from_layers(layers))
+}
+
+impl Objective {
+    /// Computes the targets for a content image (already at the output size) and style
+    /// images (at their original size; resized here) with blend weights. `host` is the
+    /// Winograd network when that path applies.
+    pub(crate) fn new(
+        settings: &Settings,
+        vgg: &Vgg19,
+        device: &Device,
+        host: Option<Arc<HostVgg>>,
+        content: &RgbImage,
+        styles: &[(&RgbImage, f32)],
+    ) -> Result<Self> {
+        let layers: Vec<Layer> = settings.content_layers.iter().map(|(l, _)| *l).collect();
+        let (cw, ch) = content.dimensions();
+        let content_loss = if layers.is_empty() {
+            None
+        } else {
+            let loss = ContentLoss::new(
+                &features(vgg, device, content, &layers, host.as_deref())?,
+                &settings.content_layers,
+            )?;
+            Some(match &settings.content_weight_map {
+                Some(map) => loss.with_weight_map(&Mask::resized(map, cw, ch)),
+                None => loss,
+            })
+        };
+        let style_layers: Vec<Layer> = settings.style_layers.iter().map(|(l, _)| *l).collect();
+        let style_loss = if style_layers.is_empty() {
+            None
+        } else {
+            let size = settings.style_size_at(content.dimensions());
+            let mut features_of = Vec::with_capacity(styles.len());
+            let mut sources = Vec::with_capacity(styles.len());
+            for (i, (image, weight)) in styles.iter().enumerate() {
+                let resized = image_io::resize(image, size);
+                let f = features(vgg, device, &resized, &style_layers, host.as_deref())?;
+                features_of.push((f, *weight));
+                let (sw, sh) = resized.dimensions();
+                let mask = settings.style_image_masks.get(i).and_then(Option::as_ref);
+                sources.push(mask.map(|m| Mask::resized(m, sw, sh)));
+            }
+            if settings.guided() {
+                let regions: Vec<Option<Mask>> = (0..styles.len())
+                    .map(|i| {
+                        let mask = settings.style_masks.get(i).and_then(Option::as_ref);
+                        mask.map(|m| Mask::resized(m, cw, ch))
+                    })
+                    .collect();
+                let (h, w) = (ch as usize, cw as usize);
+                let guided: Vec<GuidedStyle<'_>> = (features_of.iter().zip(&sources))
+                    .zip(&regions)
+                    .map(|(((f, weight), source), region)| GuidedStyle {
+                        features: f,
+                        weight: *weight,
+                        source: source.as_ref(),
+                        region: region.as_ref(),
+                    })
+                    .collect();
+                Some(StyleLoss::guided(&guided, &settings.style_layers, (h, w))?)
+            } else {
+                let refs: Vec<_> = features_of.iter().map(|(f, w)| (f, *w)).collect();
+                Some(StyleLoss::blended(&refs, &settings.style_layers)?)
+            }
+        };
+        let mut all: Vec<Layer> = layers.into_iter().chain(style_layers).collect();
+        all.sort();
+        all.dedup();
+        let weights = LossWeights {
+            content: settings.content_weight,
+            style: settings.style_weight,
+            tv: settings.tv_weight,
+        };
+        let host = host.map(|vgg| {
+            let targets = HostTargets {
+                content: content_loss
+                    .iter()
+                    .flat_map(|l| l.targets().iter().zip(l.host_maps()))
+                    .map(|((l, w, t), map)| HostContentTarget {
+                        layer: *l,
+                        weight: *w,
+                        features: tensor_values(t),
+                        map,
+                    })
+                    .collect(),
+                style: style_loss
+                    .iter()
+                    .flat_map(|l| l.targets())
+                    .map(|t| HostStyleTarget {
+                        layer: t.layer,
+                        weight: t.weight,
+                        gram: tensor_values(&t.gram),
+                        region: t.region.as_ref().map(|r| (r.values.clone(), r.size)),
+                    })
+                    .collect(),
+                weights,
+            };
+            (vgg, targets)
+        });
+        Ok(Objective {
+            content: content_loss,
+            style: style_loss,
+            layers: all,
+            weights,
+            host,
+        })
+    }
+
+    /// Whether evaluations run on the Winograd CPU path (see
+    /// [`crate::Settings::with_winograd`]).
+    pub fn uses_winograd(&self) -> bool {
+        self.host.is_some()
+    }
+
+    /// The loss terms at `x` (`[1, 3, h, w]`, no autodiff) without a gradient.
+    pub fn terms(&self, vgg: &Vgg19, x: Tensor<4>) -> Result<LossTerms> {
+        let (terms, _) = self.compute(vgg, x, false, 0)?;
+        Ok(terms)
+    }
+
+    /// The loss terms at `x` and the gradient of the total with respect to `x`; a non-finite
+    /// loss or gradient is [`Error::NonFinite`] naming the term.
+    pub fn evaluate(
+        &self,
+        vgg: &Vgg19,
+        x: Tensor<4>,
+        iteration: usize,
+    ) -> Result<(LossTerms, Tensor<4>)> {
+        let (terms, grad) = self.compute(vgg, x, true, iteration)?;
+        Ok((terms, grad.expect("gradient requested")))
+    }
+
+    fn compute(
+        &self,
+        vgg: &Vgg19,
+        x: Tensor<4>,
+        gradient: bool,
+        iteration: usize,
+    ) -> Result<(LossTerms, Option<Tensor<4>>)> {
+        if self.host.is_some() {
+            return self.compute_winograd(x, gradient, iteration, None);
+        }
+        let x = if gradient {
+            x.autodiff().require_grad()
+        } else {
+            x
+        };
+        let features = vgg.forward(x.clone(), &self.layers)?;
+        let content = match &self.content {
+            Some(loss) => loss.forward_layers(&features)?,
+            None => Vec::new(),
+        };
+        let style = match &self.style {
+            Some(loss) => loss.forward_layers(&features)?,
+            None => Vec::new(),
+        };
+        let tv = (self.weights.tv > 0.0).then(|| total_variation(&x));
+        let total = self
+            .weights
+            .total(
+                terms::sum(content.iter().map(|(_, t)| t.clone())),
+                terms::sum(style.iter().map(|(_, t)| t.clone())),
+                tv.clone(),
+            )
+            .expect("at least one loss term");
+        let grad = if gradient {
+            let grads = total.backward();
+            let g = x.grad(&grads).expect("the image requires a gradient");
+            Some(g)
+        } else {
+            None
+        };
+        // One read from the device for every term (and the gradient's sum, to catch NaN).
+        let (n_content, n_style) = (content.len(), style.len());
+        let style_layers: Vec<Layer> = style.iter().map(|(l, _)| *l).collect();
+        let mut parts: Vec<Tensor<1>> = (content.into_iter().chain(style))
+            .map(|(_, t)| t.inner())
+            .collect();
+        parts.push(
+            tv.unwrap_or_else(|| Tensor::zeros([1], &x.device()))
+                .inner(),
+        );
+        if let Some(g) = &grad {
+            parts.push(g.clone().sum());
+        }
+        let values: Vec<f64> = tensor_values(&Tensor::cat(parts, 0))
+            .into_iter()
+            .map(f64::from)
+            .collect();
+        let (content_values, rest) = values.split_at(n_content);
+        let (style_values, rest) = rest.split_at(n_style);
+        let terms = self.weights.terms(
+            content_values.iter().copied(),
+            style_layers
+                .into_iter()
+                .zip(style_values.iter().copied())
+                .collect(),
+            rest[0],
+        );
+        let grad_sum = grad.as_ref().map(|_| rest[1]);
+        check_finite(&terms, grad_sum, iteration)?;
+        Ok((terms, grad))
+    }
+
+    /// One evaluation on the Winograd CPU path, with its steps timed into `profile`.
+    fn compute_winograd(
+        &self,
+        x: Tensor<4>,
+        gradient: bool,
+        iteration: usize,
+        mut profile: Option<&mut Vec<StepTime>>,
+    ) -> Result<(LossTerms, Option<Tensor<4>>)> {
+        let (vgg, targets) = self.host.as_ref().expect("the host path applies");
+        let [_, _, h, w] = x.dims();
+        let start = Instant::now();
+        let pixels = tensor_values(&x);
+        let mut copies = start.elapsed().as_secs_f64();
+        let (terms, grad) = vgg.evaluate(&pixels, h, w, targets, gradient, profile.as_deref_mut());
+        let start = Instant::now();
+        let grad_sum = grad
+            .as_ref()
+            .map(|g| g.iter().map(|v| *v as f64).sum::<f64>());
+        check_finite(&terms, grad_sum, iteration)?;
+        let grad = grad.map(|g| Tensor::from_data(TensorData::new(g, [1, 3, h, w]), &x.device()));
+        copies += start.elapsed().as_secs_f64();
+        if let Some(profile) = profile {
+            profile.push(StepTime {
+                step: "copies".into(),
+                seconds: copies,
+                direct_flop: 0.0,
+                gemm_flop: 0.0,
+            });
+        }
+        Ok((terms, grad))
+    }
+
+    // For the project's own profile example (`examples/profile.rs`); not part of the
+    // supported API.
+    #[doc(hidden)]
+    /// Times one evaluation (loss terms and gradient at `x`) step by step on the Winograd CPU
+    /// path: each layer's forward pass, losses, ReLU mask, pooling and input gradient, and the
+    /// copies in and out. [`Error::InvalidConfig`] when the path does not apply (switched off,
+    /// or not a CPU device). `cargo run --release --example profile` prints it as a table.
+    pub fn profile(&self, x: Tensor<4>) -> Result<Vec<StepTime>> {
+        if self.host.is_none() {
+            return Err(Error::InvalidConfig {
+                name: "profile",
+                reason: "only the Winograd CPU path is profiled; use a CPU backend with the Winograd path on".into(),
+            });
+        }
+        let mut steps = Vec::new();
+        self.compute_winograd(x, true, 0, Some(&mut steps))?;
+        Ok(steps)
+    }
+}
+
+/// [`Error::NonFinite`] naming the first loss term (or the gradient, by its sum) that is NaN
+/// or infinite.
+fn check_finite(terms: &LossTerms, grad_sum: Option<f64>, iteration: usize) -> Result<()> {
+    let named = [
+        ("content", terms.content),
+        ("style", terms.style),
+        ("tv", terms.tv),
+        ("total", terms.total),
+        ("gradient", grad_sum.unwrap_or(0.0)),
+    ];
+    match named.iter().find(|(_, v)| !v.is_finite()) {
+        Some((term, _)) => Err(Error::NonFinite { iteration, term }),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,124 @@
+//! What a run tells its caller: [`Progress`] after every iteration (to an [`Observer`], which
+//! answers with a [`Control`]), and at the end a [`Stylized`] result, which says why the run
+//! ended ([`EndReason`]), or a [`RunError`].
+
+use std::fmt;
+use std::time::Duration;
+
+use image::RgbImage;
+
+use crate::error::Error;
+use crate::optimize::lbfgs::Criterion;
+use crate::optimize::terms::LossTerms;
+
+/// What an observer sees after each iteration.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Progress<'a> {
+    /// The iteration just finished, from 1.
+    pub iteration: usize,
+    /// The number of iterations asked for (per scale).
+    pub iterations: usize,
+    /// The current scale, from 1 (coarsest) to `scales` (the output size).
+    pub scale: usize,
+    /// The number of scales of a multi-scale run (1 otherwise).
+    pub scales: usize,
+    /// The loss terms at the current image.
+    pub losses: &'a LossTerms,
+    /// Time since the run started (targets included).
+    pub elapsed: Duration,
+    /// The current image, when the observer asked for it through [`Observer::wants_image`].
+    pub image: Option<&'a RgbImage>,
+}
+
+/// Whether to go on after an iteration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Control {
+    /// Go on.
+    Continue,
+    /// End the whole run now, at whichever scale, and return the best image so far (at the
+    /// output size).
+    Stop,
+}
+
+/// Receives progress after each iteration and may stop the run.
+pub trait Observer {
+    /// Whether [`Progress::image`] should hold the current image at `iteration` (converting it
+    /// costs a copy from the device). Default: never.
+    fn wants_image(&mut self, iteration: usize) -> bool {
+        let _ = iteration;
+        false
+    }
+    /// Called after each iteration.
+    fn observe(&mut self, progress: &Progress<'_>) -> Control;
+}
+
+impl<F: FnMut(&Progress<'_>) -> Control> Observer for F {
+    fn observe(&mut self, progress: &Progress<'_>) -> Control {
+        self(progress)
+    }
+}
+
+/// The result of a run.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Stylized {
+    /// The best image found (lowest total loss) at the scale the run ended in, at the output
+    /// size (a run stopped at a coarser scale returns that scale's best image upsampled).
+    pub image: RgbImage,
+    /// Its loss terms, as the solver computed them at that scale (before rounding to 8
+    /// bits).
+    pub losses: LossTerms,
+    /// Iterations done at the scale the run ended in.
+    pub iterations: usize,
+    /// The scale the run ended in, from 1 (the last, `scales`, unless stopped earlier).
+    pub scale: usize,
+    /// Why the run ended.
+    pub ended: EndReason,
+}
+
+/// Why a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndReason {
+    /// Every iteration asked for ran, at every scale.
+    Done,
+    /// The observer returned [`Control::Stop`]; no later iteration or scale ran.
+    Stopped,
+    /// L-BFGS could make no further progress at the last scale before its last iteration
+    /// (at a coarser scale, convergence only ends that scale); the criterion says which
+    /// stopping rule fired.
+    Converged(Criterion),
+}
+
+impl fmt::Display for EndReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EndReason::Done => f.write_str("all iterations done"),
+            EndReason::Stopped => f.write_str("stopped"),
+            EndReason::Converged(criterion) => write!(f, "converged ({criterion})"),
+        }
+    }
+}
+
+/// A failed run, with the last image whose loss was finite (when there was one).
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+#[non_exhaustive]
+pub struct RunError {
+    /// What went wrong (boxed to keep `Result<Stylized, RunError>` small).
+    #[source]
+    pub error: Box<Error>,
+    /// The last image with finite losses, if any iteration got that far.
+    pub image: Option<RgbImage>,
+}
+
+impl From<Error> for RunError {
+    fn from(error: Error) -> Self {
+        RunError {
+            error: Box::new(error),
+            image: None,
+        }
+    }
+}
