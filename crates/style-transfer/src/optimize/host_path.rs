@@ -225,75 +225,9 @@ impl HostVgg {
         profile: Option<&mut Vec<StepTime>>,
     ) -> (LossTerms, Option<Vec<f32>>) {
         let mut rec = Recorder(profile);
-        let deepest = (targets.content.iter().map(|c| c.layer))
-            .chain(targets.style.iter().map(|s| s.layer))
-            .max()
-            .expect("at least one loss layer");
-        let n_layers = deepest.index() + 1;
-        // What the backward pass keeps, per layer.
-        let mut masks: Vec<Vec<u64>> = vec![Vec::new(); n_layers];
-        let mut pool_index: Vec<Vec<u8>> = vec![Vec::new(); n_layers];
-        let mut loss_grad: Vec<Option<Vec<f32>>> = vec![None; n_layers];
-        let (content_slope, style_slope, tv_slope) = targets.weights.slopes();
-        let mut content = vec![0.0f64; targets.content.len()];
-        let mut style = vec![0.0f64; targets.style.len()];
         let mut buffers = self.buffers.lock().unwrap_or_else(|e| e.into_inner());
         let buffers = &mut *buffers;
-        let mut a = x.to_vec();
-        for layer in Layer::ALL.into_iter().take(n_layers) {
-            let (lh, lw) = layer.map_size(h, w);
-            let n = layer.channels();
-            let m = lh * lw;
-            let start = Instant::now();
-            let y = self.convs[layer.index()].forward(&a, lh, lw, true, buffers);
-            buffers.give(std::mem::take(&mut a));
-            rec.record(
-                start,
-                || format!("{layer} forward"),
-                conv_flop(layer, lh, lw),
-            );
-            let start = Instant::now();
-            let mut loss_flop = 0.0;
-            let mut grad: Option<Vec<f32>> = None;
-            for (i, target) in targets.content.iter().enumerate() {
-                if target.layer != layer {
-                    continue;
-                }
-                let (value, g) = content_term(&y, target, m, content_slope, gradient, buffers);
-                content[i] = value;
-                accumulate(&mut grad, g, buffers);
-            }
-            for (i, t) in targets.style.iter().enumerate() {
-                if t.layer != layer {
-                    continue;
-                }
-                let (value, g) = style_term(&y, t, (n, m), style_slope, gradient, buffers);
-                style[i] = value;
-                accumulate(&mut grad, g, buffers);
-                loss_flop += 2.0 * (n * n * m) as f64 * if gradient { 2.0 } else { 1.0 };
-            }
-            if grad.is_some() || !gradient {
-                let flop = (loss_flop, loss_flop);
-                rec.record(start, || format!("{layer} losses"), flop);
-            }
-            loss_grad[layer.index()] = grad;
-            if gradient {
-                let start = Instant::now();
-                masks[layer.index()] = relu_mask(&y);
-                rec.record(start, || format!("{layer} relu mask"), (0.0, 0.0));
-            }
-            a = if layer.pools_after() && layer < deepest {
-                let start = Instant::now();
-                let (pooled, index) = self.pool(&y, n, lh, lw, buffers);
-                pool_index[layer.index()] = index;
-                buffers.give(y);
-                rec.record(start, || format!("pool {}", layer.block()), (0.0, 0.0));
-                pooled
-            } else {
-                y
-            };
-        }
-        buffers.give(a);
+        let mut tape = self.forward(x, (h, w), targets, gradient, &mut rec, buffers);
         let start = Instant::now();
         let with_tv = targets.weights.tv > 0.0;
         let (tv, tv_grad) = if with_tv {
@@ -304,51 +238,184 @@ impl HostVgg {
         if with_tv {
             rec.record(start, || "total variation".into(), (0.0, 0.0));
         }
-        // The terms of several styles at one layer (spatial control) add up.
-        let mut style_layers: Vec<(Layer, f64)> = Vec::new();
-        for (t, value) in targets.style.iter().zip(style) {
-            match style_layers.last_mut() {
-                Some((layer, sum)) if *layer == t.layer => *sum += value,
-                _ => style_layers.push((t.layer, value)),
-            }
-        }
-        let terms = targets.weights.terms(content, style_layers, tv);
+        let style_layers = style_by_layer(targets, &tape.style);
+        let terms = targets
+            .weights
+            .terms(tape.content.clone(), style_layers, tv);
         if !gradient {
             return (terms, None);
         }
-        // Backward: g is the gradient with respect to the current layer's post-ReLU output.
+        let g = self.backward(&mut tape, (h, w), &mut rec, buffers);
+        let mut grad = g.unwrap_or_else(|| vec![0.0; x.len()]);
+        if let Some(tv_grad) = tv_grad {
+            let s = targets.weights.slopes().2 as f32;
+            grad.iter_mut().zip(tv_grad).for_each(|(g, t)| *g += s * t);
+        }
+        (terms, Some(grad))
+    }
+
+    /// The forward pass to the deepest loss layer: each layer's loss terms and, with
+    /// `gradient`, their gradients and what the backward pass needs (ReLU masks, pooling
+    /// positions).
+    fn forward(
+        &self,
+        x: &[f32],
+        (h, w): (usize, usize),
+        targets: &HostTargets,
+        gradient: bool,
+        rec: &mut Recorder<'_>,
+        buffers: &mut Buffers,
+    ) -> Tape {
+        let deepest = (targets.content.iter().map(|c| c.layer))
+            .chain(targets.style.iter().map(|s| s.layer))
+            .max()
+            .expect("at least one loss layer");
+        let n_layers = deepest.index() + 1;
+        let mut tape = Tape {
+            deepest,
+            masks: vec![Vec::new(); n_layers],
+            pool_index: vec![Vec::new(); n_layers],
+            loss_grad: vec![None; n_layers],
+            content: vec![0.0; targets.content.len()],
+            style: vec![0.0; targets.style.len()],
+        };
+        let mut a = x.to_vec();
+        for layer in Layer::ALL.into_iter().take(n_layers) {
+            let (lh, lw) = layer.map_size(h, w);
+            let start = Instant::now();
+            let y = self.convs[layer.index()].forward(&a, lh, lw, true, buffers);
+            buffers.give(std::mem::take(&mut a));
+            let flop = conv_flop(layer, lh, lw);
+            rec.record(start, || format!("{layer} forward"), flop);
+            let start = Instant::now();
+            let (grad, loss_flop) =
+                layer_losses(&y, layer, lh * lw, targets, gradient, &mut tape, buffers);
+            if grad.is_some() || !gradient {
+                let flop = (loss_flop, loss_flop);
+                rec.record(start, || format!("{layer} losses"), flop);
+            }
+            tape.loss_grad[layer.index()] = grad;
+            if gradient {
+                let start = Instant::now();
+                tape.masks[layer.index()] = relu_mask(&y);
+                rec.record(start, || format!("{layer} relu mask"), (0.0, 0.0));
+            }
+            a = if layer.pools_after() && layer < deepest {
+                let start = Instant::now();
+                let (pooled, index) = self.pool(&y, layer.channels(), lh, lw, buffers);
+                tape.pool_index[layer.index()] = index;
+                buffers.give(y);
+                rec.record(start, || format!("pool {}", layer.block()), (0.0, 0.0));
+                pooled
+            } else {
+                y
+            };
+        }
+        buffers.give(a);
+        tape
+    }
+
+    /// The backward pass from the deepest loss layer to the image: the gradient of the loss
+    /// terms with respect to the pixels (`None` when no term has one).
+    fn backward(
+        &self,
+        tape: &mut Tape,
+        (h, w): (usize, usize),
+        rec: &mut Recorder<'_>,
+        buffers: &mut Buffers,
+    ) -> Option<Vec<f32>> {
+        // g is the gradient with respect to the current layer's post-ReLU output.
         let mut g: Option<Vec<f32>> = None;
+        let n_layers = tape.deepest.index() + 1;
         for layer in Layer::ALL[..n_layers].iter().rev().copied() {
             let (lh, lw) = layer.map_size(h, w);
-            let n = layer.channels();
-            if layer.pools_after() && layer < deepest {
+            if layer.pools_after() && layer < tape.deepest {
                 let start = Instant::now();
                 g = g.map(|pooled| {
-                    let index = &pool_index[layer.index()];
-                    let out = self.unpool(&pooled, index, (n, lh, lw), buffers);
+                    let index = &tape.pool_index[layer.index()];
+                    let shape = (layer.channels(), lh, lw);
+                    let out = self.unpool(&pooled, index, shape, buffers);
                     buffers.give(pooled);
                     out
                 });
                 rec.record(start, || format!("unpool {}", layer.block()), (0.0, 0.0));
             }
             let start = Instant::now();
-            if let Some(lg) = loss_grad[layer.index()].take() {
+            if let Some(lg) = tape.loss_grad[layer.index()].take() {
                 accumulate(&mut g, Some(lg), buffers);
             }
             let Some(mut dy) = g.take() else { continue };
-            apply_mask(&mut dy, &masks[layer.index()]);
+            apply_mask(&mut dy, &tape.masks[layer.index()]);
             g = Some(self.convs[layer.index()].backward_input(&dy, lh, lw, buffers));
             buffers.give(dy);
             let flop = conv_flop(layer, lh, lw);
             rec.record(start, || format!("{layer} input gradient"), flop);
         }
-        let mut grad = g.unwrap_or_else(|| vec![0.0; x.len()]);
-        if let Some(tv_grad) = tv_grad {
-            let s = tv_slope as f32;
-            grad.iter_mut().zip(tv_grad).for_each(|(g, t)| *g += s * t);
-        }
-        (terms, Some(grad))
+        g
     }
+}
+
+/// What the forward pass keeps for the backward pass, and the loss values it found.
+struct Tape {
+    /// The deepest layer with a loss term: the forward pass stops there.
+    deepest: Layer,
+    /// Per layer: the ReLU's mask (bits of the positive outputs).
+    masks: Vec<Vec<u64>>,
+    /// Per layer followed by a max pooling: each output's position in its 2x2 cell.
+    pool_index: Vec<Vec<u8>>,
+    /// Per layer: the gradient of its loss terms with respect to its output.
+    loss_grad: Vec<Option<Vec<f32>>>,
+    /// Each content target's term.
+    content: Vec<f64>,
+    /// Each style target's term.
+    style: Vec<f64>,
+}
+
+/// The loss terms at `layer` (output `y`, `m` positions per channel) into `tape`, and the sum
+/// of their gradients with respect to `y` (with `gradient`), with the floating-point
+/// operations spent.
+fn layer_losses(
+    y: &[f32],
+    layer: Layer,
+    m: usize,
+    targets: &HostTargets,
+    gradient: bool,
+    tape: &mut Tape,
+    buffers: &mut Buffers,
+) -> (Option<Vec<f32>>, f64) {
+    let (content_slope, style_slope, _) = targets.weights.slopes();
+    let n = layer.channels();
+    let mut loss_flop = 0.0;
+    let mut grad: Option<Vec<f32>> = None;
+    for (i, target) in targets.content.iter().enumerate() {
+        if target.layer == layer {
+            let (value, g) = content_term(y, target, m, content_slope, gradient, buffers);
+            tape.content[i] = value;
+            accumulate(&mut grad, g, buffers);
+        }
+    }
+    for (i, t) in targets.style.iter().enumerate() {
+        if t.layer == layer {
+            let (value, g) = style_term(y, t, (n, m), style_slope, gradient, buffers);
+            tape.style[i] = value;
+            accumulate(&mut grad, g, buffers);
+            loss_flop += 2.0 * (n * n * m) as f64 * if gradient { 2.0 } else { 1.0 };
+        }
+    }
+    (grad, loss_flop)
+}
+
+/// The style terms summed per layer (the terms of several styles at one layer, with spatial
+/// control, add up), in layer order.
+fn style_by_layer(targets: &HostTargets, values: &[f64]) -> Vec<(Layer, f64)> {
+    let mut by_layer: Vec<(Layer, f64)> = Vec::new();
+    for (t, &value) in targets.style.iter().zip(values) {
+        match by_layer.last_mut() {
+            Some((layer, sum)) if *layer == t.layer => *sum += value,
+            _ => by_layer.push((t.layer, value)),
+        }
+    }
+    by_layer
 }
 
 /// Adds a gradient into an accumulated one (or starts it).

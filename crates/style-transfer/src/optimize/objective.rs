@@ -33,7 +33,106 @@ pub struct Objective {
     host: Option<(Arc<HostVgg>, HostTargets)>,
 }
 
-/// Post-ReLU features of `image` at `layers`, by the Winograd path when given.
+/// Post-ReLU features of an image at some layers.
+type FeaturesOf<'a> = dyn Fn(&RgbImage, &[Layer]) -> Result<Features> + 'a;
+
+/// The content loss of `content` at the settings' content layers (none without layers), with
+/// the content-weight map when there is one.
+fn content_loss(
+    settings: &Settings,
+    content: &RgbImage,
+    features_of: &FeaturesOf<'_>,
+) -> Result<Option<ContentLoss>> {
+    let layers: Vec<Layer> = settings.content_layers.iter().map(|(l, _)| *l).collect();
+    if layers.is_empty() {
+        return Ok(None);
+    }
+    let loss = ContentLoss::new(&features_of(content, &layers)?, &settings.content_layers)?;
+    let (cw, ch) = content.dimensions();
+    Ok(Some(match &settings.content_weight_map {
+        Some(map) => loss.with_weight_map(&Mask::resized(map, cw, ch)),
+        None => loss,
+    }))
+}
+
+/// The style loss of `styles` (each resized to the settings' style size for this content
+/// size) at the settings' style layers (none without layers): blended, or guided by masks.
+fn style_loss(
+    settings: &Settings,
+    content: &RgbImage,
+    styles: &[(&RgbImage, f32)],
+    features_of: &FeaturesOf<'_>,
+) -> Result<Option<StyleLoss>> {
+    let layers: Vec<Layer> = settings.style_layers.iter().map(|(l, _)| *l).collect();
+    if layers.is_empty() {
+        return Ok(None);
+    }
+    let size = settings.style_size_at(content.dimensions());
+    let mut style_features = Vec::with_capacity(styles.len());
+    let mut sources = Vec::with_capacity(styles.len());
+    for (i, (image, weight)) in styles.iter().enumerate() {
+        let resized = image_io::resize(image, size);
+        style_features.push((features_of(&resized, &layers)?, *weight));
+        let (sw, sh) = resized.dimensions();
+        let mask = settings.style_image_masks.get(i).and_then(Option::as_ref);
+        sources.push(mask.map(|m| Mask::resized(m, sw, sh)));
+    }
+    if !settings.guided() {
+        let refs: Vec<_> = style_features.iter().map(|(f, w)| (f, *w)).collect();
+        return StyleLoss::blended(&refs, &settings.style_layers).map(Some);
+    }
+    let (cw, ch) = content.dimensions();
+    let regions: Vec<Option<Mask>> = (0..styles.len())
+        .map(|i| {
+            let mask = settings.style_masks.get(i).and_then(Option::as_ref);
+            mask.map(|m| Mask::resized(m, cw, ch))
+        })
+        .collect();
+    let guided: Vec<GuidedStyle<'_>> = (style_features.iter().zip(&sources))
+        .zip(&regions)
+        .map(|(((f, weight), source), region)| GuidedStyle {
+            features: f,
+            weight: *weight,
+            source: source.as_ref(),
+            region: region.as_ref(),
+        })
+        .collect();
+    let generated = (ch as usize, cw as usize);
+    StyleLoss::guided(&guided, &settings.style_layers, generated).map(Some)
+}
+
+/// The losses' targets copied to host memory, for the host path.
+fn host_targets(
+    content: Option<&ContentLoss>,
+    style: Option<&StyleLoss>,
+    weights: LossWeights,
+) -> HostTargets {
+    HostTargets {
+        content: content
+            .iter()
+            .flat_map(|l| l.targets().iter().zip(l.host_maps()))
+            .map(|((l, w, t), map)| HostContentTarget {
+                layer: *l,
+                weight: *w,
+                features: tensor_values(t),
+                map,
+            })
+            .collect(),
+        style: style
+            .iter()
+            .flat_map(|l| l.targets())
+            .map(|t| HostStyleTarget {
+                layer: t.layer,
+                weight: t.weight,
+                gram: tensor_values(&t.gram),
+                region: t.region.as_ref().map(|r| (r.values.clone(), r.size)),
+            })
+            .collect(),
+        weights,
+    }
+}
+
+/// Post-ReLU features of `image` at `layers`, by the host path when given.
 fn features(
     vgg: &Vgg19,
     device: &Device,
@@ -76,96 +175,30 @@ impl Objective {
         content: &RgbImage,
         styles: &[(&RgbImage, f32)],
     ) -> Result<Self> {
-        let layers: Vec<Layer> = settings.content_layers.iter().map(|(l, _)| *l).collect();
-        let (cw, ch) = content.dimensions();
-        let content_loss = if layers.is_empty() {
-            None
-        } else {
-            let loss = ContentLoss::new(
-                &features(vgg, device, content, &layers, host.as_deref())?,
-                &settings.content_layers,
-            )?;
-            Some(match &settings.content_weight_map {
-                Some(map) => loss.with_weight_map(&Mask::resized(map, cw, ch)),
-                None => loss,
-            })
+        let features_of = |image: &RgbImage, layers: &[Layer]| {
+            features(vgg, device, image, layers, host.as_deref())
         };
-        let style_layers: Vec<Layer> = settings.style_layers.iter().map(|(l, _)| *l).collect();
-        let style_loss = if style_layers.is_empty() {
-            None
-        } else {
-            let size = settings.style_size_at(content.dimensions());
-            let mut features_of = Vec::with_capacity(styles.len());
-            let mut sources = Vec::with_capacity(styles.len());
-            for (i, (image, weight)) in styles.iter().enumerate() {
-                let resized = image_io::resize(image, size);
-                let f = features(vgg, device, &resized, &style_layers, host.as_deref())?;
-                features_of.push((f, *weight));
-                let (sw, sh) = resized.dimensions();
-                let mask = settings.style_image_masks.get(i).and_then(Option::as_ref);
-                sources.push(mask.map(|m| Mask::resized(m, sw, sh)));
-            }
-            if settings.guided() {
-                let regions: Vec<Option<Mask>> = (0..styles.len())
-                    .map(|i| {
-                        let mask = settings.style_masks.get(i).and_then(Option::as_ref);
-                        mask.map(|m| Mask::resized(m, cw, ch))
-                    })
-                    .collect();
-                let (h, w) = (ch as usize, cw as usize);
-                let guided: Vec<GuidedStyle<'_>> = (features_of.iter().zip(&sources))
-                    .zip(&regions)
-                    .map(|(((f, weight), source), region)| GuidedStyle {
-                        features: f,
-                        weight: *weight,
-                        source: source.as_ref(),
-                        region: region.as_ref(),
-                    })
-                    .collect();
-                Some(StyleLoss::guided(&guided, &settings.style_layers, (h, w))?)
-            } else {
-                let refs: Vec<_> = features_of.iter().map(|(f, w)| (f, *w)).collect();
-                Some(StyleLoss::blended(&refs, &settings.style_layers)?)
-            }
-        };
-        let mut all: Vec<Layer> = layers.into_iter().chain(style_layers).collect();
-        all.sort();
-        all.dedup();
+        let content_loss = content_loss(settings, content, &features_of)?;
+        let style_loss = style_loss(settings, content, styles, &features_of)?;
+        let mut layers: Vec<Layer> = (settings.content_layers.iter())
+            .chain(&settings.style_layers)
+            .map(|(l, _)| *l)
+            .collect();
+        layers.sort();
+        layers.dedup();
         let weights = LossWeights {
             content: settings.content_weight,
             style: settings.style_weight,
             tv: settings.tv_weight,
         };
         let host = host.map(|vgg| {
-            let targets = HostTargets {
-                content: content_loss
-                    .iter()
-                    .flat_map(|l| l.targets().iter().zip(l.host_maps()))
-                    .map(|((l, w, t), map)| HostContentTarget {
-                        layer: *l,
-                        weight: *w,
-                        features: tensor_values(t),
-                        map,
-                    })
-                    .collect(),
-                style: style_loss
-                    .iter()
-                    .flat_map(|l| l.targets())
-                    .map(|t| HostStyleTarget {
-                        layer: t.layer,
-                        weight: t.weight,
-                        gram: tensor_values(&t.gram),
-                        region: t.region.as_ref().map(|r| (r.values.clone(), r.size)),
-                    })
-                    .collect(),
-                weights,
-            };
+            let targets = host_targets(content_loss.as_ref(), style_loss.as_ref(), weights);
             (vgg, targets)
         });
         Ok(Objective {
             content: content_loss,
             style: style_loss,
-            layers: all,
+            layers,
             weights,
             host,
         })

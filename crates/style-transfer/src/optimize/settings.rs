@@ -507,3 +507,37 @@ impl Settings {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::Luma;
+
+    /// `--size 128x128` on a 512x384 photo: a mask drawn on the output (square) or on the
+    /// photo (4:3) is accepted; one of neither shape is refused naming both.
+    #[test]
+    fn a_mask_over_the_output_may_fit_the_output_or_the_content() {
+        let white = |w, h| GrayImage::from_pixel(w, h, Luma([255u8]));
+        let square = Size::Exact {
+            width: 128,
+            height: 128,
+        };
+        let with = |mask: GrayImage| {
+            (Settings::new().with_size(square))
+                .with_style_masks(vec![Some(mask.clone())])
+                .with_content_weight_map(Some(mask))
+        };
+        with(white(128, 128)).validate(512, 384).unwrap();
+        with(white(64, 48)).validate(512, 384).unwrap();
+        let err = with(white(100, 20)).validate(512, 384).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            matches!(err, Error::InvalidConfig { name: "masks", .. }),
+            "{message}"
+        );
+        assert!(
+            message.contains("the output 128x128") && message.contains("the content image 512x384"),
+            "{message}"
+        );
+    }
+}

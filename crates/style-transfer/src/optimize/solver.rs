@@ -1,5 +1,5 @@
 //! The stepping loops of one scale: Adam (burn-optim's, on the device) or L-BFGS
-//! ([`crate::optimize::lbfgs`], on the host with the Winograd CPU path, on the device otherwise), the projection of the image into pixel range, and the
+//! ([`crate::optimize::lbfgs`], on the host with the host path, on the device otherwise), the projection of the image into pixel range, and the
 //! tracker that keeps the best and the last finite image and calls the observer.
 
 use std::time::Instant;
@@ -29,16 +29,29 @@ pub(crate) struct Level {
     pub(crate) start: Instant,
 }
 
-/// Optimizes the image from `init` for `iterations` with `solver` against `losses`,
+/// What a scale optimizes against: the objective, evaluated with the network on the device.
+#[derive(Clone, Copy)]
+pub(crate) struct Problem<'a> {
+    pub(crate) objective: &'a Objective,
+    pub(crate) vgg: &'a Vgg19,
+    pub(crate) device: &'a Device,
+}
+
+/// Optimizes the image from `init` for `iterations` with `solver` against `problem`,
 /// calling `observer` after every iteration.
 pub(crate) fn solve(
     solver: Solver,
     iterations: usize,
-    (losses, vgg, device): (&Objective, &Vgg19, &Device),
+    problem: Problem<'_>,
     init: &RgbImage,
     level: Level,
     observer: &mut dyn Observer,
 ) -> Result<Stylized, RunError> {
+    let Problem {
+        objective: losses,
+        vgg,
+        device,
+    } = problem;
     let convention = vgg.convention();
     let (w, h) = init.dimensions();
     let x = image_to_tensor(init, convention, device);

@@ -88,8 +88,8 @@ impl VggWeights {
     /// [`Error::Weights`] naming the problem.
     pub fn from_onnx(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let file = OnnxFile::read(path)?;
-        Self::from_file(&file).map_err(|problem| Error::weights(path, problem))
+        let refuse = |problem| Error::weights(path, problem);
+        Self::from_file(&OnnxFile::read(path, refuse)?).map_err(refuse)
     }
 
     /// Reads weights from the bytes of an ONNX model, as [`VggWeights::from_onnx`] does;

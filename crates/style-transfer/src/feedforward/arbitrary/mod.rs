@@ -117,6 +117,75 @@ pub(crate) struct Block {
     pub(crate) add: Option<Fq>,
 }
 
+impl Step {
+    /// The convolution over `{prefix}/{weight}` (`inputs` channels, `k x k`) and the
+    /// quantization `{prefix}/{out}` of its output.
+    fn read(
+        file: &OnnxFile,
+        prefix: &str,
+        weight: &str,
+        inputs: usize,
+        k: usize,
+        out: &str,
+    ) -> Result<Self, WeightsProblem> {
+        Ok(Step {
+            conv: ConvParams::read(file, &format!("{prefix}/{weight}"), inputs, k)?,
+            out: Fq::read(file, &format!("{prefix}/{out}"))?,
+        })
+    }
+}
+
+impl Block {
+    /// MobileNetV2 block `b` (`expanded_conv`, `expanded_conv_1`, ...) over `input` channels.
+    fn read(file: &OnnxFile, b: usize, input: usize) -> Result<Self, WeightsProblem> {
+        let name = match b {
+            0 => "MobilenetV2/expanded_conv".to_string(),
+            _ => format!("MobilenetV2/expanded_conv_{b}"),
+        };
+        let step = |part: &str, weight: &str, inputs: usize, k: usize, out: &str| {
+            Step::read(file, &format!("{name}/{part}"), weight, inputs, k, out)
+        };
+        let expand = match b {
+            0 => None,
+            _ => Some(step("expand", "weights", input, 1, "Relu6_quantize")?),
+        };
+        let channels = expand.as_ref().map_or(input, |e| e.conv.outputs());
+        let depthwise = step(
+            "depthwise",
+            "depthwise_weights",
+            channels,
+            3,
+            "Relu6_quantize",
+        )?;
+        let project = step(
+            "project",
+            "weights",
+            channels,
+            1,
+            "BatchNorm/FusedBatchNormV3_quantize",
+        )?;
+        let output = project.conv.outputs();
+        let add_node = format!("{name}/add_quantize");
+        let add = match file.has_node("QuantizeLinear", &add_node) {
+            true if output == input && depthwise.conv.stride == 1 => {
+                Some(Fq::read(file, &add_node)?)
+            }
+            true => {
+                return Err(WeightsProblem::Graph(format!(
+                    "`{name}` adds its input to an output of another shape"
+                )));
+            }
+            false => None,
+        };
+        Ok(Block {
+            expand,
+            depthwise,
+            project,
+            add,
+        })
+    }
+}
+
 /// The style predictor's parameters on the host: a painting to a 100-number style vector.
 /// After the first and every expansion and depthwise convolution comes Relu6 (`Clip(0, 6)`)
 /// before the quantization; after the projections and the head, none.
@@ -139,66 +208,15 @@ impl PredictorParams {
     /// Reads the predictor from `arbitrary_predict.onnx`.
     pub(crate) fn read(file: &OnnxFile) -> Result<Self, WeightsProblem> {
         let step = |prefix: &str, weight: &str, inputs: usize, k: usize, out: &str| {
-            Ok::<_, WeightsProblem>(Step {
-                conv: ConvParams::read(file, &format!("{prefix}/{weight}"), inputs, k)?,
-                out: Fq::read(file, &format!("{prefix}/{out}"))?,
-            })
+            Step::read(file, prefix, weight, inputs, k, out)
         };
         let first = step("MobilenetV2/Conv", "weights", 3, 3, "Relu6_quantize")?;
         let mut channels = first.conv.outputs();
         let mut blocks = Vec::with_capacity(BLOCKS);
         for b in 0..BLOCKS {
-            let name = match b {
-                0 => "MobilenetV2/expanded_conv".to_string(),
-                _ => format!("MobilenetV2/expanded_conv_{b}"),
-            };
-            let input = channels;
-            let expand = match b {
-                0 => None,
-                _ => Some(step(
-                    &format!("{name}/expand"),
-                    "weights",
-                    channels,
-                    1,
-                    "Relu6_quantize",
-                )?),
-            };
-            if let Some(e) = &expand {
-                channels = e.conv.outputs();
-            }
-            let depthwise = step(
-                &format!("{name}/depthwise"),
-                "depthwise_weights",
-                channels,
-                3,
-                "Relu6_quantize",
-            )?;
-            let project = step(
-                &format!("{name}/project"),
-                "weights",
-                channels,
-                1,
-                "BatchNorm/FusedBatchNormV3_quantize",
-            )?;
-            channels = project.conv.outputs();
-            let add_node = format!("{name}/add_quantize");
-            let add = match file.has_node("QuantizeLinear", &add_node) {
-                true if channels == input && depthwise.conv.stride == 1 => {
-                    Some(Fq::read(file, &add_node)?)
-                }
-                true => {
-                    return Err(WeightsProblem::Graph(format!(
-                        "`{name}` adds its input to an output of another shape"
-                    )));
-                }
-                false => None,
-            };
-            blocks.push(Block {
-                expand,
-                depthwise,
-                project,
-                add,
-            });
+            let block = Block::read(file, b, channels)?;
+            channels = block.project.conv.outputs();
+            blocks.push(block);
         }
         let last = step(
             "MobilenetV2/Conv_1",
@@ -364,6 +382,35 @@ pub(crate) const FIRST_RESIDUAL: usize = 3;
 /// Index of the first expanding layer in [`TransformerParams::layers`].
 pub(crate) const FIRST_EXPAND: usize = FIRST_RESIDUAL + 2 * RESIDUAL_BLOCKS;
 
+/// Refuses transformer layers that are not the network's: reflect padding before each
+/// convolution (no pads of its own, one group), strides 1, 2, 2 while contracting and 1
+/// after, residual blocks that keep their shape, 3 output channels.
+fn check_transformer_shape(layers: &[TransformerLayer]) -> Result<(), WeightsProblem> {
+    let residual_keeps_shape = (0..RESIDUAL_BLOCKS).all(|r| {
+        let i = FIRST_RESIDUAL + 2 * r;
+        layers[i + 1].conv.outputs() == layers[i].conv.shape[1]
+    });
+    let strides: Vec<usize> = layers.iter().map(|l| l.conv.stride).collect();
+    let plain = layers
+        .iter()
+        .all(|l| l.conv.pads == [0; 4] && l.conv.groups == 1);
+    let channels = layers.last().map_or(0, |l| l.conv.outputs());
+    if channels != 3
+        || !residual_keeps_shape
+        || !plain
+        || strides[..3] != [1, 2, 2]
+        || strides[3..].iter().any(|&s| s != 1)
+    {
+        return Err(WeightsProblem::Graph(
+            "the transformer's layers are not the network's (reflect padding before each \
+             convolution, strides 1, 2, 2 while contracting and 1 after, residual blocks \
+             that keep their shape, 3 output channels)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 impl TransformerParams {
     /// Reads the transformer from `arbitrary_transform.onnx`.
     pub(crate) fn read(file: &OnnxFile) -> Result<Self, WeightsProblem> {
@@ -430,27 +477,7 @@ impl TransformerParams {
                 out,
             )?;
         }
-        let residual_keeps_shape = (0..RESIDUAL_BLOCKS).all(|r| {
-            let i = FIRST_RESIDUAL + 2 * r;
-            layers[i + 1].conv.outputs() == layers[i].conv.shape[1]
-        });
-        let strides: Vec<usize> = layers.iter().map(|l| l.conv.stride).collect();
-        let plain = layers
-            .iter()
-            .all(|l| l.conv.pads == [0; 4] && l.conv.groups == 1);
-        if channels != 3
-            || !residual_keeps_shape
-            || !plain
-            || strides[..3] != [1, 2, 2]
-            || strides[3..].iter().any(|&s| s != 1)
-        {
-            return Err(WeightsProblem::Graph(
-                "the transformer's layers are not the network's (reflect padding before each \
-                 convolution, strides 1, 2, 2 while contracting and 1 after, residual blocks \
-                 that keep their shape, 3 output channels)"
-                    .into(),
-            ));
-        }
+        check_transformer_shape(&layers)?;
         Ok(TransformerParams {
             input: Fq::read(file, "transformer/contract/MirrorPad_int8")?,
             style: Fq::read(file, "mobilenet_conv/Conv/BiasAdd_int8")?,
