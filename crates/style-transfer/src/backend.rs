@@ -82,7 +82,7 @@ impl Backend {
     }
 }
 
-/// Whether `device` computes on the host CPU (flex or ndarray), where the Winograd CPU path
+/// Whether `device` computes on the host CPU (flex or ndarray), where the host path
 /// can take over the network's forward and backward passes.
 pub(crate) fn is_host_device(device: &Device) -> bool {
     #[cfg(feature = "flex")]

@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::files::write_atomically;
-use crate::vgg::convention::InputConvention;
+use crate::image_io::convention::InputConvention;
 use crate::vgg::layers::Layer;
 use crate::vgg::weights::{ConvWeights, VggWeights, layer_weight_shape};
 

@@ -11,15 +11,15 @@
 //! the CPU, `wgpu` on a GPU (or on Mesa's software Vulkan).
 //!
 //! - On the CPU backends a run evaluates VGG19 and its gradient by the crate's own
-//!   **Winograd CPU path**: F(4x4, 3x3) convolutions and a hand-written backward pass to the
-//!   image, on host memory (about a third of the time of Burn's path there).
+//!   **host path**: Winograd F(4x4, 3x3) convolutions and a hand-written backward pass to
+//!   the image, on host memory (about a third of the time of Burn's path there).
 //! - **Burn's path** (Burn's `Conv2d`, im2col convolutions, and Burn's autodiff) is the
 //!   reference: it runs on `wgpu`, and on the CPU backends with
 //!   [`Settings::with_winograd`]`(false)`. The tests hold the two paths to each other.
 //!   [`Vgg19::forward`] (features on their own) is always Burn's path.
 //! - [`Solver::Adam`] steps on the device with burn-optim's Adam; [`Solver::Lbfgs`] is the
 //!   crate's own port of PyTorch's L-BFGS with a strong-Wolfe line search, its vectors on the
-//!   host with the Winograd CPU path and on the device with Burn's path, its two-loop
+//!   host with the host path and on the device with Burn's path, its two-loop
 //!   recursion on the host in f64.
 //! - [`FastStyle`] (real time, one pass of a pretrained feed-forward network: 26 built-in
 //!   styles, or any painting through the int8 arbitrary-style networks) runs on the crate's

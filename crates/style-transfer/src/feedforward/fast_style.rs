@@ -145,7 +145,10 @@ impl fmt::Display for StyleChoice {
 ///   transformer, int8): the style of any painting ([`StyleChoice::Painting`]), added by
 ///   [`FastStyle::with_arbitrary_networks`].
 ///
-/// Both run at the picture's own size, on every backend.
+/// Both run at the picture's own size, on every backend. A `FastStyle` always starts from
+/// the 26-style network's file ([`FastStyle::from_onnx`], 2.9 MB; all three files come in
+/// one download, [`crate::fetch::fast_network`]), even when only paintings are used as
+/// styles: the arbitrary-style networks are added to it.
 ///
 /// ```no_run
 /// use style_transfer::fetch::{self, FastNetwork};

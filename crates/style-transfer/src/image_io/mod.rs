@@ -1,11 +1,12 @@
 //! Image files and pixels: loading with decoding limits and JPEG checks ([`decode`]),
-//! atomic saving ([`save`]), target sizes and resizing ([`size`]), conversion to and from the
-//! network's input tensors ([`tensor`]), and keeping the content's colours ([`color`]).
+//! atomic saving ([`save`]), target sizes and resizing ([`size`]), the networks' input
+//! conventions ([`convention`]) and conversion to and from their input tensors ([`tensor`]),
+//! and keeping the content's colours ([`color`]).
 //!
-//! May use: `vgg::convention` (the weights' input convention) and `error`. Used by every
-//! subsystem.
+//! May use: `files` and `error` only. Used by every subsystem.
 
 pub(crate) mod color;
+pub(crate) mod convention;
 mod decode;
 mod save;
 mod size;

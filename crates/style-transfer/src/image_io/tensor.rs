@@ -4,7 +4,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use image::RgbImage;
 
 use crate::error::{Error, Result};
-use crate::vgg::convention::InputConvention;
+use crate::image_io::convention::InputConvention;
 
 /// Converts an RGB image into a `[1, 3, height, width]` input tensor in `convention`.
 pub fn image_to_tensor(

@@ -126,7 +126,7 @@ impl StyleTransfer {
     pub fn with_original_colors(self, mode: Option<OriginalColors>) -> Self {
         self.set(|s| s.with_original_colors(mode))
     }
-    /// [`Settings::with_winograd`]: whether CPU devices run the Winograd CPU path (default
+    /// [`Settings::with_winograd`]: whether CPU devices run the host path (default
     /// on; no effect on wgpu).
     pub fn with_winograd(self, on: bool) -> Self {
         self.set(|s| s.with_winograd(on))

@@ -1,4 +1,4 @@
-//! The Winograd CPU path: VGG19's forward pass, the loss terms and a hand-written backward
+//! The host path: VGG19's forward pass, the loss terms and a hand-written backward
 //! pass to the image, on host memory, for CPU devices (flex, ndarray).
 //!
 //! Burn's autodiff computes the same thing through im2col convolutions; this path does it
@@ -61,7 +61,7 @@ pub(crate) struct HostStyleTarget {
     pub(crate) region: Option<(Vec<f32>, f64)>,
 }
 
-/// Where the time of one evaluation on the Winograd CPU path went, step by step; see
+/// Where the time of one evaluation on the host path went, step by step; see
 /// [`crate::Objective::profile`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct StepTime {

@@ -9,7 +9,7 @@
 //! - Total: `alpha * L_content + beta * L_style + tv * L_tv`, composed by
 //!   [`crate::StyleTransfer`]'s objective.
 //!
-//! The factors in front of each sum are defined once for these modules and the Winograd CPU
+//! The factors in front of each sum are defined once for these modules and the host
 //! path alike. Targets (content features, style Grams) are computed once, without autodiff, when a loss
 //! is built; during optimization only the generated image is tracked.
 

@@ -29,7 +29,7 @@ pub struct Objective {
     style: Option<StyleLoss>,
     layers: Vec<Layer>,
     weights: LossWeights,
-    /// The Winograd CPU path and the targets on the host, when it applies.
+    /// The host path and the targets on the host, when it applies.
     host: Option<(Arc<HostVgg>, HostTargets)>,
 }
 
@@ -204,7 +204,7 @@ impl Objective {
         })
     }
 
-    /// Whether evaluations run on the Winograd CPU path (see
+    /// Whether evaluations run on the host path (see
     /// [`crate::Settings::with_winograd`]).
     pub fn uses_winograd(&self) -> bool {
         self.host.is_some()
@@ -300,7 +300,7 @@ impl Objective {
         Ok((terms, grad))
     }
 
-    /// One evaluation on the Winograd CPU path, with its steps timed into `profile`.
+    /// One evaluation on the host path, with its steps timed into `profile`.
     fn compute_winograd(
         &self,
         x: Tensor<4>,
@@ -335,7 +335,7 @@ impl Objective {
     // For the project's own profile example (`examples/profile.rs`); not part of the
     // supported API.
     #[doc(hidden)]
-    /// Times one evaluation (loss terms and gradient at `x`) step by step on the Winograd CPU
+    /// Times one evaluation (loss terms and gradient at `x`) step by step on the host
     /// path: each layer's forward pass, losses, ReLU mask, pooling and input gradient, and the
     /// copies in and out. [`Error::InvalidConfig`] when the path does not apply (switched off,
     /// or not a CPU device). `cargo run --release --example profile` prints it as a table.
@@ -343,7 +343,8 @@ impl Objective {
         if self.host.is_none() {
             return Err(Error::InvalidConfig {
                 name: "profile",
-                reason: "only the Winograd CPU path is profiled; use a CPU backend with the Winograd path on".into(),
+                reason: "only the host path is profiled; use a CPU backend with the host path on"
+                    .into(),
             });
         }
         let mut steps = Vec::new();

@@ -63,7 +63,7 @@ pub const DEFAULT_STYLE_LAYERS: [LayerWeight; 5] = [
 /// Every setting of a run, with defaults after Gatys et al.: alpha 1, beta 1e3, no TV,
 /// content conv4_2, [`DEFAULT_STYLE_LAYERS`], L-BFGS (history 100), 500 iterations, init from
 /// content, seed 0, output 512 px on the longest side, style at the same scale, one scale,
-/// max pooling, the Winograd CPU path on.
+/// max pooling, the host path on.
 ///
 /// Build with the `with_*` methods; [`Settings::validate`] checks them against a content
 /// image's size without a network, so a caller can refuse bad settings before reading or
@@ -212,7 +212,7 @@ impl Settings {
         self.pooling = pooling;
         self
     }
-    /// Whether to run the network with the Winograd CPU path on CPU devices (flex, ndarray):
+    /// Whether to run the network with the host path on CPU devices (flex, ndarray):
     /// F(4x4, 3x3) convolutions and a hand-written backward pass instead of Burn's im2col
     /// convolutions and autodiff, with a quarter of the arithmetic and less memory. On by
     /// default; it has no effect on wgpu. Results agree with Burn's path to float32

@@ -9,13 +9,13 @@ use burn::tensor::{Device, Tensor, TensorData};
 use image::RgbImage;
 
 use crate::error::{Error, Result};
+use crate::image_io::convention::InputConvention;
 use crate::image_io::{image_to_tensor, tensor_to_image, tensor_values};
 use crate::optimize::lbfgs::{DeviceSpace, HostSpace, Lbfgs, LbfgsConfig, Space};
 use crate::optimize::objective::Objective;
 use crate::optimize::progress::{Control, EndReason, Observer, Progress, RunError, Stylized};
 use crate::optimize::settings::Solver;
 use crate::optimize::terms::LossTerms;
-use crate::vgg::convention::InputConvention;
 use crate::vgg::model::Vgg19;
 
 /// Which scale of how many a loop runs, and when the run started.
@@ -101,7 +101,7 @@ pub(crate) fn solve(
                 tracker: &mut tracker,
             };
             let (done, ended) = if losses.uses_winograd() {
-                // The Winograd CPU path evaluates on the host: L-BFGS's vectors stay there.
+                // The host path evaluates on the host: L-BFGS's vectors stay there.
                 let to_tensor =
                     |v: &Vec<f32>| Tensor::from_data(TensorData::new(v.clone(), shape), device);
                 let from_tensor = |t: Tensor<4>| tensor_values(&t);

@@ -1,5 +1,5 @@
 //! The loss formulas' one definition, shared by Burn's path ([`crate::optimize::losses`],
-//! [`crate::optimize::objective`]) and the Winograd CPU path ([`crate::optimize::host_path`]): each term's
+//! [`crate::optimize::objective`]) and the host path ([`crate::optimize::host_path`]): each term's
 //! normalization, the style targets' normalization, the weighted total, and [`LossTerms`],
 //! the terms at one point.
 //!

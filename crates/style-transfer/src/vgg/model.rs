@@ -9,8 +9,8 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::error::{Error, Result};
+use crate::image_io::convention::InputConvention;
 use crate::image_io::tensor_values;
-use crate::vgg::convention::InputConvention;
 use crate::vgg::layers::Layer;
 use crate::vgg::weights::{VggWeights, layer_weight_shape};
 
@@ -80,7 +80,7 @@ impl Features {
         self.layers.iter().map(|(l, t)| (*l, t))
     }
 
-    /// Features computed elsewhere (the Winograd CPU path), in network order.
+    /// Features computed elsewhere (the host path), in network order.
     pub(crate) fn from_layers(layers: Vec<(Layer, Tensor<4>)>) -> Self {
         Features { layers }
     }

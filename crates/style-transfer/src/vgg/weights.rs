@@ -11,12 +11,12 @@ use bytes::Bytes;
 use prost::Message;
 
 use crate::error::{Error, Result, WeightsProblem};
+use crate::image_io::convention::InputConvention;
 use crate::onnx::proto::{
     AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto,
     TensorProto, ValueInfoProto,
 };
 use crate::onnx::read::{ConvAttributes, OnnxFile, TensorIndex, is_default_domain, tensor_to_f32};
-use crate::vgg::convention::InputConvention;
 use crate::vgg::layers::Layer;
 
 /// Weight and bias of one 3x3 convolution, as plain float32 buffers.

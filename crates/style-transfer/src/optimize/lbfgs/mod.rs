@@ -17,7 +17,7 @@
 //!
 //! The algorithm is written once over [`Space`]: the point, gradient and the stored correction
 //! pairs live wherever the space keeps them — host memory ([`HostSpace`], `Vec<f32>`, used
-//! with the Winograd CPU path) or a device ([`DeviceSpace`], tensors, used on GPUs) — and
+//! with the host path) or a device ([`DeviceSpace`], tensors, used on GPUs) — and
 //! only scalars come back to the host. The two-loop recursion runs on the host in the
 //! coefficients of the search direction over the gradient and the stored pairs, from the
 //! pairs' inner products (kept as small matrices, updated once per iteration); the direction
