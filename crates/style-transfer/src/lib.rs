@@ -101,14 +101,13 @@ pub use backend::Backend;
 pub use error::{Error, Result, WeightsProblem};
 pub use feedforward::{BUILT_IN_STYLES, FastStyle, STYLE_VECTOR_LEN, StyleChoice};
 pub use image_io::Size;
+pub use image_io::convention::InputConvention;
 pub use optimize::losses;
 pub use optimize::{
     Control, Criterion, DEFAULT_STYLE_LAYERS, EndReason, Init, LayerWeight, LossTerms, Objective,
     Observer, OriginalColors, Progress, RunError, Settings, Solver, StyleTransfer, Stylized,
 };
-pub use vgg::{
-    ConvWeights, Features, InputConvention, Layer, MIN_INPUT_SIDE, Pooling, Vgg19, VggWeights,
-};
+pub use vgg::{ConvWeights, Features, Layer, MIN_INPUT_SIDE, Pooling, Vgg19, VggWeights};
 
 /// The former name of [`Objective`], kept so that code written against it still compiles.
 #[deprecated(note = "renamed `Objective`: it is one scale's whole objective, not a loss module")]
