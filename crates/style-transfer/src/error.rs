@@ -155,7 +155,7 @@ pub enum Error {
 #[non_exhaustive]
 pub enum WeightsProblem {
     /// The bytes are not an ONNX protobuf (or the file is truncated).
-    #[error("not a readable ONNX model ({0}); pass an ONNX export of VGG19")]
+    #[error("not a readable ONNX model ({0}); pass the complete .onnx file")]
     NotOnnx(String),
     /// The graph does not have exactly 16 Conv nodes.
     #[error("found {found} Conv nodes, VGG19 has 16; pass a VGG19 (not VGG16 or another network)")]
@@ -243,15 +243,15 @@ pub enum WeightsProblem {
     /// The model declares an input convention this crate does not know.
     #[error("unknown input convention `{0}` in metadata (expected `caffe` or `torchvision`)")]
     UnknownConvention(String),
-    /// A tensor's dims hold a different number of values than VGG19 needs there (a bias of
+    /// A tensor's dims hold a different number of values than the network (VGG19 or a feed-forward network) needs there (a bias of
     /// the wrong length, say).
-    #[error("tensor `{name}` has dims {dims:?}, VGG19 needs {expected} values there")]
+    #[error("tensor `{name}` has dims {dims:?}, the network needs {expected} values there")]
     TensorSize {
         /// The tensor's name.
         name: String,
         /// The dims found.
         dims: Vec<i64>,
-        /// The number of values VGG19 needs.
+        /// The number of values the network needs.
         expected: usize,
     },
     /// A tensor's external data `location` is absolute, climbs out with `..`, or resolves
