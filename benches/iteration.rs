@@ -16,7 +16,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use style_transfer::burn::optim::{AdamConfig, Optimizer as _};
 use style_transfer::burn::tensor::Tensor;
 use style_transfer::image_io::{self, Size};
-use style_transfer::{Backend, StyleTransfer, VggWeights, fetch};
+use style_transfer::{Backend, Settings, StyleTransfer, VggWeights, fetch};
 
 fn sizes(var: &str, default: &str) -> Vec<u32> {
     std::env::var(var)
@@ -46,9 +46,11 @@ fn iteration(c: &mut Criterion) {
                 width: size,
                 height: size,
             };
-            let engine = StyleTransfer::new(&weights, &device)
-                .with_size(exact)
-                .with_style_size(exact);
+            let engine = StyleTransfer::from_settings(
+                &weights,
+                Settings::new().with_size(exact).with_style_size(exact),
+                &device,
+            );
             let content = image_io::resize(&content, exact);
             let losses = engine
                 .objective(&content, &[(&style, 1.0)])

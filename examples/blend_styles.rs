@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use style_transfer::image_io::{self, Size};
-use style_transfer::{Backend, Control, Progress, StyleTransfer, VggWeights, fetch};
+use style_transfer::{Backend, Control, Progress, Settings, StyleTransfer, VggWeights, fetch};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -36,9 +36,13 @@ fn run(
         .ok_or("no backend compiled in")?
         .device()?;
     let vgg = VggWeights::from_onnx(fetch::default_weights()?)?;
-    let engine = StyleTransfer::new(&vgg, &device)
-        .with_size(Size::Longest(size))
-        .with_iterations(iterations);
+    let engine = StyleTransfer::from_settings(
+        &vgg,
+        Settings::new()
+            .with_size(Size::Longest(size))
+            .with_iterations(iterations),
+        &device,
+    );
     let styles = [(&starry, weights[0]), (&scream, weights[1])];
     let result = engine.run(&content, &styles, &mut |p: &Progress<'_>| {
         if p.iteration.is_multiple_of(10) || p.iteration == p.iterations {

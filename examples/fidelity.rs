@@ -12,7 +12,9 @@
 use std::process::ExitCode;
 
 use style_transfer::image_io::{self, Size};
-use style_transfer::{Backend, Control, Progress, Solver, StyleTransfer, VggWeights, fetch};
+use style_transfer::{
+    Backend, Control, Progress, Settings, Solver, StyleTransfer, VggWeights, fetch,
+};
 
 fn main() -> ExitCode {
     match run() {
@@ -53,13 +55,17 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("no backend compiled in")?
         .device()?;
     let weights = VggWeights::from_onnx(fetch::default_weights()?)?;
-    let engine = StyleTransfer::new(&weights, &device)
-        .with_size(size)
-        .with_style_size(size)
-        .with_content_weight(1.0)
-        .with_style_weight(1e3)
-        .with_solver(solver)
-        .with_iterations(iterations);
+    let engine = StyleTransfer::from_settings(
+        &weights,
+        Settings::new()
+            .with_size(size)
+            .with_style_size(size)
+            .with_content_weight(1.0)
+            .with_style_weight(1e3)
+            .with_solver(solver)
+            .with_iterations(iterations),
+        &device,
+    );
     let mut observer = |p: &Progress<'_>| {
         if p.iteration.is_multiple_of(10) || p.iteration == p.iterations {
             eprintln!(

@@ -28,7 +28,9 @@ use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use style_transfer::image_io::{self, Size};
-use style_transfer::{Backend, Control, Progress, Solver, StyleTransfer, VggWeights, fetch};
+use style_transfer::{
+    Backend, Control, Progress, Settings, Solver, StyleTransfer, VggWeights, fetch,
+};
 
 /// Nanoseconds since the epoch.
 fn now_ns() -> u128 {
@@ -76,10 +78,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let content = image_io::resize(&image_io::load_image(images.join("tubingen.jpg"))?, exact);
     let style = image_io::load_image(images.join("starry_night.jpg"))?;
     let convention = weights.convention();
-    let engine = StyleTransfer::new(&weights, &device)
-        .with_winograd(winograd)
-        .with_size(exact)
-        .with_style_size(exact);
+    let engine = StyleTransfer::from_settings(
+        &weights,
+        Settings::new()
+            .with_winograd(winograd)
+            .with_size(exact)
+            .with_style_size(exact),
+        &device,
+    );
     // The engine holds what it needs; the loaded file's copy would only add to the peak.
     drop(weights);
     let (mut totals, mut times) = (Vec::new(), Vec::new());

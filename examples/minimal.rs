@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use style_transfer::image_io::{self, Size};
-use style_transfer::{Backend, Control, Progress, StyleTransfer, VggWeights, fetch};
+use style_transfer::{Backend, Control, Progress, Settings, StyleTransfer, VggWeights, fetch};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,9 +28,13 @@ fn run(size: u32, iterations: usize, output: &Path) -> Result<(), Box<dyn std::e
         .ok_or("no backend compiled in")?
         .device()?;
     let weights = VggWeights::from_onnx(fetch::default_weights()?)?;
-    let engine = StyleTransfer::new(&weights, &device)
-        .with_size(Size::Longest(size))
-        .with_iterations(iterations);
+    let engine = StyleTransfer::from_settings(
+        &weights,
+        Settings::new()
+            .with_size(Size::Longest(size))
+            .with_iterations(iterations),
+        &device,
+    );
     let result = engine.run(&content, &[(&style, 1.0)], &mut |p: &Progress<'_>| {
         eprintln!(
             "{}/{}: total loss {:.4e}",

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use style_transfer::image_io::{self, Size};
 use style_transfer::{
-    Backend, Control, Progress, Solver, StepTime, StyleTransfer, VggWeights, fetch,
+    Backend, Control, Progress, Settings, Solver, StepTime, StyleTransfer, VggWeights, fetch,
 };
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -92,9 +92,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let content = image_io::resize(&image_io::load_image(images.join("tubingen.jpg"))?, exact);
     let style = image_io::load_image(images.join("starry_night.jpg"))?;
-    let engine = StyleTransfer::new(&weights, &device)
-        .with_size(exact)
-        .with_style_size(exact);
+    let engine = StyleTransfer::from_settings(
+        &weights,
+        Settings::new().with_size(exact).with_style_size(exact),
+        &device,
+    );
     let losses = engine.objective(&content, &[(&style, 1.0)])?;
     let x = image_io::image_to_tensor(&content, weights.convention(), &device);
 

@@ -9,7 +9,9 @@
 use std::path::{Path, PathBuf};
 
 use style_transfer::image_io::{self, Size};
-use style_transfer::{Backend, Control, Observer, Progress, StyleTransfer, VggWeights, fetch};
+use style_transfer::{
+    Backend, Control, Observer, Progress, Settings, StyleTransfer, VggWeights, fetch,
+};
 
 /// Saves every `every`-th image into `dir`; stops when the total loss improved by less than
 /// `min_gain` (relative) over the last `every` iterations.
@@ -82,10 +84,14 @@ fn run(
         .ok_or("no backend compiled in")?
         .device()?;
     let weights = VggWeights::from_onnx(fetch::default_weights()?)?;
-    let engine = StyleTransfer::new(&weights, &device)
-        .with_size(Size::Longest(size))
-        .with_solver(style_transfer::Solver::Adam { lr: 10.0 })
-        .with_iterations(iterations);
+    let engine = StyleTransfer::from_settings(
+        &weights,
+        Settings::new()
+            .with_size(Size::Longest(size))
+            .with_solver(style_transfer::Solver::Adam { lr: 10.0 })
+            .with_iterations(iterations),
+        &device,
+    );
     let mut saver = FrameSaver {
         dir: dir.to_path_buf(),
         every,
