@@ -26,8 +26,8 @@ backend_tests!(
 );
 
 fn images() -> (RgbImage, RgbImage) {
-    let content = image_io::load_image(common::shared("images/tubingen.jpg")).unwrap();
-    let style = image_io::load_image(common::shared("images/starry_night.jpg")).unwrap();
+    let content = common::image("tubingen.jpg");
+    let style = common::image("starry_night.jpg");
     (content, style)
 }
 
@@ -259,7 +259,7 @@ fn style_scale_sets_the_style_size(backend: Backend) {
     let style_loss = |scale: f64| {
         let engine = engine(backend).with_size(size).with_style_scale(scale);
         engine
-            .losses(&content, &[(&style, 1.0)])
+            .objective(&content, &[(&style, 1.0)])
             .map(|l| l.terms(engine.vgg(), x.clone()).unwrap().style)
     };
     let (full, half) = (style_loss(1.0).unwrap(), style_loss(0.5).unwrap());

@@ -99,8 +99,8 @@ fn formats_and_pixel_types_load_as_rgb8() {
 }
 
 #[test]
-fn shared_images_load_and_resize() {
-    let tubingen = image_io::load_image(common::shared("images/tubingen.jpg")).unwrap();
+fn sample_images_load_and_resize() {
+    let tubingen = common::image("tubingen.jpg");
     assert_eq!(tubingen.dimensions(), (512, 384));
     assert_eq!(
         image_io::resize(&tubingen, Size::Longest(256)).dimensions(),
@@ -110,7 +110,7 @@ fn shared_images_load_and_resize() {
         image_io::resize(&tubingen, "64x64".parse().unwrap()).dimensions(),
         (64, 64)
     );
-    let scream = image_io::load_image(common::shared("images/the_scream.jpg")).unwrap();
+    let scream = common::image("the_scream.jpg");
     assert_eq!(
         image_io::resize(&scream, Size::Longest(128)).dimensions(),
         (101, 128)

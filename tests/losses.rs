@@ -1,5 +1,5 @@
-//! The loss modules against the shared reference losses, against central finite differences,
-//! and at their targets, on every enabled backend.
+//! The loss modules against the PyTorch reference losses of `tests/reference/vgg19/`, against
+//! central finite differences, and at their targets, on every enabled backend.
 
 mod common;
 
@@ -91,7 +91,7 @@ fn losses_match_reference(backend: Backend) {
         height: 64,
     });
     let losses = engine
-        .losses(&image("content_image"), &[(&image("style_image"), 1.0)])
+        .objective(&image("content_image"), &[(&image("style_image"), 1.0)])
         .unwrap();
     let terms = losses
         .terms(engine.vgg(), reference_tensor4("generated_input", &device))
@@ -121,12 +121,9 @@ fn gradient_matches_finite_differences(backend: Backend) {
             width: 24,
             height: 24,
         });
-    let content = image_io::resize(
-        &image_io::load_image(common::shared("images/tubingen.jpg")).unwrap(),
-        "24x24".parse().unwrap(),
-    );
-    let style = image_io::load_image(common::shared("images/starry_night.jpg")).unwrap();
-    let losses = engine.losses(&content, &[(&style, 1.0)]).unwrap();
+    let content = image_io::resize(&common::image("tubingen.jpg"), "24x24".parse().unwrap());
+    let style = common::image("starry_night.jpg");
+    let losses = engine.objective(&content, &[(&style, 1.0)]).unwrap();
     // A point away from the content target.
     let base = common::perturbed(&content, &device);
     common::assert_gradient_matches_finite_differences(

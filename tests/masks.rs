@@ -24,7 +24,7 @@ backend_tests!(
 );
 
 fn image(name: &str) -> RgbImage {
-    image_io::load_image(common::shared(&format!("images/{name}"))).unwrap()
+    common::image(name)
 }
 
 fn sized(name: &str, width: u32, height: u32) -> RgbImage {
@@ -80,8 +80,8 @@ fn white_masks_change_nothing(backend: Backend) {
             .with_style_image_masks(vec![white(style.width(), style.height())])
             .with_content_weight_map(white(20, 16));
         let (plain, guided) = (engine(backend, base), engine(backend, masked));
-        let plain_losses = plain.losses(&content, &[(&style, 1.0)]).unwrap();
-        let guided_losses = guided.losses(&content, &[(&style, 1.0)]).unwrap();
+        let plain_losses = plain.objective(&content, &[(&style, 1.0)]).unwrap();
+        let guided_losses = guided.objective(&content, &[(&style, 1.0)]).unwrap();
         let (a, ga) = plain_losses.evaluate(plain.vgg(), x.clone(), 1).unwrap();
         let (b, gb) = guided_losses.evaluate(guided.vgg(), x.clone(), 1).unwrap();
         let (ga, gb) = (values(&ga), values(&gb));
@@ -139,7 +139,7 @@ fn masked_gradients_match_finite_differences(backend: Backend) {
             .with_content_weight_map(Some(ramp(side, side)));
         let engine = engine(backend, settings);
         let losses = engine
-            .losses(&content, &[(&starry, 1.0), (&scream, 2.0)])
+            .objective(&content, &[(&starry, 1.0), (&scream, 2.0)])
             .unwrap();
         let base = common::perturbed(&content, &device);
         let n = side as usize;

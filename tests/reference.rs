@@ -1,5 +1,5 @@
 //! VGG19 activations and Gram matrices against the independent PyTorch reference in
-//! `../shared/reference/vgg19_tubingen64.safetensors` (its README names every tensor), on
+//! `tests/reference/vgg19/vgg19_tubingen64.safetensors` (its README names every tensor), on
 //! every enabled backend. Tolerance: max |ours - ref| <= 1e-4 x max |ref| per tensor.
 
 mod common;

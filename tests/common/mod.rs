@@ -1,5 +1,6 @@
-//! Shared helpers of the integration tests: the per-backend test macro, the weights (through
-//! the same fetch path users get), and the shared reference values.
+//! Helpers of the integration tests: the per-backend test macro, the weights (through the same
+//! fetch path users get), the sample images and the VGG19 reference values (both in the
+//! repository: `examples/images/`, `tests/reference/vgg19/`).
 #![allow(dead_code)] // Each test binary uses a different subset.
 
 use std::path::PathBuf;
@@ -23,18 +24,27 @@ pub fn weights() -> &'static VggWeights {
     })
 }
 
-/// A file of `../shared/` (beside the repository).
-pub fn shared(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared")
-        .join(path)
+/// A sample image of `examples/images/` (tubingen.jpg, starry_night.jpg, the_scream.jpg,
+/// golden_gate.jpg; its README gives sources and licences), decoded. The tests read the
+/// examples' copies: everything a test reads is in the repository.
+pub fn image(name: &str) -> image::RgbImage {
+    let path = repository().join("examples/images").join(name);
+    style_transfer::image_io::load_image(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The bytes of `../shared/reference/vgg19_tubingen64.safetensors`.
+/// The repository's root (the root package's manifest folder).
+pub fn repository() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The bytes of `tests/reference/vgg19/vgg19_tubingen64.safetensors`: VGG19 inputs,
+/// activations, Gram matrices and Gatys losses for 64x64 images, computed in PyTorch (its
+/// README names every tensor and gives its provenance).
 pub fn reference_bytes() -> &'static [u8] {
     static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
     BYTES.get_or_init(|| {
-        let path = shared("reference/vgg19_tubingen64.safetensors");
+        let path = repository().join("tests/reference/vgg19/vgg19_tubingen64.safetensors");
         std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     })
 }
@@ -174,7 +184,7 @@ impl FuzzSeeds {
 /// against central differences (step 0.25) at five of the pixels with the largest gradient,
 /// within 2%; `label` names the case in failures.
 pub fn assert_gradient_matches_finite_differences(
-    losses: &style_transfer::Losses,
+    losses: &style_transfer::Objective,
     vgg: &style_transfer::Vgg19,
     base: &[f32],
     shape: [usize; 4],
