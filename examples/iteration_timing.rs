@@ -78,22 +78,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let content = image_io::resize(&image_io::load_image(images.join("tubingen.jpg"))?, exact);
     let style = image_io::load_image(images.join("starry_night.jpg"))?;
     let convention = weights.convention();
-    let engine = StyleTransfer::from_settings(
-        &weights,
-        Settings::new()
-            .with_winograd(winograd)
-            .with_size(exact)
-            .with_style_size(exact),
-        &device,
-    );
+    let settings = Settings::new()
+        .with_winograd(winograd)
+        .with_size(exact)
+        .with_style_size(exact);
+    let settings = match mode.as_str() {
+        "run" => (settings.with_solver(Solver::Lbfgs { history: 100 })).with_iterations(iterations),
+        "adam" => {
+            (settings.with_solver(Solver::Adam { lr: 10.0 })).with_iterations(warmup + iterations)
+        }
+        _ => settings,
+    };
+    let engine = StyleTransfer::from_settings(&weights, settings, &device);
     // The engine holds what it needs; the loaded file's copy would only add to the peak.
     drop(weights);
     let (mut totals, mut times) = (Vec::new(), Vec::new());
     let mut first_ns = None;
     if mode == "run" {
-        let engine = engine
-            .with_solver(Solver::Lbfgs { history: 100 })
-            .with_iterations(iterations);
         let begin = Instant::now();
         let result = engine.run(&content, &[(&style, 1.0)], &mut |p: &Progress<'_>| {
             first_ns.get_or_insert_with(now_ns);
@@ -106,9 +107,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else if mode == "adam" {
         // The engine's own loop, timed between consecutive iterations by the observer.
         let mut last = None;
-        let engine = engine
-            .with_solver(Solver::Adam { lr: 10.0 })
-            .with_iterations(warmup + iterations);
         engine.run(&content, &[(&style, 1.0)], &mut |p: &Progress<'_>| {
             if let Some(last) = last.filter(|_| p.iteration > warmup) {
                 times.push((p.elapsed - last).as_secs_f64());

@@ -97,20 +97,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Settings::new().with_size(exact).with_style_size(exact),
         &device,
     );
-    let losses = engine.objective(&content, &[(&style, 1.0)])?;
+    let objective = engine.objective(&content, &[(&style, 1.0)])?;
     let x = image_io::image_to_tensor(&content, weights.convention(), &device);
 
     // Whole evaluations, then profiled ones.
-    losses.evaluate(engine.vgg(), x.clone(), 1)?;
+    objective.evaluate(engine.vgg(), x.clone(), 1)?;
     let mut whole = Vec::new();
     for _ in 0..runs {
         let start = Instant::now();
-        losses.evaluate(engine.vgg(), x.clone(), 1)?;
+        objective.evaluate(engine.vgg(), x.clone(), 1)?;
         whole.push(start.elapsed().as_secs_f64());
     }
     let mut per_step: BTreeMap<usize, (StepTime, Vec<f64>)> = BTreeMap::new();
     for _ in 0..runs {
-        for (i, step) in losses.profile(x.clone())?.into_iter().enumerate() {
+        for (i, step) in objective.profile(x.clone())?.into_iter().enumerate() {
             let entry = per_step
                 .entry(i)
                 .or_insert_with(|| (step.clone(), Vec::new()));
@@ -120,19 +120,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Adam iterations of the engine's own loop: evaluation plus step, projection, bookkeeping.
     let adam_its = runs + 1;
     let mut stamps = Vec::new();
-    engine
+    let settings = (engine.settings().clone())
         .with_solver(Solver::Adam { lr: 10.0 })
-        .with_iterations(adam_its)
-        .run(&content, &[(&style, 1.0)], &mut |p: &Progress<'_>| {
+        .with_iterations(adam_its);
+    StyleTransfer::from_settings(&weights, settings, &device).run(
+        &content,
+        &[(&style, 1.0)],
+        &mut |p: &Progress<'_>| {
             stamps.push(p.elapsed.as_secs_f64());
             Control::Continue
-        })?;
+        },
+    )?;
     let adam = median(stamps.windows(2).map(|w| w[1] - w[0]).collect());
     let peak = matmul_gflops();
 
     let eval = median(whole);
     println!(
-        "Winograd CPU path, {size}x{size}, {} threads; median of {runs}. One evaluation (forward + gradient): {:.1} ms; one Adam iteration: {:.1} ms. 2048^2 sgemm (gemm crate): {peak:.0} GFLOP/s.\n",
+        "host path (Winograd), {size}x{size}, {} threads; median of {runs}. One evaluation (forward + gradient): {:.1} ms; one Adam iteration: {:.1} ms. 2048^2 sgemm (gemm crate): {peak:.0} GFLOP/s.\n",
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         eval * 1e3,
         adam * 1e3,

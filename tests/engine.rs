@@ -31,11 +31,16 @@ fn images() -> (RgbImage, RgbImage) {
     (content, style)
 }
 
-fn engine(backend: Backend) -> StyleTransfer {
-    StyleTransfer::new(weights(), &backend.device().unwrap()).with_size(Size::Exact {
+/// The tests' settings: a 32x32 output.
+fn settings() -> Settings {
+    Settings::new().with_size(Size::Exact {
         width: 32,
         height: 32,
     })
+}
+
+fn engine(backend: Backend, settings: Settings) -> StyleTransfer {
+    StyleTransfer::from_settings(weights(), settings, &backend.device().unwrap())
 }
 
 fn run(engine: &StyleTransfer) -> Stylized {
@@ -50,7 +55,7 @@ fn run(engine: &StyleTransfer) -> Stylized {
 fn adam_and_lbfgs_lower_the_loss(backend: Backend) {
     let (content, style) = images();
     for solver in [Solver::Adam { lr: 10.0 }, Solver::Lbfgs { history: 10 }] {
-        let engine = engine(backend).with_solver(solver).with_iterations(4);
+        let engine = engine(backend, settings().with_solver(solver).with_iterations(4));
         let mut first = None;
         let result = engine
             .run(&content, &[(&style, 1.0)], &mut |p: &Progress<'_>| {
@@ -71,11 +76,14 @@ fn adam_and_lbfgs_lower_the_loss(backend: Backend) {
 
 fn seeded_noise_runs_repeat_exactly(backend: Backend) {
     let make = |seed| {
-        engine(backend)
-            .with_init(Init::Noise)
-            .with_seed(seed)
-            .with_solver(Solver::Adam { lr: 5.0 })
-            .with_iterations(2)
+        engine(
+            backend,
+            settings()
+                .with_init(Init::Noise)
+                .with_seed(seed)
+                .with_solver(Solver::Adam { lr: 5.0 })
+                .with_iterations(2),
+        )
     };
     let (a, b, c) = (run(&make(7)), run(&make(7)), run(&make(8)));
     if backend == Backend::Wgpu {
@@ -100,9 +108,12 @@ fn seeded_noise_runs_repeat_exactly(backend: Backend) {
 
 fn observer_sees_progress_and_can_stop(backend: Backend) {
     let (content, style) = images();
-    let engine = engine(backend)
-        .with_solver(Solver::Adam { lr: 10.0 })
-        .with_iterations(50);
+    let engine = engine(
+        backend,
+        settings()
+            .with_solver(Solver::Adam { lr: 10.0 })
+            .with_iterations(50),
+    );
     struct Watch {
         seen: Vec<usize>,
         images: usize,
@@ -141,10 +152,13 @@ fn non_finite_loss_stops_with_last_finite_image(backend: Backend) {
     // Content loss is 0 at the first iteration (init from content) and grows after the first
     // step: alpha = 1e36 then overflows float32 at iteration 2.
     let (content, style) = images();
-    let engine = engine(backend)
-        .with_content_weight(1e36)
-        .with_solver(Solver::Adam { lr: 10.0 })
-        .with_iterations(5);
+    let engine = engine(
+        backend,
+        settings()
+            .with_content_weight(1e36)
+            .with_solver(Solver::Adam { lr: 10.0 })
+            .with_iterations(5),
+    );
     let err = engine
         .run(&content, &[(&style, 1.0)], &mut |_: &Progress<'_>| {
             Control::Continue
@@ -166,14 +180,17 @@ fn non_finite_loss_stops_with_last_finite_image(backend: Backend) {
 
 fn multi_scale_runs_coarse_to_fine(backend: Backend) {
     let (content, style) = images();
-    let engine = engine(backend)
-        .with_size(Size::Exact {
-            width: 64,
-            height: 48,
-        })
-        .with_scales(2)
-        .with_solver(Solver::Adam { lr: 10.0 })
-        .with_iterations(2);
+    let engine = engine(
+        backend,
+        settings()
+            .with_size(Size::Exact {
+                width: 64,
+                height: 48,
+            })
+            .with_scales(2)
+            .with_solver(Solver::Adam { lr: 10.0 })
+            .with_iterations(2),
+    );
     let mut seen = Vec::new();
     let result = engine
         .run(&content, &[(&style, 1.0)], &mut |p: &Progress<'_>| {
@@ -184,11 +201,14 @@ fn multi_scale_runs_coarse_to_fine(backend: Backend) {
     assert_eq!(seen, [(1, 2, 1), (1, 2, 2), (2, 2, 1), (2, 2, 2)]);
     assert_eq!(result.image.dimensions(), (64, 48));
     // Three scales would make the coarsest level 16x12: refused with the reason.
-    let err = engine
-        .with_scales(3)
-        .run(&content, &[(&style, 1.0)], &mut |_: &Progress<'_>| {
-            Control::Continue
-        });
+    let err = StyleTransfer::from_settings(
+        weights(),
+        engine.settings().clone().with_scales(3),
+        &backend.device().unwrap(),
+    )
+    .run(&content, &[(&style, 1.0)], &mut |_: &Progress<'_>| {
+        Control::Continue
+    });
     assert!(matches!(
         *err.unwrap_err().error,
         Error::InvalidConfig { name: "scales", .. }
@@ -209,9 +229,12 @@ fn mean_rgb(image: &RgbImage) -> [f64; 3] {
 
 fn original_colors_keep_the_content_palette(backend: Backend) {
     let (content, style) = images();
-    let base = engine(backend)
-        .with_solver(Solver::Adam { lr: 20.0 })
-        .with_iterations(8);
+    let base = engine(
+        backend,
+        settings()
+            .with_solver(Solver::Adam { lr: 20.0 })
+            .with_iterations(8),
+    );
     let target = mean_rgb(&image_io::resize(
         &content,
         Size::Exact {
@@ -226,10 +249,13 @@ fn original_colors_keep_the_content_palette(backend: Backend) {
         })
         .unwrap();
     for mode in [OriginalColors::Luminance, OriginalColors::Histogram] {
-        let engine = engine(backend)
-            .with_solver(Solver::Adam { lr: 20.0 })
-            .with_iterations(8)
-            .with_original_colors(Some(mode));
+        let engine = engine(
+            backend,
+            settings()
+                .with_solver(Solver::Adam { lr: 20.0 })
+                .with_iterations(8)
+                .with_original_colors(Some(mode)),
+        );
         let kept = engine
             .run(&content, &[(&style, 1.0)], &mut |_: &Progress<'_>| {
                 Control::Continue
@@ -257,7 +283,7 @@ fn style_scale_sets_the_style_size(backend: Backend) {
     let content = image_io::resize(&content, size);
     let x = image_io::image_to_tensor(&content, weights().convention(), &backend.device().unwrap());
     let style_loss = |scale: f64| {
-        let engine = engine(backend).with_size(size).with_style_scale(scale);
+        let engine = engine(backend, settings().with_size(size).with_style_scale(scale));
         engine
             .objective(&content, &[(&style, 1.0)])
             .map(|l| l.terms(engine.vgg(), x.clone()).unwrap().style)
@@ -283,14 +309,17 @@ fn style_scale_sets_the_style_size(backend: Backend) {
 fn stop_ends_a_multi_scale_run(backend: Backend) {
     let (content, style) = images();
     // Scales of 32, 64 and 128 px (the style image at 32 px is still 20 px high).
-    let engine = engine(backend)
-        .with_size(Size::Exact {
-            width: 128,
-            height: 128,
-        })
-        .with_scales(3)
-        .with_solver(Solver::Adam { lr: 10.0 })
-        .with_iterations(3);
+    let engine = engine(
+        backend,
+        settings()
+            .with_size(Size::Exact {
+                width: 128,
+                height: 128,
+            })
+            .with_scales(3)
+            .with_solver(Solver::Adam { lr: 10.0 })
+            .with_iterations(3),
+    );
     let mut seen = Vec::new();
     let result = engine
         .run(&content, &[(&style, 1.0)], &mut |p: &Progress<'_>| {
@@ -313,19 +342,25 @@ fn stop_ends_a_multi_scale_run(backend: Backend) {
 /// a run that uses all its iterations says it is done.
 fn lbfgs_convergence_is_reported_with_its_criterion(backend: Backend) {
     let (content, style) = images();
-    let result = run(&engine(backend)
-        .with_style_layers(&[])
-        .with_solver(Solver::Lbfgs { history: 5 })
-        .with_iterations(10));
+    let result = run(&engine(
+        backend,
+        settings()
+            .with_style_layers(&[])
+            .with_solver(Solver::Lbfgs { history: 5 })
+            .with_iterations(10),
+    ));
     assert_eq!(result.ended, EndReason::Converged(Criterion::Gradient));
     assert_eq!(result.iterations, 1);
-    let done = engine(backend)
-        .with_solver(Solver::Adam { lr: 10.0 })
-        .with_iterations(2)
-        .run(&content, &[(&style, 1.0)], &mut |_: &Progress<'_>| {
-            Control::Continue
-        })
-        .unwrap();
+    let done = engine(
+        backend,
+        settings()
+            .with_solver(Solver::Adam { lr: 10.0 })
+            .with_iterations(2),
+    )
+    .run(&content, &[(&style, 1.0)], &mut |_: &Progress<'_>| {
+        Control::Continue
+    })
+    .unwrap();
     assert_eq!(
         (done.ended, done.iterations, done.scale),
         (EndReason::Done, 2, 1)
@@ -347,13 +382,16 @@ fn settings_errors_name_what_the_caller_set(backend: Backend) {
             ref other => panic!("expected InvalidConfig, got {other:?}"),
         }
     };
-    let (name, reason) = refusal(engine(backend).with_size(Size::Longest(8)));
+    let (name, reason) = refusal(engine(backend, settings().with_size(Size::Longest(8))));
     assert_eq!(name, "size", "{reason}");
     assert!(
         reason.contains("8x") && reason.contains("16") && !reason.contains("scale"),
         "{reason}"
     );
-    let (name, reason) = refusal(engine(backend).with_size(Size::Longest(48)).with_scales(3));
+    let (name, reason) = refusal(engine(
+        backend,
+        settings().with_size(Size::Longest(48)).with_scales(3),
+    ));
     assert_eq!(name, "scales", "{reason}");
     assert!(reason.contains("3 scales"), "{reason}");
 }

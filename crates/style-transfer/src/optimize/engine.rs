@@ -7,23 +7,24 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use burn::tensor::Device;
-use image::{GrayImage, RgbImage};
+use image::RgbImage;
 
 use crate::backend::is_host_device;
 use crate::error::Result;
 use crate::image_io::color;
 use crate::image_io::{self, Size};
 use crate::optimize::host_path::HostVgg;
-use crate::optimize::losses::LayerWeight;
 use crate::optimize::objective::Objective;
 use crate::optimize::progress::{EndReason, Observer, RunError, Stylized};
-use crate::optimize::settings::{Init, OriginalColors, Settings, Solver};
+use crate::optimize::settings::{Init, OriginalColors, Settings};
 use crate::optimize::solver::{self, Level, Problem};
-use crate::vgg::model::{Pooling, Vgg19};
+use crate::vgg::model::Vgg19;
 use crate::vgg::weights::VggWeights;
 
 /// Neural style transfer: VGG19 on a device plus every setting, with defaults after Gatys et
-/// al. Configure with the `with_*` methods, then [`StyleTransfer::run`].
+/// al. Configure a run with [`Settings`] (each setting is a `with_*` method there, with its
+/// default), build the engine with [`StyleTransfer::from_settings`], then
+/// [`StyleTransfer::run`].
 #[derive(Debug)]
 pub struct StyleTransfer {
     vgg: Vgg19,
@@ -37,11 +38,6 @@ impl StyleTransfer {
     /// VGG19 from `weights` on `device` with the default [`Settings`].
     pub fn new(weights: &VggWeights, device: &Device) -> Self {
         Self::from_settings(weights, Settings::default(), device)
-    }
-
-    /// As [`StyleTransfer::new`] with the given pooling.
-    pub fn with_pooling(weights: &VggWeights, pooling: Pooling, device: &Device) -> Self {
-        Self::from_settings(weights, Settings::default().with_pooling(pooling), device)
     }
 
     /// VGG19 from `weights` on `device` (with the settings' pooling) and `settings`, checked
@@ -59,92 +55,6 @@ impl StyleTransfer {
     /// The settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
-    }
-
-    /// Changes the settings through one of [`Settings`]' builder methods.
-    fn set(mut self, change: impl FnOnce(Settings) -> Settings) -> Self {
-        self.settings = change(std::mem::take(&mut self.settings));
-        self
-    }
-
-    /// [`Settings::with_content_weight`]: content weight alpha (default 1).
-    pub fn with_content_weight(self, alpha: f64) -> Self {
-        self.set(|s| s.with_content_weight(alpha))
-    }
-    /// [`Settings::with_style_weight`]: style weight beta (default 1e3).
-    pub fn with_style_weight(self, beta: f64) -> Self {
-        self.set(|s| s.with_style_weight(beta))
-    }
-    /// [`Settings::with_tv_weight`]: total variation weight (default 0).
-    pub fn with_tv_weight(self, weight: f64) -> Self {
-        self.set(|s| s.with_tv_weight(weight))
-    }
-    /// [`Settings::with_content_layers`]: content layers and their weights (default conv4_2
-    /// with weight 1).
-    pub fn with_content_layers(self, layers: &[LayerWeight]) -> Self {
-        self.set(|s| s.with_content_layers(layers))
-    }
-    /// [`Settings::with_style_layers`]: style layers and their weights (default
-    /// [`crate::DEFAULT_STYLE_LAYERS`]).
-    pub fn with_style_layers(self, layers: &[LayerWeight]) -> Self {
-        self.set(|s| s.with_style_layers(layers))
-    }
-    /// [`Settings::with_solver`]: the solver (default L-BFGS with history 100).
-    pub fn with_solver(self, solver: Solver) -> Self {
-        self.set(|s| s.with_solver(solver))
-    }
-    /// [`Settings::with_iterations`]: iterations per scale (default 500).
-    pub fn with_iterations(self, iterations: usize) -> Self {
-        self.set(|s| s.with_iterations(iterations))
-    }
-    /// [`Settings::with_init`]: where the image starts (default from the content).
-    pub fn with_init(self, init: Init) -> Self {
-        self.set(|s| s.with_init(init))
-    }
-    /// [`Settings::with_seed`]: seed of the noise initialization (default 0).
-    pub fn with_seed(self, seed: u64) -> Self {
-        self.set(|s| s.with_seed(seed))
-    }
-    /// [`Settings::with_size`]: output size (default 512 px on the longest side).
-    pub fn with_size(self, size: Size) -> Self {
-        self.set(|s| s.with_size(size))
-    }
-    /// [`Settings::with_style_scale`]: style image size relative to the output's longest
-    /// side (default 1).
-    pub fn with_style_scale(self, scale: f64) -> Self {
-        self.set(|s| s.with_style_scale(scale))
-    }
-    /// [`Settings::with_style_size`]: an exact size for the style images.
-    pub fn with_style_size(self, size: Size) -> Self {
-        self.set(|s| s.with_style_size(size))
-    }
-    /// [`Settings::with_scales`]: multi-scale, coarse to fine (default 1).
-    pub fn with_scales(self, scales: usize) -> Self {
-        self.set(|s| s.with_scales(scales))
-    }
-    /// [`Settings::with_original_colors`]: keep the content's original colours (default no).
-    pub fn with_original_colors(self, mode: Option<OriginalColors>) -> Self {
-        self.set(|s| s.with_original_colors(mode))
-    }
-    /// [`Settings::with_winograd`]: whether CPU devices run the host path (default
-    /// on; no effect on wgpu).
-    pub fn with_winograd(self, on: bool) -> Self {
-        self.set(|s| s.with_winograd(on))
-    }
-
-    /// [`Settings::with_style_masks`]: where each style applies on the output (default: none).
-    pub fn with_style_masks(self, masks: Vec<Option<GrayImage>>) -> Self {
-        self.set(|s| s.with_style_masks(masks))
-    }
-    /// [`Settings::with_style_image_masks`]: which part of each style image supplies its style
-    /// (default: none).
-    pub fn with_style_image_masks(self, masks: Vec<Option<GrayImage>>) -> Self {
-        self.set(|s| s.with_style_image_masks(masks))
-    }
-    /// [`Settings::with_content_weight_map`]: the content term's strength at each pixel
-    /// (default: none).
-    pub fn with_content_weight_map(self, map: Option<GrayImage>) -> Self {
-        self.set(|s| s.with_content_weight_map(map))
     }
 
     /// The network, for computing features directly.
