@@ -1,7 +1,8 @@
-//! Image files and pixels: loading with decoding limits and JPEG checks ([`decode`]),
-//! atomic saving ([`save`]), target sizes and resizing ([`size`]), the networks' input
-//! conventions ([`convention`]) and conversion to and from their input tensors ([`tensor`]),
-//! and keeping the content's colours ([`color`]).
+//! Image files and pixels: loading with decoding limits and JPEG checks ([`load_image`]),
+//! atomic saving ([`save_image`]), target sizes and resizing ([`Size`], [`resize`]), the
+//! networks' input conventions ([`crate::InputConvention`]) and conversion to and from their
+//! input tensors ([`image_to_tensor`], [`tensor_to_image`]), and keeping the content's
+//! colours (`color.rs`).
 //!
 //! May use: `files` and `error` only. Used by every subsystem.
 

@@ -41,7 +41,7 @@ pub(crate) fn check_mask(
             name: "masks",
             reason: format!(
                 "{what} is {mw}x{mh} and {}: a mask must have the aspect ratio of the image it covers; draw it on (a resized copy of) that image",
-                sizes.join(" and ")
+                sizes.join(" or ")
             ),
         });
     }

@@ -338,17 +338,21 @@ impl Settings {
             return Err(self.style_refusal(&what, (cw, ch)));
         }
         // Masks over the output fit it, or the content photo they may have been drawn on.
-        let covers = [
-            ("the output", (w, h)),
-            ("the content image", (width, height)),
-        ];
+        let covers: &[(&str, (u32, u32))] = if (w, h) == (width, height) {
+            &[("the content image", (width, height))]
+        } else {
+            &[
+                ("the output", (w, h)),
+                ("the content image", (width, height)),
+            ]
+        };
         for (i, mask) in self.style_masks.iter().enumerate() {
             if let Some(mask) = mask {
-                check_mask(mask, &format!("style mask {}", i + 1), &covers)?;
+                check_mask(mask, &format!("style mask {}", i + 1), covers)?;
             }
         }
         if let Some(map) = &self.content_weight_map {
-            check_mask(map, "the content-weight map", &covers)?;
+            check_mask(map, "the content-weight map", covers)?;
         }
         Ok(())
     }
