@@ -29,10 +29,7 @@ pub(crate) fn check_mask(
     covers: &[(&str, (u32, u32))],
 ) -> Result<()> {
     let (mw, mh) = mask.dimensions();
-    let ratio = |w: u32, h: u32| w as f64 / h.max(1) as f64;
-    let fits = |&(_, (w, h)): &(&str, (u32, u32))| {
-        (ratio(mw, mh) / ratio(w, h) - 1.0).abs() <= ASPECT_TOLERANCE
-    };
+    let fits = |&(_, size): &(&str, (u32, u32))| same_aspect((mw, mh), size);
     if mw == 0 || mh == 0 || !covers.iter().any(fits) {
         let sizes: Vec<String> = (covers.iter())
             .map(|(name, (w, h))| format!("{name} {w}x{h}"))
@@ -54,6 +51,12 @@ pub(crate) fn check_mask(
         });
     }
     Ok(())
+}
+
+/// Whether two sizes have the same aspect ratio, within [`ASPECT_TOLERANCE`].
+pub(crate) fn same_aspect((aw, ah): (u32, u32), (bw, bh): (u32, u32)) -> bool {
+    let ratio = |w: u32, h: u32| w as f64 / h.max(1) as f64;
+    (ratio(aw, ah) / ratio(bw, bh) - 1.0).abs() <= ASPECT_TOLERANCE
 }
 
 /// A full-size mask's values (0-1), row by row, `height x width`.

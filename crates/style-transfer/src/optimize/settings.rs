@@ -8,7 +8,7 @@ use image::{GrayImage, RgbImage};
 use crate::error::{Error, Result};
 use crate::image_io::Size;
 use crate::optimize::losses::LayerWeight;
-use crate::optimize::masks::check_mask;
+use crate::optimize::masks::{check_mask, same_aspect};
 use crate::vgg::layers::Layer;
 use crate::vgg::model::{MIN_INPUT_SIDE, Pooling};
 
@@ -337,8 +337,9 @@ impl Settings {
             let what = format!("the style images {side} px on a side");
             return Err(self.style_refusal(&what, (cw, ch)));
         }
-        // Masks over the output fit it, or the content photo they may have been drawn on.
-        let covers: &[(&str, (u32, u32))] = if (w, h) == (width, height) {
+        // Masks over the output fit it, or the content photo they may have been drawn on
+        // (named once when both have one shape).
+        let covers: &[(&str, (u32, u32))] = if same_aspect((w, h), (width, height)) {
             &[("the content image", (width, height))]
         } else {
             &[
