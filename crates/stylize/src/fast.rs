@@ -1,22 +1,20 @@
 //! `stylize fast`: one pass of a pretrained feed-forward network per picture (the library's
 //! `FastStyle`), for one photo, several, a folder, or standard input.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use image::{Rgb, RgbImage};
+use image::{ImageFormat, Rgb, RgbImage};
 use style_transfer::fetch::{self, FastNetwork};
 use style_transfer::image_io::{self, Size};
-use style_transfer::{BUILT_IN_STYLES, Error, FastStyle, StyleChoice};
+use style_transfer::{BUILT_IN_STYLES, Backend, Error, FastStyle, StyleChoice};
 
-use crate::cli::FastArgs;
+use crate::cli::{ColorsArg, CommonArgs, FastArgs};
 use crate::failure::{Failure, Kind};
-use crate::output::Output;
-
-/// Image file extensions taken from a folder.
-const IMAGE_EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "webp", "bmp", "tif"];
+use crate::output::{self, Output, is_stdout};
+use crate::record::{ModeFields, Record};
 
 /// One picture to stylize: where it comes from and where its result goes.
 struct Job {
@@ -24,15 +22,21 @@ struct Job {
     output: PathBuf,
 }
 
+/// What every picture of a run is painted with.
+struct Painter {
+    fast: FastStyle,
+    style: StyleChoice,
+    /// The style as the `saved` line and the JSON record name it.
+    label: String,
+    backend: Backend,
+}
+
 /// Runs `stylize fast`.
 pub fn run(args: FastArgs) -> Result<ExitCode, Failure> {
+    args.common.check()?;
+    let keep_colors = keep_colors(args.common.original_colors)?;
     let jobs = jobs(&args)?;
-    let backend = crate::chosen_backend(args.backend)?;
-    let say = |msg: &str| {
-        if !args.quiet {
-            eprintln!("{msg}");
-        }
-    };
+    let backend = args.common.backend()?;
     // Everything the user gave is read before any network is fetched.
     let (style, label) = match &args.style_image {
         Some(path) => (
@@ -42,122 +46,225 @@ pub fn run(args: FastArgs) -> Result<ExitCode, Failure> {
         None if args.sheet => (args.style.clone(), "sheet".to_string()),
         None => (args.style.clone(), args.style.to_string()),
     };
+    let painter = Painter {
+        fast: networks(&args, backend, keep_colors)?,
+        style,
+        label,
+        backend,
+    };
+    paint_all(&jobs, &painter, &args)
+}
+
+/// `--original-colors` for the network, which keeps the photo's colours by luminance only.
+fn keep_colors(colors: Option<ColorsArg>) -> Result<bool, Failure> {
+    match colors {
+        None => Ok(false),
+        Some(ColorsArg::Luminance) => Ok(true),
+        Some(ColorsArg::Histogram) => Err(Failure::usage(
+            "--original-colors=histogram recolours the style images before an optimization; \
+             stylize fast keeps the photo's colours by luminance only: use --original-colors \
+             (or --original-colors=luminance)",
+        )),
+    }
+}
+
+/// The networks on `backend`: the 26-style network always (from --model, else fetched), the
+/// arbitrary-style ones with --style-image.
+fn networks(args: &FastArgs, backend: Backend, keep_colors: bool) -> Result<FastStyle, Failure> {
     let network = |given: &Option<PathBuf>, network: FastNetwork| match given {
         Some(path) => Ok(path.clone()),
-        None => {
-            fetch::fast_network_with_progress(network, &mut |msg| say(msg)).map_err(Failure::input)
-        }
+        None => fetch::fast_network_with_progress(network, &mut |msg| args.common.say(msg))
+            .map_err(Failure::input),
     };
     let model = network(&args.model, FastNetwork::BuiltIn)?;
     let device = backend.device().map_err(Failure::runtime)?;
-    let mut fast = FastStyle::from_onnx(&model, &device)
+    let fast = FastStyle::from_onnx(&model, &device)
         .map_err(Failure::input)?
         .with_strength(args.strength)
-        .with_original_colors(args.original_colors)
+        .with_original_colors(keep_colors)
         // A sheet's tiles are 256 px whatever --size says.
-        .with_size(if args.sheet { None } else { args.size });
-    if args.style_image.is_some() {
-        let predictor = network(&args.predictor, FastNetwork::Predictor)?;
-        let transformer = network(&args.transformer, FastNetwork::Transformer)?;
-        fast = fast
-            .with_arbitrary_networks(predictor, transformer)
-            .map_err(Failure::input)?;
+        .with_size(if args.sheet { None } else { args.common.size });
+    if args.style_image.is_none() {
+        return Ok(fast);
     }
-    for job in &jobs {
-        let started = Instant::now();
-        let photo = read_input(&job.input)?;
-        let result = if args.sheet {
-            sheet(&fast, &photo)?
-        } else {
-            fast.stylize(&photo, &style).map_err(|e| match e {
-                // Too small a picture or painting is the input's fault, not the run's.
-                Error::ImageTooSmall { .. } => Failure::input(e),
-                e => Failure::runtime(e),
-            })?
-        };
-        write_output(&result, &job.output)?;
-        let seconds = started.elapsed().as_secs_f64();
-        if args.json {
-            println!(
-                "{{\"input\":{},\"output\":{},\"width\":{},\"height\":{},\"style\":{},\"strength\":{},\"seconds\":{seconds:.3},\"backend\":\"{backend}\"}}",
-                json_string(&job.input.display().to_string()),
-                json_string(&job.output.display().to_string()),
-                result.width(),
-                result.height(),
-                json_string(&label),
-                args.strength,
-            );
-        } else {
-            say(&format!(
-                "saved {} ({}x{}, style {label}) in {seconds:.2} s",
-                job.output.display(),
-                result.width(),
-                result.height(),
-            ));
+    let predictor = network(&args.predictor, FastNetwork::Predictor)?;
+    let transformer = network(&args.transformer, FastNetwork::Transformer)?;
+    fast.with_arbitrary_networks(predictor, transformer)
+        .map_err(Failure::input)
+}
+
+/// Paints every job. With several, a picture that cannot be read (or is too small) is
+/// reported and skipped, and the run fails with [`Kind::Input`] after the others are written;
+/// any other failure stops the run.
+fn paint_all(jobs: &[Job], painter: &Painter, args: &FastArgs) -> Result<ExitCode, Failure> {
+    let mut unreadable = 0;
+    for job in jobs {
+        match paint(job, painter, args) {
+            Ok(()) => {}
+            Err(failure) if jobs.len() > 1 && failure.kind == Kind::Input => {
+                failure.report();
+                unreadable += 1;
+            }
+            Err(failure) => return Err(failure),
         }
+    }
+    if unreadable > 0 {
+        return Err(Failure {
+            kind: Kind::Input,
+            message: format!(
+                "{unreadable} of {} pictures could not be stylized (above); the other {} were written",
+                jobs.len(),
+                jobs.len() - unreadable
+            ),
+        });
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// Paints one picture, writes it, and reports it (a `saved` line, or the `--json` record).
+fn paint(job: &Job, painter: &Painter, args: &FastArgs) -> Result<(), Failure> {
+    let started = Instant::now();
+    let photo = read_input(&job.input)?;
+    let result = if args.sheet {
+        sheet(&painter.fast, &photo)?
+    } else {
+        painter
+            .fast
+            .stylize(&photo, &painter.style)
+            .map_err(|e| match e {
+                // Too small a picture or painting is the input's fault, not the run's.
+                Error::ImageTooSmall { .. } => Failure::input(e),
+                e => Failure::runtime(e),
+            })?
+    };
+    output::write(&result, &job.output)?;
+    if args.common.json {
+        Record::new(
+            (&job.input, &job.output),
+            result.dimensions(),
+            painter.backend,
+            started.elapsed(),
+            "done",
+            ModeFields::Fast {
+                style: painter.label.clone(),
+                strength: args.strength,
+            },
+        )
+        .print();
+    } else {
+        args.common.say(&format!(
+            "saved {} ({}x{}, style {}) in {:.2} s",
+            job.output.display(),
+            result.width(),
+            result.height(),
+            painter.label,
+            started.elapsed().as_secs_f64(),
+        ));
+    }
+    Ok(())
+}
+
 /// The pictures and their outputs: one input to one file (or `-`), several inputs or folders
-/// to a folder (created if missing; each result keeps its input's stem, as PNG unless the
-/// folder's files are asked otherwise).
+/// to a folder (created if missing; each result keeps its input's stem, as PNG).
 fn jobs(args: &FastArgs) -> Result<Vec<Job>, Failure> {
     let mut inputs = Vec::new();
     for input in &args.inputs {
         if input.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(input)
-                .map_err(|e| io_failure(Kind::Input, input, e))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.extension()
-                        .and_then(|e| e.to_str())
-                        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_lowercase().as_str()))
-                })
-                .collect();
-            if found.is_empty() {
-                return Err(Failure {
-                    kind: Kind::Input,
-                    message: format!("{}: no image files in this folder", input.display()),
-                });
-            }
-            found.sort();
-            inputs.extend(found);
+            inputs.extend(folder_pictures(input, &args.common)?);
         } else {
             inputs.push(input.clone());
         }
     }
-    let to_folder = inputs.len() > 1 || args.inputs.iter().any(|p| p.is_dir());
-    if !to_folder {
-        let input = inputs.remove(0);
-        if args.output != Path::new("-") {
-            let refs: Vec<&Path> = if input == Path::new("-") {
-                vec![]
-            } else {
-                vec![input.as_path()]
-            };
-            Output::new(&args.output, &refs)?;
-        }
-        return Ok(vec![Job {
-            input,
-            output: args.output.clone(),
-        }]);
+    let output = &args.common.output;
+    if inputs.len() > 1 || args.inputs.iter().any(|p| p.is_dir()) {
+        return folder_jobs(inputs, output);
     }
-    if args.output == Path::new("-") || inputs.iter().any(|p| p == Path::new("-")) {
+    let input = inputs.remove(0);
+    if !is_stdout(output) {
+        let refs: Vec<&Path> = match is_stdin(&input) {
+            true => vec![],
+            false => vec![input.as_path()],
+        };
+        Output::new(output, &refs)?;
+    }
+    Ok(vec![Job {
+        input,
+        output: output.clone(),
+    }])
+}
+
+/// The extensions (lower case) of the image formats this build decodes, as the `image`
+/// crate that the library decodes with is compiled: a folder contributes files with these.
+pub fn readable_extensions() -> Vec<&'static str> {
+    ImageFormat::all()
+        .filter(ImageFormat::reading_enabled)
+        .flat_map(ImageFormat::extensions_str)
+        .copied()
+        .collect()
+}
+
+/// The pictures in `folder` that this build decodes (by extension), sorted; files of an image
+/// format it does not decode (.bmp, .tif, ...) are named in a note and left out.
+fn folder_pictures(folder: &Path, common: &CommonArgs) -> Result<Vec<PathBuf>, Failure> {
+    let readable = readable_extensions();
+    let mut pictures = Vec::new();
+    let mut unsupported = Vec::new();
+    let entries = std::fs::read_dir(folder).map_err(|e| Failure::io(Kind::Input, folder, e))?;
+    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        let Some(extension) = path.extension().and_then(|e| e.to_str()) else {
+            continue;
+        };
+        if path.is_dir() {
+            continue;
+        }
+        if readable.contains(&extension.to_lowercase().as_str()) {
+            pictures.push(path);
+        } else if ImageFormat::from_extension(extension).is_some() {
+            unsupported.push(path);
+        }
+    }
+    let reads = readable.join(", .");
+    if !unsupported.is_empty() {
+        unsupported.sort();
+        let names: Vec<String> = unsupported
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        common.say(&format!(
+            "skipping {} (this build reads .{reads})",
+            names.join(", ")
+        ));
+    }
+    if pictures.is_empty() {
+        return Err(Failure {
+            kind: Kind::Input,
+            message: format!(
+                "{}: no image files in this folder (this build reads .{reads})",
+                folder.display()
+            ),
+        });
+    }
+    pictures.sort();
+    Ok(pictures)
+}
+
+/// Several pictures into the folder `output` (created if missing), each as `STEM.png`.
+fn folder_jobs(inputs: Vec<PathBuf>, output: &Path) -> Result<Vec<Job>, Failure> {
+    if is_stdout(output) || inputs.iter().any(|p| is_stdin(p)) {
         return Err(Failure::usage(
             "`-` (standard input or output) takes one picture; give an output folder for several",
         ));
     }
-    if args.output.exists() && !args.output.is_dir() {
+    if output.exists() && !output.is_dir() {
         return Err(Failure::usage(format!(
             "{}: several pictures need an output folder, and this is a file",
-            args.output.display()
+            output.display()
         )));
     }
-    std::fs::create_dir_all(&args.output).map_err(|e| {
+    std::fs::create_dir_all(output).map_err(|e| {
         Failure::usage(format!(
             "{}: cannot create the output folder: {e}",
-            args.output.display()
+            output.display()
         ))
     })?;
     let mut jobs: Vec<Job> = Vec::new();
@@ -166,65 +273,45 @@ fn jobs(args: &FastArgs) -> Result<Vec<Job>, Failure> {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let output = args.output.join(format!("{stem}.png"));
-        if jobs.iter().any(|j| j.output == output) {
+        let path = output.join(format!("{stem}.png"));
+        if jobs.iter().any(|j| j.output == path) {
             return Err(Failure::usage(format!(
                 "two inputs would both be written to {}; rename one",
-                output.display()
+                path.display()
             )));
         }
-        if output.canonicalize().ok() == input.canonicalize().ok() && output.exists() {
+        if path.canonicalize().ok() == input.canonicalize().ok() && path.exists() {
             return Err(Failure::usage(format!(
                 "{} would overwrite its input",
-                output.display()
+                path.display()
             )));
         }
-        jobs.push(Job { input, output });
+        jobs.push(Job {
+            input,
+            output: path,
+        });
     }
     Ok(jobs)
 }
 
-/// A failure to read or write `path`.
-fn io_failure(kind: Kind, path: &Path, error: std::io::Error) -> Failure {
-    Failure {
-        kind,
-        message: format!("{}: {error}", path.display()),
-    }
+/// Whether an input is `-`, standard input (a file of that name is `./-`).
+fn is_stdin(path: &Path) -> bool {
+    path == Path::new("-")
 }
 
 /// Loads a picture from a file, or from standard input for `-`.
 fn read_input(path: &Path) -> Result<RgbImage, Failure> {
-    if path != Path::new("-") {
+    if !is_stdin(path) {
         return image_io::load_image(path).map_err(Failure::input);
     }
     let mut bytes = Vec::new();
     std::io::stdin()
         .read_to_end(&mut bytes)
-        .map_err(|e| io_failure(Kind::Input, Path::new("standard input"), e))?;
+        .map_err(|e| Failure::io(Kind::Input, Path::new("standard input"), e))?;
     image_io::decode_image_bytes(&bytes).map_err(|e| Failure {
         kind: Kind::Input,
         message: format!("standard input: cannot read image: {e}"),
     })
-}
-
-/// Saves a result to a file (atomically), or as PNG to standard output for `-`.
-fn write_output(image: &RgbImage, path: &Path) -> Result<(), Failure> {
-    if path != Path::new("-") {
-        return image_io::save_image(image, path).map_err(Failure::runtime);
-    }
-    let mut png = Vec::new();
-    image
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .map_err(|e| {
-            Failure::runtime(style_transfer::Error::ImageEncode {
-                path: "-".into(),
-                source: e,
-            })
-        })?;
-    std::io::stdout()
-        .write_all(&png)
-        .and_then(|_| std::io::stdout().flush())
-        .map_err(|e| io_failure(Kind::Runtime, Path::new("standard output"), e))
 }
 
 /// Every built-in style on `photo` (scaled to 256 px on its longest side), with the photo
@@ -295,19 +382,4 @@ fn draw_number(image: &mut RgbImage, number: u32, x: u32, y: u32) {
             }
         }
     }
-}
-
-/// `s` as a JSON string literal.
-fn json_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }

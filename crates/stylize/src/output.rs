@@ -1,12 +1,14 @@
 //! Output files: checked before any work starts (format, directory, not an input), written
-//! atomically (temporary file in the same directory, then renamed into place).
+//! atomically (temporary file in the same directory, then renamed into place); or standard
+//! output (`-o -`), as PNG.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use image::{ImageFormat, RgbImage};
 use style_transfer::image_io;
 
-use crate::failure::Failure;
+use crate::failure::{Failure, Kind};
 
 /// Where results go, with the canonical paths of every input so that none is overwritten.
 #[derive(Debug)]
@@ -17,8 +19,15 @@ pub struct Output {
 
 impl Output {
     /// Checks `path` as an output before the run: a known image extension, an existing and
-    /// writable directory, not a directory itself, and not one of `inputs`.
+    /// writable directory, not a directory itself, and not one of `inputs`; `-` (standard
+    /// output) is always fine.
     pub fn new(path: &Path, inputs: &[&Path]) -> Result<Self, Failure> {
+        if is_stdout(path) {
+            return Ok(Output {
+                path: path.to_path_buf(),
+                inputs: Vec::new(),
+            });
+        }
         let shown = path.display();
         if path.is_dir() {
             return Err(Failure::usage(format!(
@@ -83,10 +92,10 @@ impl Output {
         parent(&self.path).join(format!("{stem}_{iteration:04}.{ext}"))
     }
 
-    /// Saves `image` at `path` atomically, refusing to replace an input.
+    /// Saves `image` at `path` ([`write`]), refusing to replace an input.
     pub fn save(&self, image: &RgbImage, path: &Path) -> Result<(), Failure> {
         self.refuse_input(path)?;
-        image_io::save_image(image, path).map_err(Failure::runtime)
+        write(image, path)
     }
 
     fn refuse_input(&self, path: &Path) -> Result<(), Failure> {
@@ -101,6 +110,33 @@ impl Output {
         }
         Ok(())
     }
+}
+
+/// Whether `path` is `-`, standard output.
+pub fn is_stdout(path: &Path) -> bool {
+    path == Path::new("-")
+}
+
+/// Writes `image` to the file `path` atomically (the format from its extension), or as PNG
+/// to standard output for `-`.
+pub fn write(image: &RgbImage, path: &Path) -> Result<(), Failure> {
+    if !is_stdout(path) {
+        return image_io::save_image(image, path).map_err(Failure::runtime);
+    }
+    let mut png = Vec::new();
+    image
+        .write_to(&mut std::io::Cursor::new(&mut png), ImageFormat::Png)
+        .map_err(|e| {
+            Failure::runtime(style_transfer::Error::ImageEncode {
+                path: "-".into(),
+                source: e,
+            })
+        })?;
+    let mut stdout = std::io::stdout();
+    stdout
+        .write_all(&png)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::io(Kind::Runtime, Path::new("standard output"), e))
 }
 
 fn parent(path: &Path) -> &Path {

@@ -11,9 +11,9 @@ use style_transfer::{Control, LossTerms, Observer, Progress};
 
 use crate::output::Output;
 
-/// How progress is shown.
+/// How a run's progress is shown on standard error: not at all, as a bar, or as lines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Display {
+pub enum ProgressView {
     /// Nothing (`--quiet`).
     Quiet,
     /// A progress bar (stderr is a terminal).
@@ -22,21 +22,21 @@ pub enum Display {
     Lines(usize),
 }
 
-impl Display {
-    /// The display for these flags and this stderr.
+impl ProgressView {
+    /// The view for these flags and this stderr.
     pub fn choose(quiet: bool, print_every: usize) -> Self {
         if quiet {
-            Display::Quiet
+            ProgressView::Quiet
         } else if std::io::stderr().is_terminal() {
-            Display::Bar
+            ProgressView::Bar
         } else {
-            Display::Lines(print_every)
+            ProgressView::Lines(print_every)
         }
     }
 
     /// Prints a message line unless quiet.
     pub fn say(self, message: &str) {
-        if self != Display::Quiet {
+        if self != ProgressView::Quiet {
             eprintln!("{message}");
         }
     }
@@ -44,7 +44,7 @@ impl Display {
 
 /// Observes a run.
 pub struct Reporter<'a> {
-    display: Display,
+    view: ProgressView,
     bar: Option<ProgressBar>,
     save_every: Option<usize>,
     output: &'a Output,
@@ -63,14 +63,14 @@ pub struct Reporter<'a> {
 impl<'a> Reporter<'a> {
     /// A reporter for `iterations` per scale over `scales` scales.
     pub fn new(
-        display: Display,
+        view: ProgressView,
         (iterations, scales): (usize, usize),
         save_every: Option<usize>,
         output: &'a Output,
         interrupted: Arc<AtomicBool>,
     ) -> Self {
         let total = iterations * scales;
-        let bar = (display == Display::Bar).then(|| {
+        let bar = (view == ProgressView::Bar).then(|| {
             let bar =
                 ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
             bar.set_style(
@@ -84,7 +84,7 @@ impl<'a> Reporter<'a> {
             bar
         });
         Reporter {
-            display,
+            view,
             bar,
             save_every,
             output,
@@ -108,7 +108,7 @@ impl<'a> Reporter<'a> {
     fn say(&self, message: &str) {
         match &self.bar {
             Some(bar) => bar.println(message),
-            None => self.display.say(message),
+            None => self.view.say(message),
         }
     }
 }
@@ -161,8 +161,8 @@ impl Observer for Reporter<'_> {
         } else {
             String::new()
         };
-        match self.display {
-            Display::Bar => {
+        match self.view {
+            ProgressView::Bar => {
                 if let Some(bar) = &self.bar {
                     bar.set_position(self.done as u64);
                     bar.set_message(format!(
@@ -171,7 +171,7 @@ impl Observer for Reporter<'_> {
                     ));
                 }
             }
-            Display::Lines(every) => {
+            ProgressView::Lines(every) => {
                 if self.done.is_multiple_of(every) || self.done == self.total {
                     eprintln!(
                         "iteration {}/{}{scale}: {}, {per_iteration:.2} s/it, {left} left",
@@ -181,7 +181,7 @@ impl Observer for Reporter<'_> {
                     );
                 }
             }
-            Display::Quiet => {}
+            ProgressView::Quiet => {}
         }
         if self.interrupted.load(Ordering::SeqCst) {
             self.say(&format!(

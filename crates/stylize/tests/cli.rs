@@ -15,7 +15,7 @@ use prost::Message;
 use style_transfer::fetch::FastNetwork;
 use style_transfer::image_io::{self, Size};
 use style_transfer::onnx_proto::{GraphProto, ModelProto, NodeProto};
-use style_transfer::{Backend, StyleTransfer, VggWeights, fetch};
+use style_transfer::{Backend, Settings, StyleTransfer, VggWeights, fetch};
 use tempfile::TempDir;
 
 backend_tests!(short_run_lowers_the_loss_and_saves_intermediates);
@@ -277,10 +277,29 @@ fn bad_output_paths_are_refused_and_inputs_never_overwritten() {
 
 #[test]
 fn help_lists_every_flag_with_its_default() {
+    // The top level names the subcommands, the bare form and the exit codes.
     let out = stylize(&["--help".as_ref()]);
     assert_eq!(out.status.code(), Some(0));
     let help = String::from_utf8_lossy(&out.stdout);
+    for word in [
+        "optimize",
+        "fast",
+        "fetch",
+        "fetch-weights",
+        "CONTENT STYLE",
+        "Exit codes",
+    ] {
+        assert!(
+            help.contains(word),
+            "--help does not mention {word}:\n{help}"
+        );
+    }
+    // The optimization's own help lists every flag, shared ones included.
+    let out = stylize(&["optimize".as_ref(), "--help".as_ref()]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
     for flag in [
+        "--output",
         "--size",
         "--iterations",
         "--optimizer",
@@ -300,10 +319,15 @@ fn help_lists_every_flag_with_its_default() {
         "--save-every",
         "--backend",
         "--weights",
-        "fetch-weights",
+        "--json",
+        "--quiet",
+        "./content",
         "Exit codes",
     ] {
-        assert!(help.contains(flag), "--help does not mention {flag}");
+        assert!(
+            help.contains(flag),
+            "optimize --help does not mention {flag}"
+        );
     }
     assert!(
         help.contains("[default: 1000]"),
@@ -312,6 +336,44 @@ fn help_lists_every_flag_with_its_default() {
     let none = stylize(&[]);
     assert_eq!(none.status.code(), Some(USAGE));
     assert!(String::from_utf8_lossy(&none.stderr).contains("CONTENT"));
+}
+
+/// `stylize fetch`: its help names each download; `fetch vgg`, `fetch fast` and the older
+/// `fetch-weights` print the cached files' paths.
+#[test]
+fn fetch_names_each_download() {
+    let out = stylize(&["fetch".as_ref(), "--help".as_ref()]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for word in [
+        "vgg",
+        "fast",
+        "arbitrary",
+        "all",
+        "--dir",
+        "[default: all]",
+        "Exit codes",
+    ] {
+        assert!(
+            help.contains(word),
+            "fetch --help does not mention {word}:\n{help}"
+        );
+    }
+    let vgg = weights_path();
+    let model = fetch::fast_network(FastNetwork::BuiltIn).unwrap();
+    for (args, printed) in [
+        (&["fetch", "vgg"][..], vec![vgg.clone()]),
+        (&["fetch-weights"], vec![vgg.clone()]),
+        (&["fetch", "fast", "vgg"], vec![vgg.clone(), model.clone()]),
+    ] {
+        let out = stylize_in(Path::new("."), args);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        let lines: Vec<PathBuf> = stdout.lines().map(PathBuf::from).collect();
+        assert_eq!(lines, printed, "{args:?}");
+    }
+    let out = stylize(&["fetch".as_ref(), "vgg19".as_ref()]);
+    assert_eq!(out.status.code(), Some(USAGE), "{out:?}");
 }
 
 fn short_run_lowers_the_loss_and_saves_intermediates(backend: Backend) {
@@ -361,10 +423,10 @@ fn short_run_lowers_the_loss_and_saves_intermediates(backend: Backend) {
         width: 64,
         height: 48,
     };
-    let engine = StyleTransfer::new(&weights, &device).with_size(size);
+    let engine = StyleTransfer::from_settings(&weights, Settings::new().with_size(size), &device);
     let content = image_io::resize(&image_io::load_image(content()).unwrap(), size);
     let style = image_io::load_image(style()).unwrap();
-    let losses = engine.losses(&content, &[(&style, 1.0)]).unwrap();
+    let losses = engine.objective(&content, &[(&style, 1.0)]).unwrap();
     let total = |img: &RgbImage| {
         let x = image_io::image_to_tensor(img, weights.convention(), &device);
         losses.terms(engine.vgg(), x).unwrap().total
@@ -774,4 +836,340 @@ fn init_fast_starts_from_the_network() {
         USAGE,
         "not a built-in style",
     );
+}
+
+/// Runs `stylize` with `args` in `dir`.
+fn stylize_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stylize"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run stylize")
+}
+
+/// Asserts that a run succeeded and returns its standard output.
+fn succeeded(args: &[&str], out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{args:?}: exit {:?}, stderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `stylize optimize CONTENT STYLE` and the bare `stylize CONTENT STYLE` are the same run (the
+/// same picture, byte for byte, on the CPU); a photo named `fast` is the content after
+/// `stylize optimize`, or as `./fast`, not the subcommand.
+#[test]
+fn optimize_subcommand_bare_form_and_a_photo_named_fast() {
+    let dir = TempDir::new().unwrap();
+    let d = dir.path();
+    std::fs::copy(content(), d.join("fast")).unwrap();
+    std::fs::copy(style(), d.join("painting.jpg")).unwrap();
+    let tiny = ["-n", "1", "-s", "32", "--quiet"];
+    let mut pictures = Vec::new();
+    for (n, form) in [
+        &["optimize", "fast", "painting.jpg"][..],
+        &["./fast", "painting.jpg"],
+        &["optimize", "./fast", "painting.jpg"],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = format!("out{n}.png");
+        let mut args = form.to_vec();
+        args.extend(["-o", &out]);
+        args.extend(tiny);
+        succeeded(&args, &stylize_in(d, &args));
+        pictures.push(image_io::load_image(d.join(&out)).unwrap());
+    }
+    assert_eq!(pictures[0].dimensions(), (32, 24));
+    assert!(
+        pictures.iter().all(|p| *p == pictures[0]),
+        "three forms, three pictures"
+    );
+    // `fast` alone is still the subcommand: the photo `fast` with the painting as content.
+    let args = ["fast", "painting.jpg", "-o", "fast_mode.png", "--quiet"];
+    succeeded(&args, &stylize_in(d, &args));
+    let fast_mode = image_io::load_image(d.join("fast_mode.png")).unwrap();
+    assert_eq!(
+        fast_mode.dimensions(),
+        (512, 320),
+        "the painting's own size"
+    );
+}
+
+/// `--init`'s words win over files of those names, and a path reaches the file: with a file
+/// named `content` that is no image here, `--init content` starts from the content image and
+/// `--init ./content` reads the file (and says it cannot).
+#[test]
+fn init_words_and_files_of_those_names() {
+    let dir = TempDir::new().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("content"), "not an image").unwrap();
+    let (c, st) = (content(), style());
+    let args = [
+        s(&c),
+        s(&st),
+        "--init",
+        "content",
+        "-o",
+        "out.png",
+        "-n",
+        "1",
+        "-s",
+        "32",
+    ];
+    succeeded(&args, &stylize_in(d, &args));
+    let args = [
+        s(&c),
+        s(&st),
+        "--init",
+        "./content",
+        "-o",
+        "out2.png",
+        "-n",
+        "1",
+        "-s",
+        "32",
+    ];
+    let out = stylize_in(d, &args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(INPUT), "{stderr}");
+    assert!(stderr.contains("./content: cannot read image"), "{stderr}");
+    assert!(!d.join("out2.png").exists());
+}
+
+/// The flags both modes share mean the same in both: `--size`, a bare `--original-colors`
+/// (luminance), `--json` (the same shared fields), `-o -` (PNG on standard output), `--quiet`,
+/// `--backend`; `--original-colors=histogram`, which the network cannot do, is a usage error
+/// in `fast`; `--json` with `-o -` is refused in both.
+#[test]
+fn shared_flags_mean_the_same_in_both_modes() {
+    let dir = TempDir::new().unwrap();
+    let d = dir.path();
+    let photo = small_png(d, "photo.png", &content());
+    let painting = style();
+    let (p, st) = (s(&photo), s(&painting));
+    let optimize = ["optimize", p, st, "-n", "1"];
+    let fast = ["fast", p, "--style", "2"];
+    let mut records = Vec::new();
+    for (mode, first) in [("optimize", &optimize[..]), ("fast", &fast[..])] {
+        let out = d.join(format!("{mode}.png"));
+        let mut args = first.to_vec();
+        args.extend([
+            "-o",
+            s(&out),
+            "--size",
+            "40x30",
+            "--original-colors",
+            "--json",
+        ]);
+        args.extend(["--backend", "flex", "--quiet"]);
+        let result = stylize_in(d, &args);
+        let stdout = succeeded(&args, &result);
+        assert!(result.stderr.is_empty(), "--quiet in {mode}: {result:?}");
+        assert_eq!(image_io::load_image(&out).unwrap().dimensions(), (40, 30));
+        assert_eq!(stdout.lines().count(), 1, "{stdout}");
+        let record: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(record["mode"], mode);
+        assert_eq!(record["input"], p);
+        assert_eq!(record["output"], s(&out));
+        assert_eq!(
+            (record["width"].as_u64(), record["height"].as_u64()),
+            (Some(40), Some(30))
+        );
+        assert_eq!(record["backend"], "flex");
+        assert!(
+            record["seconds"].as_f64().is_some_and(|t| t >= 0.0),
+            "{record}"
+        );
+        records.push(record);
+
+        // `-o -`: PNG on standard output, nothing else there.
+        let mut args = first.to_vec();
+        args.extend(["-o", "-", "--size", "40x30", "--quiet"]);
+        let stdout = stylize_in(d, &args);
+        assert!(stdout.status.success(), "{args:?}: {stdout:?}");
+        let piped = image_io::decode_image_bytes(&stdout.stdout).unwrap();
+        assert_eq!(piped.dimensions(), (40, 30), "{mode} -o -");
+
+        for (flags, needle) in [
+            (&["-o", "-", "--json"][..], "--json and `-o -`"),
+            (
+                &["-o", "x.png", "--backend", "tpu"],
+                "unknown backend `tpu`",
+            ),
+            (&["-o", "x.png", "--original-colors=sepia"], "sepia"),
+        ] {
+            let mut args = first.to_vec();
+            args.extend(flags);
+            let out = stylize_in(d, &args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(USAGE), "{args:?}: {stderr}");
+            assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        }
+    }
+    // The same fields, whatever the mode (plus each mode's own).
+    let keys = |r: &serde_json::Value| {
+        let mut k: Vec<String> = r.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let shared = [
+        "backend", "ended", "height", "input", "mode", "output", "seconds", "width",
+    ];
+    for record in &records {
+        for key in shared {
+            assert!(
+                keys(record).contains(&key.to_string()),
+                "{key} missing: {record}"
+            );
+        }
+    }
+    assert_eq!(records[1]["ended"], "done");
+
+    // histogram: the optimization's way; the network cannot, and says what it can.
+    let out = d.join("histogram.png");
+    let args = [
+        p,
+        st,
+        "-o",
+        s(&out),
+        "-n",
+        "1",
+        "-s",
+        "32",
+        "--original-colors",
+        "histogram",
+    ];
+    succeeded(&args, &stylize_in(d, &args));
+    let args = ["fast", p, "-o", s(&out), "--original-colors=histogram"];
+    let result = stylize_in(d, &args);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(USAGE), "{stderr}");
+    assert!(stderr.contains("luminance only"), "{stderr}");
+}
+
+/// `--json` in the optimization: one line, with what was read and written, the iterations,
+/// the final losses, the seconds and how the run ended.
+#[test]
+fn optimize_json_is_one_record() {
+    let dir = TempDir::new().unwrap();
+    let d = dir.path();
+    let out = dir.path().join("out.png");
+    let (c, st) = (content(), style());
+    let args = [
+        s(&c),
+        s(&st),
+        "-o",
+        s(&out),
+        "-n",
+        "2",
+        "-s",
+        "32",
+        "--json",
+    ];
+    let result = stylize_in(d, &args);
+    let stdout = succeeded(&args, &result);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        !stderr.contains("saved"),
+        "the record replaces the saved line: {stderr}"
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    let record: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(record["mode"], "optimize");
+    assert_eq!(record["input"], s(&c));
+    assert_eq!(record["styles"], serde_json::json!([s(&st)]));
+    assert_eq!(record["output"], s(&out));
+    assert_eq!(
+        (record["width"].as_u64(), record["height"].as_u64()),
+        (Some(32), Some(24))
+    );
+    assert_eq!(record["iterations"], 2);
+    assert_eq!(
+        (record["scale"].as_u64(), record["scales"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let losses = &record["losses"];
+    for term in ["total", "content", "style", "tv"] {
+        assert!(
+            losses[term].as_f64().is_some_and(f64::is_finite),
+            "{term}: {record}"
+        );
+    }
+    assert!(losses["total"].as_f64().unwrap() > 0.0, "{record}");
+    assert!(
+        record["seconds"].as_f64().is_some_and(|t| t > 0.0),
+        "{record}"
+    );
+    assert!(
+        ["done", "converged"].contains(&record["ended"].as_str().unwrap()),
+        "{record}"
+    );
+    assert!(record["reason"].is_string(), "{record}");
+}
+
+/// `stylize fast FOLDER`: only files this build decodes are collected (a .bmp and a .tif are
+/// left out with a note, a .txt silently); a file that is not what its name says is reported
+/// while every good picture is still written, and the run then exits 3.
+#[test]
+fn fast_folder_writes_every_good_picture() {
+    let dir = TempDir::new().unwrap();
+    let inputs = dir.path().join("photos");
+    std::fs::create_dir(&inputs).unwrap();
+    // Sorted, the bad file comes first.
+    std::fs::write(inputs.join("bad.jpg"), "not a JPEG").unwrap();
+    small_png(&inputs, "good.png", &content());
+    small_png(&inputs, "photo.jpg", &style());
+    std::fs::write(inputs.join("scan.bmp"), "BM not decodable here").unwrap();
+    std::fs::write(inputs.join("scan.tif"), "II* not decodable here").unwrap();
+    std::fs::write(inputs.join("notes.txt"), "a note").unwrap();
+    let folder = dir.path().join("out");
+    let d = dir.path();
+    let args = [
+        "fast",
+        s(&inputs),
+        "--style",
+        "5",
+        "-o",
+        s(&folder),
+        "--json",
+    ];
+    let result = stylize_in(d, &args);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert_eq!(result.status.code(), Some(INPUT), "{stderr}");
+    assert_eq!(listing(&folder), ["good.png", "photo.png"], "{stderr}");
+    assert_eq!(
+        stdout.lines().count(),
+        2,
+        "a record per good picture: {stdout}"
+    );
+    let bad = inputs.join("bad.jpg");
+    assert!(
+        stderr.contains(&format!("error: {}: cannot read image", bad.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 of 3 pictures"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("notes.txt"), "{stderr}");
+    for (format, name) in [
+        (image::ImageFormat::Bmp, "scan.bmp"),
+        (image::ImageFormat::Tiff, "scan.tif"),
+    ] {
+        if !format.reading_enabled() {
+            let skipped = format!("skipping {}", inputs.join(name).display());
+            let listed = stderr.contains(&skipped)
+                || stderr.contains(&format!(", {}", inputs.join(name).display()));
+            assert!(listed, "{name} is named as left out: {stderr}");
+            assert!(
+                !stderr.contains(&format!("{name}: cannot read")),
+                "{stderr}"
+            );
+        }
+    }
 }
