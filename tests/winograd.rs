@@ -98,43 +98,46 @@ fn evaluate(backend: Backend, pooling: Pooling, winograd: bool) -> Evaluation {
 /// Compares the two paths on a CPU backend; `grad_tol` bounds the gradients' relative L2
 /// distance.
 fn compare(backend: Backend, pooling: Pooling, grad_tol: f64) {
-    let fast = evaluate(backend, pooling, true);
-    let plain = evaluate(backend, pooling, false);
-    assert!(fast.uses_winograd, "the Winograd path runs on CPU devices");
-    assert!(!plain.uses_winograd);
+    let winograd = evaluate(backend, pooling, true);
+    let burn = evaluate(backend, pooling, false);
+    assert!(
+        winograd.uses_winograd,
+        "the Winograd path runs on CPU devices"
+    );
+    assert!(!burn.uses_winograd);
     let rel = |a: f64, b: f64| (a - b).abs() / b.abs().max(f64::MIN_POSITIVE);
-    for ((name, a), (_, b)) in fast.terms.into_iter().zip(plain.terms) {
+    for ((name, a), (_, b)) in winograd.terms.into_iter().zip(burn.terms) {
         eprintln!(
             "[{backend}] {name}: winograd {a:e}, burn {b:e} (rel {:.1e})",
             rel(a, b)
         );
         assert!(b > 0.0 && rel(a, b) < 1e-4, "{name}: {a} vs {b}");
     }
-    assert_eq!(fast.style_layers.len(), plain.style_layers.len());
-    for ((la, a), (lb, b)) in fast.style_layers.iter().zip(&plain.style_layers) {
+    assert_eq!(winograd.style_layers.len(), burn.style_layers.len());
+    for ((la, a), (lb, b)) in winograd.style_layers.iter().zip(&burn.style_layers) {
         assert_eq!(la, lb);
         assert!(rel(*a, *b) < 1e-4, "{la}: {a} vs {b}");
     }
     // Relative L2 distance. Max pooling has kinks: where a window's two largest values are
     // within float rounding of each other, the two paths can route the gradient to different
     // pixels (measured: 4e-4 with max pooling, 3e-6 with average pooling on flex).
-    let (fg, pg) = (&fast.gradient, &plain.gradient);
-    assert_eq!(fg.len(), 3 * 43 * 61);
-    let norm = pg.iter().map(|v| v * v).sum::<f64>().sqrt();
-    let dist = fg
+    assert_eq!(winograd.gradient.len(), 3 * 43 * 61);
+    let dist = relative_l2(&winograd.gradient, &burn.gradient);
+    eprintln!("[{backend}] gradient: relative L2 difference {dist:.1e}");
+    assert!(dist <= grad_tol, "gradient differs by {dist} of its norm");
+}
+
+/// `|a - b| / |b|` (L2 norms), for a nonzero `b`.
+fn relative_l2(a: &[f64], b: &[f64]) -> f64 {
+    let norm = b.iter().map(|v| v * v).sum::<f64>().sqrt();
+    assert!(norm > 0.0, "a zero gradient");
+    let dist = a
         .iter()
-        .zip(pg)
+        .zip(b)
         .map(|(a, b)| (a - b) * (a - b))
         .sum::<f64>()
         .sqrt();
-    eprintln!(
-        "[{backend}] gradient: relative L2 difference {:.1e}",
-        dist / norm
-    );
-    assert!(
-        norm > 0.0 && dist <= grad_tol * norm,
-        "gradient differs by {dist} (norm {norm})"
-    );
+    dist / norm
 }
 
 fn winograd_path_matches_burn_path_with_max_pooling(backend: Backend) {
@@ -165,59 +168,30 @@ fn winograd_switch_turns_the_path_off(backend: Backend) {
 
 /// On a GPU the Winograd path never applies: with the switch on or off, the engine runs
 /// Burn's path and computes the same terms and gradient, up to wgpu's own rounding from one
-/// evaluation to the next.
+/// evaluation to the next. Measured on lavapipe (five runs, three evaluations each): the
+/// gradients bit for bit equal; the terms equal, except when other tests ran at the same
+/// time, when one style layer's term moved by 9.2e-8 of itself (one float32 step) and the
+/// total by 1.1e-10 between two evaluations of the same engine. The bounds are 5e-7 for the
+/// terms and 2e-7 for the gradient's relative L2 distance; on the CPU backends the Winograd
+/// path's content term is 1.7e-6 to 5.7e-6 and its gradient 2.3e-6 to 4.3e-4 away from
+/// Burn's (`compare`, same sizes), so a switch that did change the path would fail here.
 #[allow(dead_code)] // Without the wgpu feature.
 fn winograd_switch_changes_nothing(backend: Backend) {
     let on = evaluate(backend, Pooling::Max, true);
     let off = evaluate(backend, Pooling::Max, false);
-    let again = evaluate(backend, Pooling::Max, false);
     assert!(
         !on.uses_winograd && !off.uses_winograd,
         "{backend} has no Winograd path"
     );
     let rel = |a: f64, b: f64| (a - b).abs() / b.abs().max(f64::MIN_POSITIVE);
-    for (((name, a), (_, b)), (_, c)) in on.terms.iter().zip(&off.terms).zip(&again.terms) {
-        eprintln!(
-            "MEASURE {name}: on/off {:.2e}, off/off {:.2e}",
-            rel(*a, *b),
-            rel(*c, *b)
-        );
+    for ((name, a), (_, b)) in on.terms.into_iter().zip(off.terms) {
+        assert!(rel(a, b) <= 5e-7, "{name}: switch on {a}, off {b}");
     }
-    for ((_, a), ((_, b), (_, c))) in on
-        .style_layers
-        .iter()
-        .zip(off.style_layers.iter().zip(&again.style_layers))
-    {
-        eprintln!(
-            "MEASURE layer: on/off {:.2e}, off/off {:.2e}",
-            rel(*a, *b),
-            rel(*c, *b)
-        );
+    assert_eq!(on.style_layers.len(), off.style_layers.len());
+    for ((la, a), (lb, b)) in on.style_layers.iter().zip(&off.style_layers) {
+        assert_eq!(la, lb);
+        assert!(rel(*a, *b) <= 5e-7, "{la}: switch on {a}, off {b}");
     }
-    let l2 = |a: &[f64], b: &[f64]| {
-        let n = b.iter().map(|v| v * v).sum::<f64>().sqrt();
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (x - y) * (x - y))
-            .sum::<f64>()
-            .sqrt()
-            / n
-    };
-    let maxrel = |a: &[f64], b: &[f64]| {
-        let n = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        a.iter()
-            .zip(b)
-            .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
-            / n
-    };
-    eprintln!(
-        "MEASURE grad l2: on/off {:.2e}, off/off {:.2e}",
-        l2(&on.gradient, &off.gradient),
-        l2(&again.gradient, &off.gradient)
-    );
-    eprintln!(
-        "MEASURE grad max: on/off {:.2e}, off/off {:.2e}",
-        maxrel(&on.gradient, &off.gradient),
-        maxrel(&again.gradient, &off.gradient)
-    );
+    let dist = relative_l2(&on.gradient, &off.gradient);
+    assert!(dist <= 2e-7, "gradient differs by {dist} of its norm");
 }
