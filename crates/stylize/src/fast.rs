@@ -112,9 +112,8 @@ fn paint_all(jobs: &[Job], painter: &Painter, args: &FastArgs) -> Result<ExitCod
         return Err(Failure {
             kind: Kind::Input,
             message: format!(
-                "{unreadable} of {} pictures could not be stylized (above); the other {} were written",
+                "{unreadable} of {} pictures could not be stylized (above); the rest were written",
                 jobs.len(),
-                jobs.len() - unreadable
             ),
         });
     }
