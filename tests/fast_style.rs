@@ -26,6 +26,9 @@ backend_tests!(
     paintings_vectors_and_strength,
 );
 
+/// The quantization step of the arbitrary-style predictor's output (the style vector).
+const VECTOR_STEP: f32 = 0.019_878_942;
+
 /// The network file, fetched on first use through the users' path (never skipped).
 fn model() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
@@ -314,10 +317,18 @@ fn cpu_kernels_match_burns_operations() {
             ours.style_vector(&painting).unwrap(),
             burn.style_vector(&painting).unwrap(),
         );
+        // The two style vectors differ only by flipped roundings: measured (December 2026)
+        // with this test's numbers, 33 of the 100 numbers on flex and 29 on ndarray differ,
+        // each by exactly one quantization step of the output (0.0199), as two correct
+        // implementations do against onnxruntime (`predictor_matches_onnxruntime`). Bounds: no
+        // number off by more than one step, at most half of them off by one.
         let (_, largest) = mean_max_diff(&v_ours, &v_burn);
         let steps = v_ours.iter().zip(&v_burn).filter(|(a, b)| a != b).count();
-        println!(
-            "{backend} predictor, CPU kernels vs Burn: {steps} numbers differ, by {largest} at most"
+        let step = VECTOR_STEP;
+        assert!(
+            largest <= 1.5 * step && steps <= STYLE_VECTOR_LEN / 2,
+            "{backend} predictor, CPU kernels vs Burn: {steps} numbers differ, by {largest} at \
+             most (allowed: half of them, by one step of {step})"
         );
         let vector = StyleChoice::Vector(reference("predict_vector.bin"));
         let (ours, burn) = (
@@ -346,7 +357,7 @@ fn predictor_matches_onnxruntime(backend: Backend) {
     let theirs = reference("predict_vector.bin");
     assert_eq!(ours.len(), STYLE_VECTOR_LEN);
     let (mean, max) = mean_max_diff(&ours, &theirs);
-    let step = 0.019_878_942_f32;
+    let step = VECTOR_STEP;
     assert!(
         max <= 2.5 * step && mean <= 0.75 * step,
         "{backend}: style vector differs by {mean} on average, {max} at most"
