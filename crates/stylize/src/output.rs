@@ -92,7 +92,7 @@ impl Output {
         parent(&self.path).join(format!("{stem}_{iteration:04}.{ext}"))
     }
 
-    /// Saves `image` at `path` ([`write`]), refusing to replace an input.
+    /// Saves `image` at `path` ([`write()`]), refusing to replace an input.
     pub fn save(&self, image: &RgbImage, path: &Path) -> Result<(), Failure> {
         self.refuse_input(path)?;
         write(image, path)
