@@ -159,6 +159,12 @@ pub const CACHE_ENV: &str = "STYLE_TRANSFER_CACHE";
 /// Environment variable naming the Python interpreter to run pip with (default `python3`).
 pub const PYTHON_ENV: &str = "STYLE_TRANSFER_PYTHON";
 
+/// The Python interpreter pip runs with: `$STYLE_TRANSFER_PYTHON` ([`PYTHON_ENV`]) when set,
+/// else `python3` from the `PATH`.
+pub fn python() -> String {
+    std::env::var(PYTHON_ENV).unwrap_or_else(|_| "python3".into())
+}
+
 /// The cache directory (see the module documentation).
 pub fn cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os(CACHE_ENV).filter(|d| !d.is_empty()) {
@@ -194,7 +200,7 @@ pub fn default_weights_with_progress(progress: &mut dyn FnMut(&str)) -> Result<P
 /// a line for each step taken, pip's own output included (the library prints nothing). Safe to call from several threads and processes at once: the
 /// work happens under a lock file and every file is written under a temporary name first.
 pub fn fetch_weights(dir: &Path, progress: &mut dyn FnMut(&str)) -> Result<PathBuf> {
-    let python = std::env::var(PYTHON_ENV).unwrap_or_else(|_| "python3".into());
+    let python = python();
     fetch_weights_with(dir, &python, progress)
 }
 
@@ -426,7 +432,7 @@ pub fn fast_network_with_progress(
     network: FastNetwork,
     progress: &mut dyn FnMut(&str),
 ) -> Result<PathBuf> {
-    let python = std::env::var(PYTHON_ENV).unwrap_or_else(|_| "python3".into());
+    let python = python();
     fetch_fast_network(&cache_dir(), &python, network, progress)
 }
 

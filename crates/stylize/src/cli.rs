@@ -719,78 +719,22 @@ mod tests {
         };
         let luminance = Some(ColorsArg::Luminance);
         for args in [
-            &[
-                "stylize",
-                "c.jpg",
-                "s.jpg",
-                "-o",
-                "o.png",
-                "--original-colors",
-            ][..],
-            &[
-                "stylize",
-                "c.jpg",
-                "s.jpg",
-                "--original-colors",
-                "-o",
-                "o.png",
-            ],
-            &[
-                "stylize",
-                "--original-colors",
-                "c.jpg",
-                "s.jpg",
-                "-o",
-                "o.png",
-            ],
-            &[
-                "stylize",
-                "c.jpg",
-                "s.jpg",
-                "-o",
-                "o.png",
-                "--original-colors",
-                "luminance",
-            ],
-            &[
-                "stylize",
-                "fast",
-                "--original-colors",
-                "c.jpg",
-                "-o",
-                "o.png",
-            ],
-            &[
-                "stylize",
-                "fast",
-                "c.jpg",
-                "--original-colors=luminance",
-                "-o",
-                "o.png",
-            ],
+            "stylize c.jpg s.jpg -o o.png --original-colors",
+            "stylize c.jpg s.jpg --original-colors -o o.png",
+            "stylize --original-colors c.jpg s.jpg -o o.png",
+            "stylize c.jpg s.jpg -o o.png --original-colors luminance",
+            "stylize fast --original-colors c.jpg -o o.png",
+            "stylize fast c.jpg --original-colors=luminance -o o.png",
         ] {
-            assert_eq!(colors(args), luminance, "{args:?}");
+            let args: Vec<&str> = args.split(' ').collect();
+            assert_eq!(colors(&args), luminance, "{args:?}");
         }
         for args in [
-            &[
-                "stylize",
-                "c.jpg",
-                "s.jpg",
-                "-o",
-                "o.png",
-                "--original-colors",
-                "histogram",
-            ][..],
-            &[
-                "stylize",
-                "fast",
-                "c.jpg",
-                "--original-colors=histogram",
-                "-o",
-                "o.png",
-            ],
+            "stylize c.jpg s.jpg -o o.png --original-colors histogram",
+            "stylize fast c.jpg --original-colors=histogram -o o.png",
         ] {
-            assert_eq!(colors(args), Some(ColorsArg::Histogram), "{args:?}");
+            let args: Vec<&str> = args.split(' ').collect();
+            assert_eq!(colors(&args), Some(ColorsArg::Histogram), "{args:?}");
         }
         assert_eq!(colors(&["stylize", "fast", "c.jpg", "-o", "o.png"]), None);
         // After `--` nothing is joined.

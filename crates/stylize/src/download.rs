@@ -53,9 +53,7 @@ fn fetch_file(file: File, dir: &Path) -> Result<PathBuf, Failure> {
     match file {
         File::Vgg => fetch::fetch_weights(dir, progress),
         File::Network(network) => {
-            // The interpreter the library's own `fast_network` runs pip with.
-            let python = std::env::var(fetch::PYTHON_ENV).unwrap_or_else(|_| "python3".into());
-            fetch::fetch_fast_network(dir, &python, network, progress)
+            fetch::fetch_fast_network(dir, &fetch::python(), network, progress)
         }
     }
     .map_err(Failure::input)

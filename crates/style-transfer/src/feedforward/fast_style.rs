@@ -64,9 +64,8 @@ impl StyleChoice {
                 });
             }
         };
-        let pairs_weights: Vec<f32> = pairs.iter().map(|&(_, w)| w).collect();
         let mut weights = [0.0f32; BUILT_IN_STYLES];
-        for (index, weight) in pairs {
+        for &(index, weight) in &pairs {
             if index >= BUILT_IN_STYLES {
                 return Err(Error::InvalidConfig {
                     name: "style",
@@ -78,7 +77,7 @@ impl StyleChoice {
             }
             weights[index] += weight;
         }
-        let sum = blend_total("style", pairs_weights)?;
+        let sum = blend_total("style", pairs.iter().map(|&(_, w)| w))?;
         Ok(weights.map(|w| w / sum))
     }
 }

@@ -239,16 +239,15 @@ impl HostVgg {
             rec.record(start, || "total variation".into(), (0.0, 0.0));
         }
         let style_layers = style_by_layer(targets, &tape.style);
-        let terms = targets
-            .weights
-            .terms(tape.content.clone(), style_layers, tv);
+        let content = std::mem::take(&mut tape.content);
+        let terms = targets.weights.terms(content, style_layers, tv);
         if !gradient {
             return (terms, None);
         }
         let g = self.backward(&mut tape, (h, w), &mut rec, buffers);
         let mut grad = g.unwrap_or_else(|| vec![0.0; x.len()]);
         if let Some(tv_grad) = tv_grad {
-            let s = targets.weights.slopes().2 as f32;
+            let s = tape.slopes.2 as f32;
             grad.iter_mut().zip(tv_grad).for_each(|(g, t)| *g += s * t);
         }
         (terms, Some(grad))
@@ -272,6 +271,7 @@ impl HostVgg {
             .expect("at least one loss layer");
         let n_layers = deepest.index() + 1;
         let mut tape = Tape {
+            slopes: targets.weights.slopes(),
             deepest,
             masks: vec![Vec::new(); n_layers],
             pool_index: vec![Vec::new(); n_layers],
@@ -357,6 +357,8 @@ impl HostVgg {
 
 /// What the forward pass keeps for the backward pass, and the loss values it found.
 struct Tape {
+    /// The total's slopes in the content, style and total-variation terms.
+    slopes: (f64, f64, f64),
     /// The deepest layer with a loss term: the forward pass stops there.
     deepest: Layer,
     /// Per layer: the ReLU's mask (bits of the positive outputs).
@@ -383,7 +385,7 @@ fn layer_losses(
     tape: &mut Tape,
     buffers: &mut Buffers,
 ) -> (Option<Vec<f32>>, f64) {
-    let (content_slope, style_slope, _) = targets.weights.slopes();
+    let (content_slope, style_slope, _) = tape.slopes;
     let n = layer.channels();
     let mut loss_flop = 0.0;
     let mut grad: Option<Vec<f32>> = None;

@@ -382,10 +382,8 @@ impl Settings {
         for (i, (mask, style)) in self.style_image_masks.iter().zip(styles).enumerate() {
             if let Some(mask) = mask {
                 let what = format!("style image mask {}", i + 1);
-                let covers = [(format!("style image {}", i + 1), style.dimensions())];
-                let covers: Vec<(&str, (u32, u32))> =
-                    covers.iter().map(|(n, d)| (n.as_str(), *d)).collect();
-                check_mask(mask, &what, &covers)?;
+                let covers = format!("style image {}", i + 1);
+                check_mask(mask, &what, &[(&covers, style.dimensions())])?;
             }
         }
         Ok(())
