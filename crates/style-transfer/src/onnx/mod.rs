@@ -2,7 +2,7 @@
 //! decodes ([`proto`]) and the checked readers of tensors, attributes and quantization
 //! parameters ([`read`]). Fuzzed (docs/fuzzing.md).
 //!
-//! May use: `error` only. Used by `vgg::weights` and the feed-forward networks' parameter
+//! May use: `files` and `error` only. Used by `vgg::weights` and the feed-forward networks' parameter
 //! readers.
 
 // The ONNX messages the weights reader decodes. Public (as `style_transfer::onnx_proto`) only
