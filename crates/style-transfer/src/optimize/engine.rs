@@ -52,6 +52,14 @@ impl StyleTransfer {
         }
     }
 
+    /// The same engine starting its next runs from `init` (as [`Settings::with_init`]): the
+    /// network and its Winograd form are kept, so a batch whose starting image changes from
+    /// picture to picture builds them once.
+    pub fn with_init(mut self, init: Init) -> Self {
+        self.settings = self.settings.with_init(init);
+        self
+    }
+
     /// The settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
