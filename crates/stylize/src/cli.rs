@@ -13,14 +13,16 @@ use style_transfer::image_io::Size;
 use style_transfer::{Backend, Layer, StyleChoice};
 
 use crate::failure::Failure;
+use crate::shard::ShardArg;
 
 /// The exit codes, as every `--help` ends.
 macro_rules! exit_codes {
     () => {
         "Exit codes: 0 done, 1 runtime failure (optimization diverged, device or write error),\n\
-         2 usage (bad flag or value, bad output path), 3 bad input (image, weights or fetch;\n\
-         with several pictures, after every good one is written), 130 interrupted with Ctrl-C\n\
-         (the current image was saved)."
+         2 usage (bad flag or value, bad output path or shard), 3 bad input (image, weights or\n\
+         fetch); with several pictures 1 or 3 come after every good one is written. 130\n\
+         interrupted by Ctrl-C or SIGTERM: one picture's image so far is saved; a batch keeps\n\
+         the pictures finished, and the same command again paints the rest."
     };
 }
 
@@ -38,12 +40,14 @@ macro_rules! exit_codes {
     propagate_version = true,
     arg_required_else_help = true,
     override_usage = "stylize [optimize] CONTENT STYLE [STYLE...] -o OUTPUT [flags]\n       \
+                      stylize [optimize] CONTENT... --style-image STYLE... -o FOLDER [flags]\n       \
                       stylize fast CONTENT... -o OUTPUT [flags]\n       \
                       stylize fetch [vgg|fast|arbitrary|all]... [--dir DIR]",
     after_help = concat!(
         "Examples:\n  \
          stylize examples/images/tubingen.jpg examples/images/starry_night.jpg -o out.png\n  \
          stylize optimize photo.jpg a.jpg b.jpg --style-blend-weights 3,1 --size 768 -o out.png\n  \
+         stylize photos/ --style-image starry_night.jpg -n 200 -o results/\n  \
          stylize fast photo.jpg --style 7 -o out.png\n  \
          stylize fetch\n\n\
          Without a subcommand the arguments are those of `stylize optimize`. A photo named like a\n\
@@ -88,10 +92,37 @@ pub enum Command {
 pub struct CommonArgs {
     /// Where the result goes: an image file (.png, .jpg or .webp; written to a temporary file
     /// and renamed into place; never one of the inputs), or `-` for PNG on standard output.
-    /// `stylize fast` with several pictures or a folder writes into a folder instead (created
-    /// if missing), one NAME.png per picture.
+    /// With several photos or a folder: an output folder (created if missing), one STEM.png
+    /// per photo (--format for another type); a result already there is skipped
+    /// (--overwrite redoes it), so a batch cut short is finished by the same command again.
     #[arg(short, long, value_name = "PATH")]
     pub output: PathBuf,
+
+    /// With an output folder: the type of each result [default: png].
+    #[arg(long, value_enum, value_name = "TYPE")]
+    pub format: Option<FormatArg>,
+
+    /// With an output folder: paint again the photos whose results are already there
+    /// [default: skip them].
+    #[arg(long)]
+    pub overwrite: bool,
+
+    /// Paint part I of N of the photos (I from 0 to N-1): the photos sorted by path, every
+    /// N-th from the I-th, so N runs with the same photos paint each exactly once [default:
+    /// from SLURM_ARRAY_TASK_ID in a Slurm job array, or JOB_COMPLETION_INDEX in a Kubernetes
+    /// Indexed Job; else all].
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<ShardArg>,
+
+    /// The number of parts for a scheduler's index that does not say it (Kubernetes'
+    /// JOB_COMPLETION_INDEX); also read from STYLIZE_SHARDS. Checked against the other
+    /// sources of the count.
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    pub shards: Option<usize>,
+
+    /// Print this part's photos (input, output, todo or done; tab-separated) and stop.
+    #[arg(long)]
+    pub list: bool,
 
     /// Output size: the longest side in pixels (aspect kept), or an exact WIDTHxHEIGHT
     /// [default: 512 for optimize, the photo's own size for fast].
@@ -314,7 +345,7 @@ pub enum Download {
 /// `stylize fast --help`'s closing text: examples, what a folder contributes (the extensions
 /// this build decodes, asked of the same function that picks them), exit codes.
 fn fast_after_help() -> String {
-    let extensions: Vec<String> = crate::fast::readable_extensions()
+    let extensions: Vec<String> = crate::batch::readable_extensions()
         .iter()
         .map(|e| format!(".{e}"))
         .collect();
@@ -324,11 +355,13 @@ fn fast_after_help() -> String {
          stylize fast photo.jpg --style 3:0.5,12:0.5 --strength 0.8 -o out.png\n  \
          stylize fast photo.jpg --style-image painting.jpg -o out.png\n  \
          stylize fast photos/ --style 12 -o stylized/\n  \
+         stylize fast photos/ --style 12 -o stylized/ --shard 1/4   (one of 4 runs)\n  \
          stylize fast photo.jpg --sheet -o sheet.png\n  \
          cat photo.jpg | stylize fast - --style 4 -o - > out.png\n\n\
          A folder contributes the files this build decodes ({}); with several pictures, one\n\
          that cannot be read is reported and skipped, and the run exits 3 after writing every\n\
-         other one. A file named `-` is given as ./-.\n\n{}",
+         other one; a result already there is skipped (--overwrite redoes it). A file named `-`\n\
+         is given as ./-.\n\n{}",
         extensions.join(", "),
         exit_codes!()
     )
@@ -354,7 +387,12 @@ fn parse_unit(s: &str) -> Result<f32, String> {
          stylize optimize examples/images/tubingen.jpg examples/images/starry_night.jpg -o out.png\n  \
          stylize photo.jpg a.jpg b.jpg --style-blend-weights 3,1 --size 768 -o out.png\n  \
          stylize photo.jpg painting.jpg --init fast:7 -n 100 -o out.png\n  \
-         stylize optimize fast painting.jpg -o out.png    (a photo named `fast`)\n\n\
+         stylize optimize fast painting.jpg -o out.png    (a photo named `fast`)\n  \
+         stylize photos/ more.jpg --style-image painting.jpg -o results/ --json\n  \
+         stylize photos/ --style-image painting.jpg -o results/ --shard 0/4   (one of 4 runs)\n\n\
+         With --style-image every path is a photo or a folder of photos; several go into an\n\
+         output folder, one STEM.png each, and a result already there is skipped, so the same\n\
+         command again finishes a batch that was cut short (docs/cluster.md: many machines).\n\n\
          The words of --init (content, noise, random, fast, fast:STYLE) and of --style-mask and\n\
          --style-image-mask (none) are read as words even where a file has that name; give such a\n\
          file as a path: ./content, ./none.\n\n",
@@ -362,13 +400,15 @@ fn parse_unit(s: &str) -> Result<f32, String> {
     )
 )]
 pub struct OptimizeArgs {
-    /// The photo to repaint.
-    #[arg(value_name = "CONTENT")]
-    pub content: PathBuf,
+    /// The photo to repaint, then one or more style images (paintings). With --style-image,
+    /// every path is a photo: files or folders of them, painted into an output folder.
+    #[arg(value_name = "PHOTO|STYLE", required = true, num_args = 1..)]
+    pub paths: Vec<PathBuf>,
 
-    /// One or more style images (paintings).
-    #[arg(value_name = "STYLE", required = true, num_args = 1..)]
-    pub styles: Vec<PathBuf>,
+    /// A style image (painting), once per style; then every path before the flags is a photo
+    /// or a folder of photos to repaint.
+    #[arg(long = "style-image", value_name = "PAINTING")]
+    pub style_images: Vec<PathBuf>,
 
     /// The flags both modes take.
     #[command(flatten)]
@@ -483,6 +523,27 @@ pub struct OptimizeArgs {
     pub weights: Option<PathBuf>,
 }
 
+impl OptimizeArgs {
+    /// The photos (files or folders) and the style images: the paths before the flags are
+    /// all photos when --style-image is given, else the first is the photo and the rest
+    /// styles.
+    pub fn photos_and_styles(&self) -> Result<(Vec<PathBuf>, Vec<PathBuf>), Failure> {
+        if !self.style_images.is_empty() {
+            return Ok((self.paths.clone(), self.style_images.clone()));
+        }
+        match self.paths.split_first() {
+            Some((photo, styles)) if !styles.is_empty() => {
+                Ok((vec![photo.clone()], styles.to_vec()))
+            }
+            _ => Err(Failure::usage(
+                "no style image: give one after the photo (stylize photo.jpg painting.jpg -o \
+                 out.png), or with --style-image for several photos (stylize photos/ \
+                 --style-image painting.jpg -o results/)",
+            )),
+        }
+    }
+}
+
 /// `--optimizer`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OptimizerArg {
@@ -499,6 +560,29 @@ pub enum PoolingArg {
     Max,
     /// Average pooling (smoother results, as Gatys et al. suggest).
     Avg,
+}
+
+/// `--format`: the type of the results written into an output folder.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// PNG (lossless).
+    #[default]
+    Png,
+    /// JPEG (lossy, quality 75).
+    Jpg,
+    /// WebP (lossless).
+    Webp,
+}
+
+impl FormatArg {
+    /// The file extension of the type.
+    pub fn extension(self) -> &'static str {
+        match self {
+            FormatArg::Png => "png",
+            FormatArg::Jpg => "jpg",
+            FormatArg::Webp => "webp",
+        }
+    }
 }
 
 /// `--original-colors`, in both modes.
@@ -703,11 +787,11 @@ mod tests {
         else {
             panic!("not the optimization");
         };
-        assert_eq!(run.content, Path::new("fast"));
+        assert_eq!(run.paths[0], Path::new("fast"));
         let Command::Optimize(run) = parse(&["stylize", "./fast", "p.jpg", "-o", "o.png"]) else {
             panic!("not the optimization");
         };
-        assert_eq!(run.content, Path::new("./fast"));
+        assert_eq!(run.paths[0], Path::new("./fast"));
     }
 
     #[test]

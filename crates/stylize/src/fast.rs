@@ -6,21 +6,18 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use image::{ImageFormat, Rgb, RgbImage};
+use std::sync::atomic::Ordering;
+
+use image::{Rgb, RgbImage};
 use style_transfer::fetch::{self, FastNetwork};
 use style_transfer::image_io::{self, Size};
 use style_transfer::{BUILT_IN_STYLES, Backend, Error, FastStyle, StyleChoice};
 
-use crate::cli::{ColorsArg, CommonArgs, FastArgs};
+use crate::batch::{self, Batch, Job, Painted, is_stdin};
+use crate::cli::{ColorsArg, FastArgs};
 use crate::failure::{Failure, Kind};
-use crate::output::{self, Output, is_stdout};
+use crate::output;
 use crate::record::{ModeFields, Record};
-
-/// One picture to stylize: where it comes from and where its result goes.
-struct Job {
-    input: PathBuf,
-    output: PathBuf,
-}
 
 /// What every picture of a run is painted with.
 struct Painter {
@@ -35,7 +32,24 @@ struct Painter {
 pub fn run(args: FastArgs) -> Result<ExitCode, Failure> {
     args.common.check()?;
     let keep_colors = keep_colors(args.common.original_colors)?;
-    let jobs = jobs(&args)?;
+    let read: Vec<&Path> = [
+        &args.style_image,
+        &args.model,
+        &args.predictor,
+        &args.transformer,
+    ]
+    .into_iter()
+    .filter_map(Option::as_deref)
+    .collect();
+    let batch = Batch::plan(&args.inputs, &args.common, &read)?;
+    if args.common.list {
+        batch.list(&args.common);
+        return Ok(ExitCode::SUCCESS);
+    }
+    batch.announce(&args.common);
+    if batch.jobs.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
     let backend = args.common.backend()?;
     // Everything the user gave is read before any network is fetched.
     let (style, label) = match &args.style_image {
@@ -52,7 +66,15 @@ pub fn run(args: FastArgs) -> Result<ExitCode, Failure> {
         label,
         backend,
     };
-    paint_all(&jobs, &painter, &args)
+    // One picture is one pass: Ctrl-C ends it as usual; a batch stops between pictures.
+    let interrupted = match batch.into_folder {
+        true => batch::stop_signal(),
+        false => Default::default(),
+    };
+    batch.run(|job| match interrupted.load(Ordering::SeqCst) {
+        true => Ok(Painted::Interrupted),
+        false => paint(job, &painter, &args).map(|()| Painted::Written),
+    })
 }
 
 /// `--original-colors` for the network, which keeps the photo's colours by luminance only.
@@ -91,33 +113,6 @@ fn networks(args: &FastArgs, backend: Backend, keep_colors: bool) -> Result<Fast
     let transformer = network(&args.transformer, FastNetwork::Transformer)?;
     fast.with_arbitrary_networks(predictor, transformer)
         .map_err(Failure::input)
-}
-
-/// Paints every job. With several, a picture that cannot be read (or is too small) is
-/// reported and skipped, and the run fails with [`Kind::Input`] after the others are written;
-/// any other failure stops the run.
-fn paint_all(jobs: &[Job], painter: &Painter, args: &FastArgs) -> Result<ExitCode, Failure> {
-    let mut unreadable = 0;
-    for job in jobs {
-        match paint(job, painter, args) {
-            Ok(()) => {}
-            Err(failure) if jobs.len() > 1 && failure.kind == Kind::Input => {
-                failure.report();
-                unreadable += 1;
-            }
-            Err(failure) => return Err(failure),
-        }
-    }
-    if unreadable > 0 {
-        return Err(Failure {
-            kind: Kind::Input,
-            message: format!(
-                "{unreadable} of {} pictures could not be stylized (above); the rest were written",
-                jobs.len(),
-            ),
-        });
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Paints one picture, writes it, and reports it (a `saved` line, or the `--json` record).
@@ -161,141 +156,6 @@ fn paint(job: &Job, painter: &Painter, args: &FastArgs) -> Result<(), Failure> {
         ));
     }
     Ok(())
-}
-
-/// The pictures and their outputs: one input to one file (or `-`), several inputs or folders
-/// to a folder (created if missing; each result keeps its input's stem, as PNG).
-fn jobs(args: &FastArgs) -> Result<Vec<Job>, Failure> {
-    let mut inputs = Vec::new();
-    for input in &args.inputs {
-        if input.is_dir() {
-            inputs.extend(folder_pictures(input, &args.common)?);
-        } else {
-            inputs.push(input.clone());
-        }
-    }
-    let output = &args.common.output;
-    if inputs.len() > 1 || args.inputs.iter().any(|p| p.is_dir()) {
-        return folder_jobs(inputs, output);
-    }
-    let input = inputs.remove(0);
-    if !is_stdout(output) {
-        let refs: Vec<&Path> = match is_stdin(&input) {
-            true => vec![],
-            false => vec![input.as_path()],
-        };
-        Output::new(output, &refs)?;
-    }
-    Ok(vec![Job {
-        input,
-        output: output.clone(),
-    }])
-}
-
-/// The extensions (lower case) of the image formats this build decodes, as the `image`
-/// crate that the library decodes with is compiled: a folder contributes files with these.
-pub fn readable_extensions() -> Vec<&'static str> {
-    ImageFormat::all()
-        .filter(ImageFormat::reading_enabled)
-        .flat_map(ImageFormat::extensions_str)
-        .copied()
-        .collect()
-}
-
-/// The pictures in `folder` that this build decodes (by extension), sorted; files of an image
-/// format it does not decode (.bmp, .tif, ...) are named in a note and left out.
-fn folder_pictures(folder: &Path, common: &CommonArgs) -> Result<Vec<PathBuf>, Failure> {
-    let readable = readable_extensions();
-    let mut pictures = Vec::new();
-    let mut unsupported = Vec::new();
-    let entries = std::fs::read_dir(folder).map_err(|e| Failure::io(Kind::Input, folder, e))?;
-    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
-        let Some(extension) = path.extension().and_then(|e| e.to_str()) else {
-            continue;
-        };
-        if path.is_dir() {
-            continue;
-        }
-        if readable.contains(&extension.to_lowercase().as_str()) {
-            pictures.push(path);
-        } else if ImageFormat::from_extension(extension).is_some() {
-            unsupported.push(path);
-        }
-    }
-    let reads = readable.join(", .");
-    if !unsupported.is_empty() {
-        unsupported.sort();
-        let names: Vec<String> = unsupported
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        common.say(&format!(
-            "skipping {} (this build reads .{reads})",
-            names.join(", ")
-        ));
-    }
-    if pictures.is_empty() {
-        return Err(Failure {
-            kind: Kind::Input,
-            message: format!(
-                "{}: no image files in this folder (this build reads .{reads})",
-                folder.display()
-            ),
-        });
-    }
-    pictures.sort();
-    Ok(pictures)
-}
-
-/// Several pictures into the folder `output` (created if missing), each as `STEM.png`.
-fn folder_jobs(inputs: Vec<PathBuf>, output: &Path) -> Result<Vec<Job>, Failure> {
-    if is_stdout(output) || inputs.iter().any(|p| is_stdin(p)) {
-        return Err(Failure::usage(
-            "`-` (standard input or output) takes one picture; give an output folder for several",
-        ));
-    }
-    if output.exists() && !output.is_dir() {
-        return Err(Failure::usage(format!(
-            "{}: several pictures need an output folder, and this is a file",
-            output.display()
-        )));
-    }
-    std::fs::create_dir_all(output).map_err(|e| {
-        Failure::usage(format!(
-            "{}: cannot create the output folder: {e}",
-            output.display()
-        ))
-    })?;
-    let mut jobs: Vec<Job> = Vec::new();
-    for input in inputs {
-        let stem = input
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let path = output.join(format!("{stem}.png"));
-        if jobs.iter().any(|j| j.output == path) {
-            return Err(Failure::usage(format!(
-                "two inputs would both be written to {}; rename one",
-                path.display()
-            )));
-        }
-        if path.canonicalize().ok() == input.canonicalize().ok() && path.exists() {
-            return Err(Failure::usage(format!(
-                "{} would overwrite its input",
-                path.display()
-            )));
-        }
-        jobs.push(Job {
-            input,
-            output: path,
-        });
-    }
-    Ok(jobs)
-}
-
-/// Whether an input is `-`, standard input (a file of that name is `./-`).
-fn is_stdin(path: &Path) -> bool {
-    path == Path::new("-")
 }
 
 /// Loads a picture from a file, or from standard input for `-`.

@@ -2,13 +2,16 @@
 //!
 //! ```text
 //! stylize [optimize] CONTENT STYLE [STYLE...] -o OUTPUT [flags]
+//! stylize [optimize] CONTENT... --style-image STYLE... -o FOLDER [flags]
 //! stylize fast CONTENT... [--style N[:W,...] | --style-image PAINTING] -o OUTPUT [flags]
 //! stylize fetch [vgg|fast|arbitrary|all]... [--dir DIR]
 //! ```
 //! This file parses the command line and hands it to the subcommand's module: [`optimize`],
-//! [`fast`], [`download`]. `stylize --help` lists the subcommands, `stylize optimize --help`
+//! [`fast`], [`download`]; [`batch`] and [`shard`] are the pictures of a run and its part,
+//! for both modes. `stylize --help` lists the subcommands, `stylize optimize --help`
 //! every flag with its default; the exit codes are in [`failure::Kind`].
 
+mod batch;
 mod cli;
 mod download;
 mod failure;
@@ -17,6 +20,7 @@ mod optimize;
 mod output;
 mod progress;
 mod record;
+mod shard;
 
 use std::process::ExitCode;
 

@@ -1,7 +1,8 @@
 //! `stylize optimize` (also `stylize CONTENT STYLE...`): the optimization of a picture's
 //! pixels through VGG19 (the library's `StyleTransfer`), in its steps: check everything cheap
-//! first (flags, output path, then the settings against the content's size), load the
-//! pictures, pick the starting image, read the weights, optimize, save and report.
+//! first (flags, the batch and its outputs, the style images and masks), then for each photo
+//! load it and check the settings against its size, pick the starting image, read the
+//! weights (once), optimize, save and report.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -18,6 +19,7 @@ use style_transfer::{
     StyleTransfer, Stylized, VggWeights,
 };
 
+use crate::batch::{self, Batch, Job, Painted};
 use crate::cli::{ColorsArg, InitArg, OptimizeArgs, OptimizerArg, PoolingArg};
 use crate::failure::{Failure, Kind};
 use crate::output::{Output, is_stdout};
@@ -27,56 +29,172 @@ use crate::record::{self, ModeFields, Record};
 /// The output size when `--size` is not given: 512 pixels on the longest side.
 pub const DEFAULT_SIZE: Size = Size::Longest(512);
 
-/// The pictures of a run, loaded and checked against its settings.
-struct Pictures {
-    content: RgbImage,
+/// What every picture of a run shares, loaded and checked before the first: the style images
+/// with their blend weights, the `--init` image, and the settings (masks included).
+struct Shared {
     /// The style images with their blend weights.
     styles: Vec<(RgbImage, f32)>,
     /// The `--init` image, when one was given.
     init: Option<RgbImage>,
-    /// The output's width and height.
-    size: (u32, u32),
+    settings: Settings,
 }
 
-/// Runs `stylize optimize`.
+/// Runs `stylize optimize`: plans the batch (one photo or many, this process's part), loads
+/// what the pictures share, then paints each.
 pub fn run(args: OptimizeArgs) -> Result<ExitCode, Failure> {
-    let started = Instant::now();
     check_flags(&args)?;
-    let blend = blend_weights(&args)?;
-    let output = Output::new(&args.common.output, &inputs(&args))?;
-    let view = ProgressView::choose(args.common.quiet, args.print_every);
-    let (mut pictures, settings) = load(&args, blend)?;
+    let (photos, styles) = args.photos_and_styles()?;
+    let blend = blend_weights(&args, styles.len())?;
+    let read = inputs(&args, &styles);
+    let batch = Batch::plan(&photos, &args.common, &read)?;
+    if args.common.list {
+        batch.list(&args.common);
+        return Ok(ExitCode::SUCCESS);
+    }
+    batch.announce(&args.common);
+    if batch.jobs.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let shared = load(&args, &styles, blend)?;
     let backend = args.common.backend()?;
-    let device = backend.device().map_err(Failure::runtime)?;
-    let init = start(&args, &mut pictures, &device, view)?;
-    let engine = engine(&args, settings.with_init(init), &device, view)?;
+    let mut painter = Painter {
+        args: &args,
+        styles: &styles,
+        read: &read,
+        shared,
+        view: ProgressView::choose(args.common.quiet, args.print_every),
+        backend,
+        device: backend.device().map_err(Failure::runtime)?,
+        engine: None,
+        fast: None,
+        interrupted: batch::stop_signal(),
+        into_folder: batch.into_folder,
+        count: (0, batch.jobs.len()),
+    };
+    batch.run(|job| painter.paint(job))
+}
 
-    let interrupted = Arc::new(AtomicBool::new(false));
-    stop_on_ctrl_c(interrupted.clone());
-    view.say(&format!(
-        "stylizing {} ({}x{}) with {} style image(s) on {backend}, {} iterations of {}",
-        args.content.display(),
-        pictures.size.0,
-        pictures.size.1,
-        pictures.styles.len(),
-        args.iterations * args.scales as usize,
-        match args.optimizer {
-            OptimizerArg::Adam => "Adam",
-            OptimizerArg::Lbfgs => "L-BFGS",
+/// Paints the pictures of a run one after the other, with one engine: the weights are read
+/// (or fetched) once, when the first picture has been read and checked.
+struct Painter<'a> {
+    args: &'a OptimizeArgs,
+    styles: &'a [PathBuf],
+    /// Every file the run reads besides the photos, so that no output replaces one.
+    read: &'a [&'a Path],
+    shared: Shared,
+    view: ProgressView,
+    backend: Backend,
+    device: Device,
+    engine: Option<StyleTransfer>,
+    /// The feed-forward network of `--init fast`, once loaded.
+    fast: Option<FastStyle>,
+    /// Set by Ctrl-C or SIGTERM.
+    interrupted: Arc<AtomicBool>,
+    into_folder: bool,
+    /// Pictures begun, of how many.
+    count: (usize, usize),
+}
+
+impl Painter<'_> {
+    /// Paints one picture: reads and checks it against the settings, picks its starting
+    /// image, optimizes, then saves and reports it ([`finish`]).
+    fn paint(&mut self, job: &Job) -> Result<Painted, Failure> {
+        if self.interrupted.load(Ordering::SeqCst) {
+            return Ok(Painted::Interrupted);
         }
-    ));
-    let mut reporter = Reporter::new(
-        view,
-        (args.iterations, args.scales as usize),
-        args.save_every,
-        &output,
-        interrupted.clone(),
-    );
-    let styles: Vec<(&RgbImage, f32)> = pictures.styles.iter().map(|(s, w)| (s, *w)).collect();
-    let result = engine.run(&pictures.content, &styles, &mut reporter);
-    reporter.finish();
-    let interrupted = interrupted.load(Ordering::SeqCst);
-    finish(result, &args, &output, (backend, started, interrupted))
+        let started = Instant::now();
+        self.count.0 += 1;
+        let args = self.args;
+        let mut read = self.read.to_vec();
+        read.push(&job.input);
+        let output = Output::new(&job.output, &read)?;
+        let content = picture(&job.input)?;
+        let (width, height) = content.dimensions();
+        let settings = &self.shared.settings;
+        settings.validate(width, height).map_err(Failure::input)?;
+        let size = settings.output_size(width, height);
+        let init = self.start(&content, size)?;
+        let engine = match self.engine.take() {
+            Some(engine) => engine.with_init(init),
+            None => {
+                let settings = self.shared.settings.clone().with_init(init);
+                engine(args, settings, &self.device, self.view)?
+            }
+        };
+        let engine = self.engine.insert(engine);
+        let (n, of) = self.count;
+        self.view.say(&format!(
+            "{}stylizing {} ({}x{}) with {} style image(s) on {}, {} iterations of {}",
+            if self.into_folder {
+                format!("[{n}/{of}] ")
+            } else {
+                String::new()
+            },
+            job.input.display(),
+            size.0,
+            size.1,
+            self.shared.styles.len(),
+            self.backend,
+            args.iterations * args.scales as usize,
+            match args.optimizer {
+                OptimizerArg::Adam => "Adam",
+                OptimizerArg::Lbfgs => "L-BFGS",
+            }
+        ));
+        let mut reporter = Reporter::new(
+            self.view,
+            (args.iterations, args.scales as usize),
+            args.save_every,
+            &output,
+            self.interrupted.clone(),
+        );
+        let styles: Vec<(&RgbImage, f32)> =
+            self.shared.styles.iter().map(|(s, w)| (s, *w)).collect();
+        let result = engine.run(&content, &styles, &mut reporter);
+        reporter.finish();
+        let interrupted = self.interrupted.load(Ordering::SeqCst);
+        if interrupted && self.into_folder {
+            // Not finished: not written, so that the same command again redoes it.
+            return Ok(Painted::Interrupted);
+        }
+        let how = Finish {
+            input: &job.input,
+            styles: self.styles,
+            backend: self.backend,
+            started,
+            interrupted,
+            keep_failed: !self.into_folder,
+        };
+        finish(result, args, &output, how)
+    }
+
+    /// The starting image of a picture of `size`: the `--init` picture, noise, the content,
+    /// or one pass of the feed-forward network at that size (fetched on first use).
+    fn start(&mut self, content: &RgbImage, (width, height): (u32, u32)) -> Result<Init, Failure> {
+        Ok(match (&self.args.init, &self.shared.init) {
+            (_, Some(image)) => Init::Image(image.clone()),
+            (InitArg::Noise, None) => Init::Noise,
+            (InitArg::Fast(choice), None) => {
+                let fast = match self.fast.take() {
+                    Some(fast) => fast,
+                    None => {
+                        let view = self.view;
+                        let model =
+                            fetch::fast_network_with_progress(FastNetwork::BuiltIn, &mut |msg| {
+                                view.say(msg)
+                            })
+                            .map_err(Failure::input)?;
+                        FastStyle::from_onnx(&model, &self.device).map_err(Failure::input)?
+                    }
+                };
+                let fast = self
+                    .fast
+                    .insert(fast.with_size(Some(Size::Exact { width, height })));
+                Init::Image(fast.stylize(content, choice).map_err(Failure::runtime)?)
+            }
+            _ => Init::Content,
+        })
+    }
 }
 
 /// The flags checked against each other, before any file is read.
@@ -90,10 +208,9 @@ fn check_flags(args: &OptimizeArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Every file the run reads, so that the output is none of them.
-fn inputs(args: &OptimizeArgs) -> Vec<&Path> {
-    let mut inputs: Vec<&Path> = vec![&args.content];
-    inputs.extend(args.styles.iter().map(PathBuf::as_path));
+/// Every file the run reads besides the photos, so that no output is one of them.
+fn inputs<'a>(args: &'a OptimizeArgs, styles: &'a [PathBuf]) -> Vec<&'a Path> {
+    let mut inputs: Vec<&Path> = styles.iter().map(PathBuf::as_path).collect();
     if let InitArg::Image(path) = &args.init {
         inputs.push(path);
     }
@@ -107,25 +224,20 @@ fn inputs(args: &OptimizeArgs) -> Vec<&Path> {
     inputs
 }
 
-/// Loads the pictures and masks and checks every setting against the content's size before
-/// the weights are read or fetched (an output below VGG19's 16 px, too many scales, style
-/// images too small, masks of another shape or all black).
-fn load(args: &OptimizeArgs, blend: Vec<f32>) -> Result<(Pictures, Settings), Failure> {
-    let content = picture(&args.content)?;
+/// Loads what every picture shares, the style images, masks and `--init` image, and checks
+/// the settings that do not depend on a photo, before the weights are read or fetched (each
+/// photo is checked against them in turn: an output below VGG19's 16 px, too many scales,
+/// masks of another shape).
+fn load(args: &OptimizeArgs, styles: &[PathBuf], blend: Vec<f32>) -> Result<Shared, Failure> {
     let settings = settings(args)
-        .with_style_masks(masks(&args.style_masks, args.styles.len(), "--style-mask")?)
+        .with_style_masks(masks(&args.style_masks, styles.len(), "--style-mask")?)
         .with_style_image_masks(masks(
             &args.style_image_masks,
-            args.styles.len(),
+            styles.len(),
             "--style-image-mask",
         )?)
         .with_content_weight_map(args.content_weight_map.as_deref().map(gray).transpose()?);
-    settings
-        .validate(content.width(), content.height())
-        .map_err(Failure::input)?;
-    let size = settings.output_size(content.width(), content.height());
-    let styles = args
-        .styles
+    let images = styles
         .iter()
         .map(|p| picture(p))
         .collect::<Result<Vec<_>, _>>()?;
@@ -134,16 +246,13 @@ fn load(args: &OptimizeArgs, blend: Vec<f32>) -> Result<(Pictures, Settings), Fa
         _ => None,
     };
     settings
-        .validate_style_masks(&styles.iter().collect::<Vec<_>>())
+        .validate_style_masks(&images.iter().collect::<Vec<_>>())
         .map_err(Failure::input)?;
-    let styles = styles.into_iter().zip(blend).collect();
-    let pictures = Pictures {
-        content,
-        styles,
+    Ok(Shared {
+        styles: images.into_iter().zip(blend).collect(),
         init,
-        size,
-    };
-    Ok((pictures, settings))
+        settings,
+    })
 }
 
 /// The run's settings from the flags (the starting image is added once it is known).
@@ -181,34 +290,6 @@ fn settings(args: &OptimizeArgs) -> Settings {
         }))
 }
 
-/// The starting image: the `--init` picture (taken from `pictures`), noise, the content, or
-/// one pass of the feed-forward network at the output size (fetched on first use).
-fn start(
-    args: &OptimizeArgs,
-    pictures: &mut Pictures,
-    device: &Device,
-    view: ProgressView,
-) -> Result<Init, Failure> {
-    Ok(match (&args.init, pictures.init.take()) {
-        (_, Some(image)) => Init::Image(image),
-        (InitArg::Noise, None) => Init::Noise,
-        (InitArg::Fast(choice), None) => {
-            let model =
-                fetch::fast_network_with_progress(FastNetwork::BuiltIn, &mut |msg| view.say(msg))
-                    .map_err(Failure::input)?;
-            let (width, height) = pictures.size;
-            let fast = FastStyle::from_onnx(&model, device)
-                .map_err(Failure::input)?
-                .with_size(Some(Size::Exact { width, height }));
-            Init::Image(
-                fast.stylize(&pictures.content, choice)
-                    .map_err(Failure::runtime)?,
-            )
-        }
-        _ => Init::Content,
-    })
-}
-
 /// The engine on `device`, with the `--weights` file or the fetched VGG19 weights.
 fn engine(
     args: &OptimizeArgs,
@@ -227,14 +308,17 @@ fn engine(
     Ok(StyleTransfer::from_settings(&weights, settings, device))
 }
 
-/// First Ctrl-C: set `interrupted`, so that the run stops at the next iteration and saves.
-/// Second: leave at once.
-fn stop_on_ctrl_c(interrupted: Arc<AtomicBool>) {
-    let _ = ctrlc::set_handler(move || {
-        if interrupted.swap(true, Ordering::SeqCst) {
-            std::process::exit(Kind::Interrupted.code().into());
-        }
-    });
+/// How a picture's run is saved and reported by [`finish`].
+struct Finish<'a> {
+    input: &'a Path,
+    styles: &'a [PathBuf],
+    backend: Backend,
+    started: Instant,
+    /// Ctrl-C or SIGTERM stopped the run (one picture: its image so far is saved).
+    interrupted: bool,
+    /// Save the last finite image of a failed run (one picture; a batch writes nothing for
+    /// it, so that the same command again retries it).
+    keep_failed: bool,
 }
 
 /// Saves the result (or the last finite image of a failed run) and reports it: a `saved`
@@ -243,13 +327,14 @@ fn finish(
     result: Result<Stylized, RunError>,
     args: &OptimizeArgs,
     output: &Output,
-    (backend, started, interrupted): (Backend, Instant, bool),
-) -> Result<ExitCode, Failure> {
+    how: Finish<'_>,
+) -> Result<Painted, Failure> {
     let stylized = match result {
         Ok(stylized) => stylized,
         Err(run_error) => {
             let mut failure = Failure::runtime(*run_error.error);
-            if let Some(image) = run_error.image {
+            failure.message = format!("{}: {}", how.input.display(), failure.message);
+            if let Some(image) = run_error.image.filter(|_| how.keep_failed) {
                 output.save(&image, output.path())?;
                 failure.message.push_str(&format!(
                     "\nthe last image with finite losses was saved to {}",
@@ -262,17 +347,13 @@ fn finish(
     output.save(&stylized.image, output.path())?;
     if args.common.json {
         Record::new(
-            (&args.content, output.path()),
+            (how.input, output.path()),
             stylized.image.dimensions(),
-            backend,
-            started.elapsed(),
+            how.backend,
+            how.started.elapsed(),
             record::ended(stylized.ended),
             ModeFields::Optimize {
-                styles: args
-                    .styles
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect(),
+                styles: how.styles.iter().map(|p| p.display().to_string()).collect(),
                 iterations: stylized.iterations,
                 scale: stylized.scale,
                 scales: args.scales as usize,
@@ -287,7 +368,7 @@ fn finish(
         // L-BFGS's stopping rule.
         eprintln!(
             "{} {} ({}x{}, {} iterations{}, total loss {:.4e}; {}) in {}",
-            if interrupted {
+            if how.interrupted {
                 "interrupted: saved"
             } else {
                 "saved"
@@ -303,26 +384,24 @@ fn finish(
             },
             stylized.losses.total,
             stylized.ended,
-            clock(started.elapsed())
+            clock(how.started.elapsed())
         );
     }
-    Ok(if interrupted {
-        ExitCode::from(Kind::Interrupted.code())
-    } else {
-        ExitCode::SUCCESS
+    Ok(match how.interrupted {
+        true => Painted::Interrupted,
+        false => Painted::Written,
     })
 }
 
 /// One blend weight per style image: equal by default, else as given (sum above 0).
-fn blend_weights(args: &OptimizeArgs) -> Result<Vec<f32>, Failure> {
+fn blend_weights(args: &OptimizeArgs, styles: usize) -> Result<Vec<f32>, Failure> {
     let Some(weights) = &args.style_blend_weights else {
-        return Ok(vec![1.0; args.styles.len()]);
+        return Ok(vec![1.0; styles]);
     };
-    if weights.len() != args.styles.len() {
+    if weights.len() != styles {
         return Err(Failure::usage(format!(
-            "--style-blend-weights has {} value(s) for {} style image(s); give one per style",
+            "--style-blend-weights has {} value(s) for {styles} style image(s); give one per style",
             weights.len(),
-            args.styles.len()
         )));
     }
     if weights.iter().sum::<f64>() <= 0.0 {
