@@ -5,6 +5,7 @@
 #[path = "../../../tests/common/backend_tests.rs"]
 #[macro_use]
 mod backend_tests;
+mod support;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -18,22 +19,12 @@ use style_transfer::onnx_proto::{GraphProto, ModelProto, NodeProto};
 use style_transfer::{Backend, Settings, StyleTransfer, VggWeights, fetch};
 use tempfile::TempDir;
 
+use support::{content, images, listing, s, small_png, style, stylize_in, succeeded};
+
 backend_tests!(short_run_lowers_the_loss_and_saves_intermediates);
 
 const USAGE: i32 = 2;
 const INPUT: i32 = 3;
-
-fn images() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/images")
-}
-
-fn content() -> PathBuf {
-    images().join("tubingen.jpg")
-}
-
-fn style() -> PathBuf {
-    images().join("starry_night.jpg")
-}
 
 fn weights_path() -> PathBuf {
     fetch::default_weights().unwrap_or_else(|e| panic!("fetching the VGG19 weights failed: {e}"))
@@ -86,19 +77,6 @@ fn refused(dir: &TempDir, args: &[&str], code: i32, needle: &str) -> String {
     stderr
 }
 
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 #[test]
 fn bad_image_files_are_input_errors() {
     let dir = TempDir::new().unwrap();
@@ -144,8 +122,14 @@ fn bad_image_files_are_input_errors() {
         (&huge, "limit"),
         (&tiny, "too small"),
     ] {
-        // As the content, as a second style and as the init image.
-        let msg = refused(&out, &[s(bad), s(&style)], INPUT, needle);
+        // As the content, as a second style and as the init image. A folder
+        // in the content's place is a batch, refused here for holding no pictures.
+        let as_content = if bad == &subdir {
+            "no image files in this folder"
+        } else {
+            needle
+        };
+        let msg = refused(&out, &[s(bad), s(&style)], INPUT, as_content);
         assert!(msg.contains(s(bad)), "the message names the file: {msg}");
         refused(&out, &[s(&content()), s(&style), s(bad)], INPUT, needle);
         refused(
@@ -508,20 +492,6 @@ fn wgpu_without_a_driver_is_a_clear_error() {
     assert!(!out.exists());
 }
 
-/// A small copy of an example image, saved as PNG in `dir`.
-fn small_png(dir: &Path, name: &str, source: &Path) -> PathBuf {
-    let image = image_io::resize(
-        &image_io::load_image(source).unwrap(),
-        Size::Exact {
-            width: 48,
-            height: 36,
-        },
-    );
-    let path = dir.join(name);
-    image_io::save_image(&image, &path).unwrap();
-    path
-}
-
 /// `stylize fast`: one photo to a file (the library's `FastStyle` picture, byte for byte),
 /// a folder to a folder, standard input to standard output, and `--json` lines.
 #[test]
@@ -836,26 +806,6 @@ fn init_fast_starts_from_the_network() {
         USAGE,
         "not a built-in style",
     );
-}
-
-/// Runs `stylize` with `args` in `dir`.
-fn stylize_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stylize"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run stylize")
-}
-
-/// Asserts that a run succeeded and returns its standard output.
-fn succeeded(args: &[&str], out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{args:?}: exit {:?}, stderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// `stylize optimize CONTENT STYLE` and the bare `stylize CONTENT STYLE` are the same run (the
