@@ -13,7 +13,7 @@ use style_transfer::image_io;
 
 use crate::cli::CommonArgs;
 use crate::failure::{Failure, Kind};
-use crate::output::{Output, is_stdout};
+use crate::output::{Output, is_stdout, prove_writable};
 use crate::shard::{self, Shard};
 
 /// One picture to paint: where it comes from and where its result goes.
@@ -56,7 +56,7 @@ impl Batch {
     /// masks, weights), which no output may replace. Everything is checked before any work
     /// and before anything is written: the shard, every output name (no two alike, none an
     /// input), the output folder (not a file, writable; created if missing).
-    pub fn plan(inputs: &[PathBuf], common: &CommonArgs, read: &[&Path]) -> Result<Self, Failure> {
+    fn plan(inputs: &[PathBuf], common: &CommonArgs, read: &[&Path]) -> Result<Self, Failure> {
         let shard = shard::choose(common.shard, common.shards, &|name| {
             std::env::var(name).ok()
         })?;
@@ -89,10 +89,26 @@ impl Batch {
         })
     }
 
+    /// Plans the batch ([`Batch::plan`]) and begins it: with `--list`, lists it; otherwise
+    /// announces it. `None` when there is nothing more to do (listed, or every result there).
+    pub fn start(
+        inputs: &[PathBuf],
+        common: &CommonArgs,
+        read: &[&Path],
+    ) -> Result<Option<Self>, Failure> {
+        let batch = Batch::plan(inputs, common, read)?;
+        if common.list {
+            batch.list(common);
+            return Ok(None);
+        }
+        batch.announce(common);
+        Ok((!batch.jobs.is_empty()).then_some(batch))
+    }
+
     /// `--list`: this part's pictures on standard output, one per line: the input, the
     /// output, and `todo` or `done` (already there), separated by tabs; which part it is on
     /// standard error.
-    pub fn list(&self, common: &CommonArgs) {
+    fn list(&self, common: &CommonArgs) {
         if let Some(shard) = &self.shard {
             common.say(&shard.to_string());
         }
@@ -107,7 +123,7 @@ impl Batch {
 
     /// The run's first lines on standard error (unless `--quiet`): which part this is and
     /// where that came from, and each picture skipped because its result is there.
-    pub fn announce(&self, common: &CommonArgs) {
+    fn announce(&self, common: &CommonArgs) {
         if let Some(shard) = &self.shard {
             common.say(&format!(
                 "{shard}: {} of the batch's {} pictures, {} to paint",
@@ -277,10 +293,7 @@ fn writable_folder(folder: &Path) -> Result<(), Failure> {
         ))
     };
     std::fs::create_dir_all(folder).map_err(fail)?;
-    let probe = folder.join(format!(".stylize-probe.{}", std::process::id()));
-    std::fs::write(&probe, b"")
-        .and_then(|()| std::fs::remove_file(&probe))
-        .map_err(fail)
+    prove_writable(folder).map_err(fail)
 }
 
 /// Whether an input is `-`, standard input (a file of that name is `./-`).

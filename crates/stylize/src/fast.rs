@@ -41,15 +41,9 @@ pub fn run(args: FastArgs) -> Result<ExitCode, Failure> {
     .into_iter()
     .filter_map(Option::as_deref)
     .collect();
-    let batch = Batch::plan(&args.inputs, &args.common, &read)?;
-    if args.common.list {
-        batch.list(&args.common);
+    let Some(batch) = Batch::start(&args.inputs, &args.common, &read)? else {
         return Ok(ExitCode::SUCCESS);
-    }
-    batch.announce(&args.common);
-    if batch.jobs.is_empty() {
-        return Ok(ExitCode::SUCCESS);
-    }
+    };
     let backend = args.common.backend()?;
     // Everything the user gave is read before any network is fetched.
     let (style, label) = match &args.style_image {

@@ -46,15 +46,9 @@ pub fn run(args: OptimizeArgs) -> Result<ExitCode, Failure> {
     let (photos, styles) = args.photos_and_styles()?;
     let blend = blend_weights(&args, styles.len())?;
     let read = inputs(&args, &styles);
-    let batch = Batch::plan(&photos, &args.common, &read)?;
-    if args.common.list {
-        batch.list(&args.common);
+    let Some(batch) = Batch::start(&photos, &args.common, &read)? else {
         return Ok(ExitCode::SUCCESS);
-    }
-    batch.announce(&args.common);
-    if batch.jobs.is_empty() {
-        return Ok(ExitCode::SUCCESS);
-    }
+    };
     let shared = load(&args, &styles, blend)?;
     let backend = args.common.backend()?;
     let mut painter = Painter {

@@ -51,15 +51,12 @@ impl Output {
             )));
         }
         // Prove the directory is writable now rather than after a long run.
-        let probe = dir.join(format!(".stylize-probe.{}", std::process::id()));
-        std::fs::write(&probe, b"")
-            .and_then(|()| std::fs::remove_file(&probe))
-            .map_err(|e| {
-                Failure::usage(format!(
-                    "output {shown}: cannot write in {}: {e}",
-                    dir.display()
-                ))
-            })?;
+        prove_writable(dir).map_err(|e| {
+            Failure::usage(format!(
+                "output {shown}: cannot write in {}: {e}",
+                dir.display()
+            ))
+        })?;
         let inputs = inputs
             .iter()
             .filter_map(|p| std::fs::canonicalize(p).ok())
@@ -110,6 +107,13 @@ impl Output {
         }
         Ok(())
     }
+}
+
+/// Writes and removes a probe file in `dir`: whether results can be written there, known
+/// before a long run rather than after it.
+pub fn prove_writable(dir: &Path) -> std::io::Result<()> {
+    let probe = dir.join(format!(".stylize-probe.{}", std::process::id()));
+    std::fs::write(&probe, b"").and_then(|()| std::fs::remove_file(&probe))
 }
 
 /// Whether `path` is `-`, standard output.
