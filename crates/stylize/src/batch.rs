@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use image::ImageFormat;
-use style_transfer::image_io;
+use style_transfer::image_io::{self, DecodeLimits};
 
 use crate::cli::CommonArgs;
 use crate::failure::{Failure, Kind};
@@ -201,7 +201,8 @@ impl Batch {
 /// written whole (a temporary file renamed into place), so a file that does not decode was
 /// put there some other way (a copy cut short) and is redone.
 fn complete(path: &Path) -> bool {
-    path.is_file() && image_io::load_image(path).is_ok()
+    // Our own results: the raised limits, so that a large one is not taken for a broken one.
+    path.is_file() && image_io::load_picture(path, DecodeLimits::RAISED).is_ok()
 }
 
 /// One picture to one file, or `-` for standard output (checked by [`Output::new`]).

@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
-use style_transfer::image_io::Size;
+use style_transfer::image_io::{DecodeLimits, Depth, Size};
 use style_transfer::{Backend, Layer, StyleChoice};
 
 use crate::failure::Failure;
@@ -90,8 +90,9 @@ pub enum Command {
 /// The flags both modes take, with one meaning (each mode's arguments flatten it).
 #[derive(Debug, Args)]
 pub struct CommonArgs {
-    /// Where the result goes: an image file (.png, .jpg or .webp; written to a temporary file
-    /// and renamed into place; never one of the inputs), or `-` for PNG on standard output.
+    /// Where the result goes: an image file (.png, .jpg, .webp, or .tif for print; written to
+    /// a temporary file and renamed into place; never one of the inputs), or `-` for PNG on
+    /// standard output.
     /// With several photos or a folder: an output folder (created if missing), one STEM.png
     /// per photo (--format for another type); a result already there is skipped
     /// (--overwrite redoes it), so a batch cut short is finished by the same command again.
@@ -101,6 +102,16 @@ pub struct CommonArgs {
     /// With an output folder: the type of each result [default: png].
     #[arg(long, value_enum, value_name = "TYPE")]
     pub format: Option<FormatArg>,
+
+    /// Bits per channel of the results: 16 (PNG and TIFF only) for print, made from the
+    /// unrounded result [default: 16 for .tif, 8 for the rest].
+    #[arg(long, value_enum, value_name = "BITS")]
+    pub depth: Option<DepthArg>,
+
+    /// Raise the decoder's limits for known-good large inputs: up to 65535 pixels a side and
+    /// 64 GiB of pixels [default: 16384 a side and 1 GiB, which refuses decompression bombs].
+    #[arg(long)]
+    pub large_input: bool,
 
     /// With an output folder: paint again the photos whose results are already there
     /// [default: skip them].
@@ -170,7 +181,37 @@ impl CommonArgs {
                 "--json and `-o -` both write to standard output; give an output file with --json",
             ));
         }
+        let eight_only = match self.format {
+            Some(format) => matches!(format, FormatArg::Jpg | FormatArg::Webp),
+            None => matches!(
+                image::ImageFormat::from_path(&self.output),
+                Ok(image::ImageFormat::Jpeg | image::ImageFormat::WebP)
+            ),
+        };
+        if self.depth == Some(DepthArg::Sixteen) && eight_only {
+            return Err(Failure::usage(
+                "--depth 16 needs a format with 16 bits per channel: write .png or .tif \
+                 (--format png or --format tif for an output folder)",
+            ));
+        }
         Ok(())
+    }
+
+    /// The bits per channel of a result written to `path`: --depth, else the format's own.
+    pub fn depth_for(&self, path: &Path) -> Depth {
+        match self.depth {
+            Some(DepthArg::Eight) => Depth::Eight,
+            Some(DepthArg::Sixteen) => Depth::Sixteen,
+            None => Depth::for_path(path),
+        }
+    }
+
+    /// The decoder's limits for the inputs (--large-input raises them).
+    pub fn limits(&self) -> DecodeLimits {
+        match self.large_input {
+            true => DecodeLimits::RAISED,
+            false => DecodeLimits::default(),
+        }
     }
 
     /// The backend asked for, else the preferred one compiled in.
@@ -572,6 +613,19 @@ pub enum FormatArg {
     Jpg,
     /// WebP (lossless).
     Webp,
+    /// TIFF (uncompressed, 16 bits per channel unless --depth 8: for print).
+    Tif,
+}
+
+/// `--depth`: bits per channel of the results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DepthArg {
+    /// 8 bits per channel.
+    #[value(name = "8")]
+    Eight,
+    /// 16 bits per channel (PNG and TIFF).
+    #[value(name = "16")]
+    Sixteen,
 }
 
 impl FormatArg {
@@ -581,6 +635,7 @@ impl FormatArg {
             FormatArg::Png => "png",
             FormatArg::Jpg => "jpg",
             FormatArg::Webp => "webp",
+            FormatArg::Tif => "tif",
         }
     }
 }

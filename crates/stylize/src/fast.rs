@@ -8,15 +8,15 @@ use std::time::Instant;
 
 use std::sync::atomic::Ordering;
 
-use image::{Rgb, RgbImage};
+use image::{Rgb, Rgb32FImage, RgbImage};
 use style_transfer::fetch::{self, FastNetwork};
-use style_transfer::image_io::{self, Size};
+use style_transfer::image_io::{self, Picture, Size};
 use style_transfer::{BUILT_IN_STYLES, Backend, Error, FastStyle, StyleChoice};
 
 use crate::batch::{self, Batch, Job, Painted, is_stdin};
-use crate::cli::{ColorsArg, FastArgs};
+use crate::cli::{ColorsArg, CommonArgs, FastArgs};
 use crate::failure::{Failure, Kind};
-use crate::output;
+use crate::output::{self, FinalResult};
 use crate::record::{ModeFields, Record};
 
 /// What every picture of a run is painted with.
@@ -48,7 +48,11 @@ pub fn run(args: FastArgs) -> Result<ExitCode, Failure> {
     // Everything the user gave is read before any network is fetched.
     let (style, label) = match &args.style_image {
         Some(path) => (
-            StyleChoice::Painting(image_io::load_image(path).map_err(Failure::input)?),
+            StyleChoice::Painting(
+                image_io::load_picture(path, args.common.limits())
+                    .map_err(Failure::input)?
+                    .image,
+            ),
             path.display().to_string(),
         ),
         None if args.sheet => (args.style.clone(), "sheet".to_string()),
@@ -112,20 +116,27 @@ fn networks(args: &FastArgs, backend: Backend, keep_colors: bool) -> Result<Fast
 /// Paints one picture, writes it, and reports it (a `saved` line, or the `--json` record).
 fn paint(job: &Job, painter: &Painter, args: &FastArgs) -> Result<(), Failure> {
     let started = Instant::now();
-    let photo = read_input(&job.input)?;
+    let photo = read_input(&job.input, &args.common)?;
     let result = if args.sheet {
-        sheet(&painter.fast, &photo)?
+        color_pixels(&sheet(&painter.fast, &photo.image)?)
     } else {
         painter
             .fast
-            .stylize(&photo, &painter.style)
+            .stylize_pixels(&photo.image, &painter.style)
             .map_err(|e| match e {
                 // Too small a picture or painting is the input's fault, not the run's.
                 Error::ImageTooSmall { .. } => Failure::input(e),
                 e => Failure::runtime(e),
             })?
     };
-    output::write(&result, &job.output)?;
+    output::write(
+        &FinalResult {
+            pixels: &result,
+            depth: args.common.depth_for(&job.output),
+            icc_profile: photo.icc_profile.as_deref(),
+        },
+        &job.output,
+    )?;
     if args.common.json {
         Record::new(
             (&job.input, &job.output),
@@ -152,18 +163,28 @@ fn paint(job: &Job, painter: &Painter, args: &FastArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Loads a picture from a file, or from standard input for `-`.
-fn read_input(path: &Path) -> Result<RgbImage, Failure> {
+/// An 8-bit picture as floats 0-1 (the sheet, drawn in 8 bits).
+fn color_pixels(image: &RgbImage) -> Rgb32FImage {
+    image::DynamicImage::ImageRgb8(image.clone()).into_rgb32f()
+}
+
+/// Loads a picture from a file (under the --large-input limits, with its colour profile), or
+/// from standard input for `-`.
+fn read_input(path: &Path, common: &CommonArgs) -> Result<Picture, Failure> {
     if !is_stdin(path) {
-        return image_io::load_image(path).map_err(Failure::input);
+        return image_io::load_picture(path, common.limits()).map_err(Failure::input);
     }
     let mut bytes = Vec::new();
     std::io::stdin()
         .read_to_end(&mut bytes)
         .map_err(|e| Failure::io(Kind::Input, Path::new("standard input"), e))?;
-    image_io::decode_image_bytes(&bytes).map_err(|e| Failure {
+    let image = image_io::decode_image_bytes(&bytes).map_err(|e| Failure {
         kind: Kind::Input,
         message: format!("standard input: cannot read image: {e}"),
+    })?;
+    Ok(Picture {
+        image,
+        icc_profile: None,
     })
 }
 

@@ -13,7 +13,7 @@ use std::time::Instant;
 use image::{GrayImage, RgbImage};
 use style_transfer::burn::tensor::Device;
 use style_transfer::fetch::{self, FastNetwork};
-use style_transfer::image_io::{self, Size};
+use style_transfer::image_io::{self, DecodeLimits, Picture, Size};
 use style_transfer::{
     Backend, FastStyle, Init, MIN_INPUT_SIDE, OriginalColors, Pooling, RunError, Settings, Solver,
     StyleTransfer, Stylized, VggWeights,
@@ -22,7 +22,7 @@ use style_transfer::{
 use crate::batch::{self, Batch, Job, Painted};
 use crate::cli::{ColorsArg, InitArg, OptimizeArgs, OptimizerArg, PoolingArg};
 use crate::failure::{Failure, Kind};
-use crate::output::{Output, is_stdout};
+use crate::output::{FinalResult, Output, is_stdout};
 use crate::progress::{ProgressView, Reporter, clock};
 use crate::record::{self, ModeFields, Record};
 
@@ -102,7 +102,10 @@ impl Painter<'_> {
         let mut read = self.read.to_vec();
         read.push(&job.input);
         let output = Output::new(&job.output, &read)?;
-        let content = picture(&job.input)?;
+        let Picture {
+            image: content,
+            icc_profile,
+        } = picture(&job.input, args.common.limits())?;
         let (width, height) = content.dimensions();
         let settings = &self.shared.settings;
         settings.validate(width, height).map_err(Failure::input)?;
@@ -158,6 +161,7 @@ impl Painter<'_> {
             started,
             interrupted,
             keep_failed: !self.into_folder,
+            icc_profile: icc_profile.as_deref(),
         };
         finish(result, args, &output, how)
     }
@@ -233,10 +237,10 @@ fn load(args: &OptimizeArgs, styles: &[PathBuf], blend: Vec<f32>) -> Result<Shar
         .with_content_weight_map(args.content_weight_map.as_deref().map(gray).transpose()?);
     let images = styles
         .iter()
-        .map(|p| picture(p))
+        .map(|p| picture(p, args.common.limits()).map(|p| p.image))
         .collect::<Result<Vec<_>, _>>()?;
     let init = match &args.init {
-        InitArg::Image(path) => Some(picture(path)?),
+        InitArg::Image(path) => Some(picture(path, args.common.limits())?.image),
         _ => None,
     };
     settings
@@ -313,6 +317,8 @@ struct Finish<'a> {
     /// Save the last finite image of a failed run (one picture; a batch writes nothing for
     /// it, so that the same command again retries it).
     keep_failed: bool,
+    /// The photo's colour profile, embedded in the result.
+    icc_profile: Option<&'a [u8]>,
 }
 
 /// Saves the result (or the last finite image of a failed run) and reports it: a `saved`
@@ -338,7 +344,11 @@ fn finish(
             return Err(failure);
         }
     };
-    output.save(&stylized.image, output.path())?;
+    output.save_result(&FinalResult {
+        pixels: &stylized.pixels,
+        depth: args.common.depth_for(output.path()),
+        icc_profile: how.icc_profile,
+    })?;
     if args.common.json {
         Record::new(
             (how.input, output.path()),
@@ -435,9 +445,10 @@ fn gray(path: &Path) -> Result<GrayImage, Failure> {
     Ok(image::DynamicImage::ImageRgb8(image).to_luma8())
 }
 
-/// Loads an input picture; too-small pictures are refused, with the file named.
-fn picture(path: &Path) -> Result<RgbImage, Failure> {
-    let image = image_io::load_image(path).map_err(Failure::input)?;
+/// Loads an input picture under `limits`; too-small pictures are refused, with the file named.
+fn picture(path: &Path, limits: DecodeLimits) -> Result<Picture, Failure> {
+    let picture = image_io::load_picture(path, limits).map_err(Failure::input)?;
+    let image = &picture.image;
     let (w, h) = image.dimensions();
     if (w.min(h) as usize) < MIN_INPUT_SIDE {
         return Err(Failure {
@@ -448,5 +459,5 @@ fn picture(path: &Path) -> Result<RgbImage, Failure> {
             ),
         });
     }
-    Ok(image)
+    Ok(picture)
 }

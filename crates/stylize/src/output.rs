@@ -5,8 +5,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use image::{ImageFormat, RgbImage};
-use style_transfer::image_io;
+use image::{DynamicImage, ImageFormat, Rgb32FImage, RgbImage};
+use style_transfer::image_io::{self, Depth};
 
 use crate::failure::{Failure, Kind};
 
@@ -37,10 +37,16 @@ impl Output {
         }
         ImageFormat::from_path(path)
             .ok()
-            .filter(|f| matches!(f, ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP))
+            .filter(|f| {
+                matches!(
+                    f,
+                    ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP | ImageFormat::Tiff
+                )
+            })
             .ok_or_else(|| {
                 Failure::usage(format!(
-                    "output {shown}: unknown image type; end the name with .png, .jpg or .webp"
+                    "output {shown}: unknown image type; end the name with .png, .jpg, .webp \
+                     or .tif"
                 ))
             })?;
         let dir = parent(path);
@@ -92,7 +98,13 @@ impl Output {
     /// Saves `image` at `path` ([`write()`]), refusing to replace an input.
     pub fn save(&self, image: &RgbImage, path: &Path) -> Result<(), Failure> {
         self.refuse_input(path)?;
-        write(image, path)
+        write(&Image8(image), path)
+    }
+
+    /// Saves the final result at the output path ([`write()`]), refusing to replace an input.
+    pub fn save_result(&self, result: &FinalResult<'_>) -> Result<(), Failure> {
+        self.refuse_input(&self.path)?;
+        write(result, &self.path)
     }
 
     fn refuse_input(&self, path: &Path) -> Result<(), Failure> {
@@ -121,14 +133,59 @@ pub fn is_stdout(path: &Path) -> bool {
     path == Path::new("-")
 }
 
-/// Writes `image` to the file `path` atomically (the format from its extension), or as PNG
+/// A picture to write: [`Image8`] (an 8-bit image as it stands) or [`FinalResult`] (a float
+/// result at the depth asked for, with the photo's colour profile).
+pub trait Written {
+    /// Saves it to the file `path` atomically (the format from the extension).
+    fn save(&self, path: &Path) -> style_transfer::Result<()>;
+    /// The picture as it goes to standard output (PNG, 8 or 16 bits).
+    fn for_stdout(&self) -> DynamicImage;
+}
+
+/// An 8-bit image (intermediates, the last finite image of a failed run).
+pub struct Image8<'a>(pub &'a RgbImage);
+
+/// A final result before rounding, with how it is written.
+pub struct FinalResult<'a> {
+    /// RGB values 0-1.
+    pub pixels: &'a Rgb32FImage,
+    /// Bits per channel.
+    pub depth: Depth,
+    /// The photo's ICC profile, embedded in the file.
+    pub icc_profile: Option<&'a [u8]>,
+}
+
+impl Written for Image8<'_> {
+    fn save(&self, path: &Path) -> style_transfer::Result<()> {
+        image_io::save_image(self.0, path)
+    }
+    fn for_stdout(&self) -> DynamicImage {
+        DynamicImage::ImageRgb8(self.0.clone())
+    }
+}
+
+impl Written for FinalResult<'_> {
+    fn save(&self, path: &Path) -> style_transfer::Result<()> {
+        image_io::save_pixels(self.pixels, path, self.depth, self.icc_profile)
+    }
+    fn for_stdout(&self) -> DynamicImage {
+        let float = DynamicImage::ImageRgb32F(self.pixels.clone());
+        match self.depth {
+            Depth::Eight => DynamicImage::ImageRgb8(float.into_rgb8()),
+            Depth::Sixteen => DynamicImage::ImageRgb16(float.into_rgb16()),
+        }
+    }
+}
+
+/// Writes `picture` to the file `path` atomically (the format from its extension), or as PNG
 /// to standard output for `-`.
-pub fn write(image: &RgbImage, path: &Path) -> Result<(), Failure> {
+pub fn write(picture: &dyn Written, path: &Path) -> Result<(), Failure> {
     if !is_stdout(path) {
-        return image_io::save_image(image, path).map_err(Failure::runtime);
+        return picture.save(path).map_err(Failure::runtime);
     }
     let mut png = Vec::new();
-    image
+    picture
+        .for_stdout()
         .write_to(&mut std::io::Cursor::new(&mut png), ImageFormat::Png)
         .map_err(|e| {
             Failure::runtime(style_transfer::Error::ImageEncode {

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Tensor, TensorData};
-use image::RgbImage;
+use image::{Rgb32FImage, RgbImage};
 
 use crate::backend::is_host_device;
 use crate::blend::blend_total;
@@ -20,7 +20,7 @@ use crate::feedforward::arbitrary::{
 use crate::feedforward::multistyle::burn::MultiStyleNet;
 use crate::feedforward::multistyle::cpu::MultiStyleCpu;
 use crate::feedforward::multistyle::{MIN_SIDE, MULTIPLE, MultiStyleParams, STYLES};
-use crate::image_io::color::keep_luminance;
+use crate::image_io::color;
 use crate::image_io::tensor_values as values;
 use crate::image_io::{Size, resize};
 use crate::onnx::read::OnnxFile;
@@ -345,6 +345,12 @@ impl FastStyle {
     /// arbitrary-style networks; [`Error::ImageTooSmall`] for a picture (after resizing) or
     /// a painting with a side below 16 pixels.
     pub fn stylize(&self, photo: &RgbImage, style: &StyleChoice) -> Result<RgbImage> {
+        self.stylize_pixels(photo, style).map(|p| color::rgb8(&p))
+    }
+
+    /// [`FastStyle::stylize`] without rounding to 8 bits: RGB values 0-1, for 16-bit output
+    /// ([`crate::image_io::save_pixels`]). Same errors.
+    pub fn stylize_pixels(&self, photo: &RgbImage, style: &StyleChoice) -> Result<Rgb32FImage> {
         if !(0.0..=1.0).contains(&self.strength) {
             return Err(Error::InvalidConfig {
                 name: "strength",
@@ -375,15 +381,13 @@ impl FastStyle {
             .slice([0..1, 0..3, 0..h, 0..w]);
         let mut stylized = unit_image(&values(&output), w, h);
         if self.original_colors {
-            stylized = keep_luminance(&stylized, &photo);
+            stylized = color::keep_luminance_pixels(&stylized, &photo);
         }
         if self.strength < 1.0 && !painting {
             let s = self.strength;
             for (out, orig) in stylized.pixels_mut().zip(photo.pixels()) {
                 for (o, p) in out.0.iter_mut().zip(orig.0) {
-                    *o = (s * *o as f32 + (1.0 - s) * p as f32)
-                        .round()
-                        .clamp(0.0, 255.0) as u8;
+                    *o = s * *o + (1.0 - s) * (p as f32 / 255.0);
                 }
             }
         }
@@ -559,12 +563,12 @@ fn unit_planar(image: &RgbImage) -> Vec<f32> {
     planar
 }
 
-/// Planar `[3, h, w]` values in 0-1 to RGB pixels (rounded, clamped).
-fn unit_image(planar: &[f32], w: usize, h: usize) -> RgbImage {
+/// Planar `[3, h, w]` values to RGB pixels, clamped to 0-1.
+fn unit_image(planar: &[f32], w: usize, h: usize) -> Rgb32FImage {
     let n = w * h;
-    RgbImage::from_fn(w as u32, h as u32, |x, y| {
+    Rgb32FImage::from_fn(w as u32, h as u32, |x, y| {
         let i = y as usize * w + x as usize;
-        image::Rgb([0, 1, 2].map(|c| (planar[c * n + i].clamp(0.0, 1.0) * 255.0 + 0.5) as u8))
+        image::Rgb([0, 1, 2].map(|c| planar[c * n + i].clamp(0.0, 1.0)))
     })
 }
 

@@ -2,7 +2,7 @@
 //! (Gatys, Bethge, Hertzmann and Shechtman, "Preserving Color in Neural Artistic Style
 //! Transfer", 2016).
 
-use image::RgbImage;
+use image::{Rgb32FImage, RgbImage};
 
 type Mat3 = [[f64; 3]; 3];
 
@@ -65,17 +65,29 @@ fn pixel(p: &image::Rgb<u8>) -> [f64; 3] {
     p.0.map(f64::from)
 }
 
-/// The luminance (Y of YIQ) of `stylized` with the chroma (I, Q) of `content` (resized to the
-/// same size by the caller).
-pub fn keep_luminance(stylized: &RgbImage, content: &RgbImage) -> RgbImage {
+/// The luminance (Y of YIQ) of `stylized` (float RGB 0-1, not rounded to 8 bits) with the
+/// chroma (I, Q) of `content` (resized to the same size by the caller).
+pub fn keep_luminance_pixels(stylized: &Rgb32FImage, content: &RgbImage) -> Rgb32FImage {
     let back = inverse(&RGB_TO_YIQ);
     let mut out = stylized.clone();
     for (o, c) in out.pixels_mut().zip(content.pixels()) {
-        let y = apply(&RGB_TO_YIQ, pixel(o))[0];
+        let y = apply(&RGB_TO_YIQ, o.0.map(|v| v as f64 * 255.0))[0];
         let [_, i, q] = apply(&RGB_TO_YIQ, pixel(c));
-        o.0 = apply(&back, [y, i, q]).map(to_u8);
+        o.0 = apply(&back, [y, i, q]).map(|v| (v / 255.0).clamp(0.0, 1.0) as f32);
     }
     out
+}
+
+/// An 8-bit image as floats 0-1.
+pub(crate) fn unit_pixels(image: &RgbImage) -> Rgb32FImage {
+    let data = image.as_raw().iter().map(|&v| v as f32 / 255.0).collect();
+    Rgb32FImage::from_raw(image.width(), image.height(), data).expect("w*h*3 values")
+}
+
+/// A float image (RGB 0-1) rounded to 8 bits.
+pub(crate) fn rgb8(pixels: &Rgb32FImage) -> RgbImage {
+    let data = pixels.as_raw().iter().map(|&v| super::to_u8(v)).collect();
+    RgbImage::from_raw(pixels.width(), pixels.height(), data).expect("w*h*3 values")
 }
 
 /// Mean and covariance of an image's RGB pixels (with a small ridge for stability).

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use image::{ImageReader, Limits, RgbImage};
+use image::{DynamicImage, ImageDecoder, ImageReader, Limits, RgbImage};
 
 use crate::error::{Error, Result};
 
@@ -14,12 +14,59 @@ pub const MAX_IMAGE_SIDE: u32 = 16_384;
 /// any pixel memory is allocated.
 pub const MAX_IMAGE_BYTES: u64 = 1 << 30;
 
-/// Loads an image file (JPEG, PNG or WebP, detected from its content) as 8-bit RGB:
-/// grayscale is expanded, alpha dropped, 16-bit reduced to 8-bit.
+/// How large a decoded image may be: a header declaring more is refused before any pixel
+/// memory is allocated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeLimits {
+    /// Largest width or height (pixels).
+    pub max_side: u32,
+    /// Largest decoded allocation (bytes).
+    pub max_bytes: u64,
+}
+
+impl Default for DecodeLimits {
+    /// [`MAX_IMAGE_SIDE`] and [`MAX_IMAGE_BYTES`]: enough for a 16384x16384 photo in 8-bit RGB
+    /// (768 MiB), refusing the decompression bombs that declare more.
+    fn default() -> Self {
+        DecodeLimits {
+            max_side: MAX_IMAGE_SIDE,
+            max_bytes: MAX_IMAGE_BYTES,
+        }
+    }
+}
+
+impl DecodeLimits {
+    /// Raised limits for known-good large files (`stylize --large-input`): 65535 pixels a
+    /// side (JPEG's own limit) and 64 GiB of pixel data.
+    pub const RAISED: DecodeLimits = DecodeLimits {
+        max_side: 65_535,
+        max_bytes: 1 << 36,
+    };
+}
+
+/// A decoded picture with what travels from input to output besides its pixels.
+#[derive(Clone, Debug)]
+pub struct Picture {
+    /// The pixels as 8-bit RGB, upright (the EXIF orientation applied).
+    pub image: RgbImage,
+    /// The embedded ICC colour profile, if any: written into the result where the output
+    /// format holds one, so that the colours mean what they meant in the photo.
+    pub icc_profile: Option<Vec<u8>>,
+}
+
+/// Loads an image file (JPEG, PNG, WebP or TIFF, detected from its content) as 8-bit RGB:
+/// grayscale is expanded, alpha dropped, 16-bit reduced to 8-bit, and the EXIF orientation
+/// of phone photos applied (a photo taken sideways comes out upright).
 ///
 /// Images whose header declares more than [`MAX_IMAGE_SIDE`] pixels on a side, or more
-/// than [`MAX_IMAGE_BYTES`] of pixel data, are refused before decoding.
+/// than [`MAX_IMAGE_BYTES`] of pixel data, are refused before decoding
+/// ([`load_picture`] takes other limits and also returns the ICC profile).
 pub fn load_image(path: impl AsRef<Path>) -> Result<RgbImage> {
+    load_picture(path, DecodeLimits::default()).map(|p| p.image)
+}
+
+/// Loads an image file as [`load_image`] does, under `limits`, with its ICC profile.
+pub fn load_picture(path: impl AsRef<Path>, limits: DecodeLimits) -> Result<Picture> {
     let path = path.as_ref();
     let decode = |source| Error::ImageDecode {
         path: path.to_path_buf(),
@@ -39,7 +86,7 @@ pub fn load_image(path: impl AsRef<Path>) -> Result<RgbImage> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         check_jpeg(&bytes).map_err(decode)?;
     }
-    decode_limited(reader).map_err(decode)
+    decode_limited(reader, limits).map_err(decode)
 }
 
 /// Decodes an image held in memory as [`load_image`] decodes a file (same formats, limits
@@ -53,7 +100,7 @@ pub fn decode_image_bytes(bytes: &[u8]) -> Result<RgbImage, image::ImageError> {
     if reader.format() == Some(image::ImageFormat::Jpeg) {
         check_jpeg(bytes)?;
     }
-    decode_limited(reader)
+    decode_limited(reader, DecodeLimits::default()).map(|p| p.image)
 }
 
 /// The checks made on a JPEG's bytes before decoding it: its frame header
@@ -67,16 +114,28 @@ fn check_jpeg(bytes: &[u8]) -> Result<(), image::ImageError> {
     Ok(())
 }
 
-/// Decodes under [`MAX_IMAGE_SIDE`] and [`MAX_IMAGE_BYTES`], into 8-bit RGB.
+/// Decodes under `limits` into 8-bit RGB, upright, with the ICC profile. A profile or EXIF
+/// block that cannot be read is ignored (the pixels are what matter).
 fn decode_limited<R: std::io::BufRead + std::io::Seek>(
     mut reader: ImageReader<R>,
-) -> Result<RgbImage, image::ImageError> {
+    within: DecodeLimits,
+) -> Result<Picture, image::ImageError> {
     let mut limits = Limits::default();
-    limits.max_image_width = Some(MAX_IMAGE_SIDE);
-    limits.max_image_height = Some(MAX_IMAGE_SIDE);
-    limits.max_alloc = Some(MAX_IMAGE_BYTES);
+    limits.max_image_width = Some(within.max_side);
+    limits.max_image_height = Some(within.max_side);
+    limits.max_alloc = Some(within.max_bytes);
     reader.limits(limits);
-    Ok(reader.decode()?.into_rgb8())
+    let mut decoder = reader.into_decoder()?;
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let icc_profile = decoder.icc_profile().ok().flatten();
+    let mut image = DynamicImage::from_decoder(decoder)?;
+    image.apply_orientation(orientation);
+    Ok(Picture {
+        image: image.into_rgb8(),
+        icc_profile,
+    })
 }
 
 fn truncated_jpeg() -> image::ImageError {

@@ -14,10 +14,11 @@ mod size;
 mod tensor;
 
 pub use decode::{
-    MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, check_jpeg_header, decode_image_bytes, jpeg_is_complete,
-    load_image,
+    DecodeLimits, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, Picture, check_jpeg_header, decode_image_bytes,
+    jpeg_is_complete, load_image, load_picture,
 };
-pub use save::save_image;
+pub(crate) use save::to_u8;
+pub use save::{Depth, save_image, save_pixels};
 pub use size::{Size, resize};
-pub(crate) use tensor::{image_to_planar, tensor_values};
+pub(crate) use tensor::{image_to_planar, tensor_to_pixels, tensor_values};
 pub use tensor::{image_to_tensor, tensor_to_image};

@@ -1,7 +1,7 @@
 //! Images to the network's input tensors and back, in the convention of the loaded weights.
 
 use burn::tensor::{Device, Tensor, TensorData};
-use image::RgbImage;
+use image::{Rgb32FImage, RgbImage};
 
 use crate::error::{Error, Result};
 use crate::image_io::convention::InputConvention;
@@ -41,6 +41,24 @@ pub fn tensor_to_image(tensor: &Tensor<4>, convention: InputConvention) -> Resul
         .map(|v| v.round().clamp(0.0, 255.0) as u8)
         .collect();
     Ok(RgbImage::from_raw(w as u32, h as u32, bytes).expect("buffer has w*h*3 bytes"))
+}
+
+/// Converts a `[1, 3, height, width]` tensor in `convention` into float RGB 0-1 (clamped),
+/// without rounding to 8 bits.
+pub(crate) fn tensor_to_pixels(
+    tensor: &Tensor<4>,
+    convention: InputConvention,
+) -> Result<Rgb32FImage> {
+    let [n, c, h, w] = tensor.dims();
+    if n != 1 || c != 3 {
+        return Err(Error::Shape {
+            expected: "[1, 3, height, width]".into(),
+            actual: vec![n, c, h, w],
+        });
+    }
+    let rgb = convention.planar_to_rgb(&tensor_values(tensor), h, w);
+    let unit = rgb.iter().map(|v| (v / 255.0).clamp(0.0, 1.0)).collect();
+    Ok(Rgb32FImage::from_raw(w as u32, h as u32, unit).expect("buffer has w*h*3 values"))
 }
 
 /// Copies a tensor's values out as float32 (on any backend).

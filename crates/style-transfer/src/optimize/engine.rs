@@ -186,9 +186,13 @@ impl StyleTransfer {
         }
         let mut result = result.expect("at least one scale");
         // Stopped at a coarser scale: its best image, upsampled as the next scale would start.
-        result.image = image_io::resize(&result.image, Size::Exact { width, height });
+        if result.image.dimensions() != (width, height) {
+            result.image = image_io::resize(&result.image, Size::Exact { width, height });
+            result.pixels = color::unit_pixels(&result.image);
+        }
         if settings.original_colors == Some(OriginalColors::Luminance) {
-            result.image = color::keep_luminance(&result.image, &final_content);
+            result.pixels = color::keep_luminance_pixels(&result.pixels, &final_content);
+            result.image = color::rgb8(&result.pixels);
         }
         Ok(result)
     }

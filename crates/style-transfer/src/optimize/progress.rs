@@ -5,7 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use image::RgbImage;
+use image::{Rgb32FImage, RgbImage};
 
 use crate::error::Error;
 use crate::optimize::lbfgs::Criterion;
@@ -67,6 +67,10 @@ pub struct Stylized {
     /// The best image found (lowest total loss) at the scale the run ended in, at the output
     /// size (a run stopped at a coarser scale returns that scale's best image upsampled).
     pub image: RgbImage,
+    /// The same image before rounding to 8 bits (RGB values 0-1), for 16-bit output
+    /// ([`crate::image_io::save_pixels`]); a run stopped at a coarser scale has it from the
+    /// upsampled 8-bit image.
+    pub pixels: Rgb32FImage,
     /// Its loss terms, as the solver computed them at that scale (before rounding to 8
     /// bits).
     pub losses: LossTerms,

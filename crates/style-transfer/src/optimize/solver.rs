@@ -10,7 +10,7 @@ use image::RgbImage;
 
 use crate::error::{Error, Result};
 use crate::image_io::convention::InputConvention;
-use crate::image_io::{image_to_tensor, tensor_to_image, tensor_values};
+use crate::image_io::{image_to_tensor, tensor_to_image, tensor_to_pixels, tensor_values};
 use crate::optimize::lbfgs::{DeviceSpace, HostSpace, Lbfgs, LbfgsConfig, Space};
 use crate::optimize::objective::Objective;
 use crate::optimize::progress::{Control, EndReason, Observer, Progress, RunError, Stylized};
@@ -269,8 +269,10 @@ impl Tracker<'_> {
             })
         })?;
         let image = tensor_to_image(&x, self.convention)?;
+        let pixels = tensor_to_pixels(&x, self.convention)?;
         Ok(Stylized {
             image,
+            pixels,
             losses,
             iterations,
             scale: self.scale.0,
