@@ -140,6 +140,23 @@ pub enum Error {
         term: &'static str,
     },
 
+    /// The run's estimated peak memory (its [`crate::MemoryPlan`]) is more than the machine
+    /// has for it.
+    #[error(
+        "{what} needs about {needed} of memory at its peak; this machine has {available} \
+         available.\n{hint}"
+    )]
+    DoesNotFit {
+        /// The run, with its size.
+        what: String,
+        /// The estimated peak.
+        needed: String,
+        /// What the machine has.
+        available: String,
+        /// What to do instead.
+        hint: String,
+    },
+
     /// A configuration value is out of range.
     #[error("invalid {name}: {reason}")]
     InvalidConfig {

@@ -90,6 +90,7 @@ pub mod image_io;
 mod kernels;
 mod onnx;
 mod optimize;
+pub mod plan;
 mod vgg;
 
 /// The ONNX messages the weights reader decodes. Public only so that the project's own tests
@@ -107,6 +108,7 @@ pub use optimize::{
     Control, Criterion, DEFAULT_STYLE_LAYERS, EndReason, Init, LayerWeight, LossTerms, Objective,
     Observer, OriginalColors, Progress, RunError, Settings, Solver, StyleTransfer, Stylized,
 };
+pub use plan::{MemoryPlan, Tiling};
 pub use vgg::{ConvWeights, Features, Layer, MIN_INPUT_SIDE, Pooling, Vgg19, VggWeights};
 
 /// The former name of [`Objective`], kept so that code written against it still compiles.

@@ -33,6 +33,8 @@ pub enum Painted {
     /// Ctrl-C or a termination signal stopped the run; a single picture's image so far was
     /// written, a batch's current picture was not (so that a rerun redoes it).
     Interrupted,
+    /// `--dry-run`: its plan was printed, nothing painted.
+    Planned,
 }
 
 /// The pictures of a run: this process's part, split into those to paint and those done.
@@ -157,6 +159,7 @@ impl Batch {
         for job in &self.jobs {
             match paint(job) {
                 Ok(Painted::Written) => written += 1,
+                Ok(Painted::Planned) => {}
                 Ok(Painted::Interrupted) if !self.into_folder => {
                     return Ok(ExitCode::from(Kind::Interrupted.code()));
                 }

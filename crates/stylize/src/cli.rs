@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use style_transfer::image_io::{DecodeLimits, Depth, Size};
-use style_transfer::{Backend, Layer, StyleChoice};
+use style_transfer::{Backend, Layer, StyleChoice, Tiling};
 
 use crate::failure::Failure;
 use crate::shard::ShardArg;
@@ -107,6 +107,17 @@ pub struct CommonArgs {
     /// unrounded result [default: 16 for .tif, 8 for the rest].
     #[arg(long, value_enum, value_name = "BITS")]
     pub depth: Option<DepthArg>,
+
+    /// Split the run into bands of rows to fit in memory: `auto` when the whole picture does
+    /// not fit, `off` to refuse instead, or a number of rows per band. Bands give the same
+    /// result (stylize fast, 26-style network on flex or ndarray) [default: auto].
+    #[arg(long, value_parser = parse_tile, value_name = "auto|off|ROWS")]
+    pub tile: Option<Tiling>,
+
+    /// Print each picture's memory plan (size, bands, estimated peak memory against what the
+    /// machine has; a JSON object each with --json) on standard output and stop.
+    #[arg(long)]
+    pub dry_run: bool,
 
     /// Raise the decoder's limits for known-good large inputs: up to 65535 pixels a side and
     /// 64 GiB of pixels [default: 16384 a side and 1 GiB, which refuses decompression bombs].
@@ -675,6 +686,19 @@ impl LayerList {
             .iter()
             .map(|&(layer, w)| (layer, w.unwrap_or(default)))
             .collect()
+    }
+}
+
+fn parse_tile(s: &str) -> Result<Tiling, String> {
+    match s.trim() {
+        "auto" => Ok(Tiling::Auto),
+        "off" => Ok(Tiling::Off),
+        n => n
+            .parse::<u32>()
+            .ok()
+            .filter(|&n| n > 0)
+            .map(Tiling::Rows)
+            .ok_or_else(|| format!("`{s}` is not auto, off or a number of rows")),
     }
 }
 

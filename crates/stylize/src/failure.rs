@@ -62,6 +62,7 @@ impl Failure {
     pub fn input(error: Error) -> Self {
         let kind = match error {
             Error::InvalidConfig { .. }
+            | Error::DoesNotFit { .. }
             | Error::UnknownLayer(_)
             | Error::BackendUnavailable { .. } => Kind::Usage,
             _ => Kind::Input,
@@ -76,7 +77,7 @@ impl Failure {
     /// images too small for VGG19 input errors, the rest runtime errors.
     pub fn runtime(error: Error) -> Self {
         let kind = match error {
-            Error::InvalidConfig { .. } => Kind::Usage,
+            Error::InvalidConfig { .. } | Error::DoesNotFit { .. } => Kind::Usage,
             Error::ImageTooSmall { .. } => Kind::Input,
             _ => Kind::Runtime,
         };

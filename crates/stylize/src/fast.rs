@@ -17,6 +17,7 @@ use crate::batch::{self, Batch, Job, Painted, is_stdin};
 use crate::cli::{ColorsArg, CommonArgs, FastArgs};
 use crate::failure::{Failure, Kind};
 use crate::output::{self, FinalResult};
+use crate::plan;
 use crate::record::{ModeFields, Record};
 
 /// What every picture of a run is painted with.
@@ -71,7 +72,7 @@ pub fn run(args: FastArgs) -> Result<ExitCode, Failure> {
     };
     batch.run(|job| match interrupted.load(Ordering::SeqCst) {
         true => Ok(Painted::Interrupted),
-        false => paint(job, &painter, &args).map(|()| Painted::Written),
+        false => paint(job, &painter, &args),
     })
 }
 
@@ -102,6 +103,7 @@ fn networks(args: &FastArgs, backend: Backend, keep_colors: bool) -> Result<Fast
         .map_err(Failure::input)?
         .with_strength(args.strength)
         .with_original_colors(keep_colors)
+        .with_tiling(args.common.tile.unwrap_or_default())
         // A sheet's tiles are 256 px whatever --size says.
         .with_size(if args.sheet { None } else { args.common.size });
     if args.style_image.is_none() {
@@ -114,9 +116,18 @@ fn networks(args: &FastArgs, backend: Backend, keep_colors: bool) -> Result<Fast
 }
 
 /// Paints one picture, writes it, and reports it (a `saved` line, or the `--json` record).
-fn paint(job: &Job, painter: &Painter, args: &FastArgs) -> Result<(), Failure> {
+fn paint(job: &Job, painter: &Painter, args: &FastArgs) -> Result<Painted, Failure> {
     let started = Instant::now();
     let photo = read_input(&job.input, &args.common)?;
+    if !args.sheet {
+        let (w, h) = photo.image.dimensions();
+        let plan = (painter.fast)
+            .plan(w, h, &painter.style)
+            .map_err(|e| with_input(e, &job.input))?;
+        if let Some(planned) = plan::show(&plan, job, &args.common)? {
+            return Ok(planned);
+        }
+    }
     let result = if args.sheet {
         color_pixels(&sheet(&painter.fast, &photo.image)?)
     } else {
@@ -160,7 +171,14 @@ fn paint(job: &Job, painter: &Painter, args: &FastArgs) -> Result<(), Failure> {
             started.elapsed().as_secs_f64(),
         ));
     }
-    Ok(())
+    Ok(Painted::Written)
+}
+
+/// A library error about one picture, the picture named.
+fn with_input(error: Error, input: &Path) -> Failure {
+    let mut failure = Failure::input(error);
+    failure.message = format!("{}: {}", input.display(), failure.message);
+    failure
 }
 
 /// An 8-bit picture as floats 0-1 (the sheet, drawn in 8 bits).

@@ -18,6 +18,7 @@ mod failure;
 mod fast;
 mod optimize;
 mod output;
+mod plan;
 mod progress;
 mod record;
 mod shard;

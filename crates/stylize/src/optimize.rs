@@ -16,13 +16,14 @@ use style_transfer::fetch::{self, FastNetwork};
 use style_transfer::image_io::{self, DecodeLimits, Picture, Size};
 use style_transfer::{
     Backend, FastStyle, Init, MIN_INPUT_SIDE, OriginalColors, Pooling, RunError, Settings, Solver,
-    StyleTransfer, Stylized, VggWeights,
+    StyleTransfer, Stylized, Tiling, VggWeights,
 };
 
 use crate::batch::{self, Batch, Job, Painted};
 use crate::cli::{ColorsArg, InitArg, OptimizeArgs, OptimizerArg, PoolingArg};
 use crate::failure::{Failure, Kind};
 use crate::output::{FinalResult, Output, is_stdout};
+use crate::plan;
 use crate::progress::{ProgressView, Reporter, clock};
 use crate::record::{self, ModeFields, Record};
 
@@ -109,6 +110,14 @@ impl Painter<'_> {
         let (width, height) = content.dimensions();
         let settings = &self.shared.settings;
         settings.validate(width, height).map_err(Failure::input)?;
+        let plan = settings.plan(width, height).map_err(|e| {
+            let mut failure = Failure::input(e);
+            failure.message = format!("{}: {}", job.input.display(), failure.message);
+            failure
+        })?;
+        if let Some(planned) = plan::show(&plan, job, &args.common)? {
+            return Ok(planned);
+        }
         let size = settings.output_size(width, height);
         let init = self.start(&content, size)?;
         let engine = match self.engine.take() {
@@ -201,6 +210,13 @@ fn check_flags(args: &OptimizeArgs) -> Result<(), Failure> {
     if args.save_every.is_some() && is_stdout(&args.common.output) {
         return Err(Failure::usage(
             "--save-every writes files beside the output; give an output file, not `-`",
+        ));
+    }
+    if let Some(Tiling::Rows(_)) = args.common.tile {
+        return Err(Failure::usage(
+            "--tile ROWS: the optimization does not run in tiles yet (stylize fast does); \
+             --tile off or auto plan it whole, and a size past memory is refused with the \
+             largest that fits",
         ));
     }
     Ok(())

@@ -19,11 +19,12 @@ use crate::feedforward::arbitrary::{
 };
 use crate::feedforward::multistyle::burn::MultiStyleNet;
 use crate::feedforward::multistyle::cpu::MultiStyleCpu;
-use crate::feedforward::multistyle::{MIN_SIDE, MULTIPLE, MultiStyleParams, STYLES};
+use crate::feedforward::multistyle::{self, MIN_SIDE, MULTIPLE, MultiStyleParams, STYLES};
 use crate::image_io::color;
 use crate::image_io::tensor_values as values;
 use crate::image_io::{Size, resize};
 use crate::onnx::read::OnnxFile;
+use crate::plan::{self, MemoryPlan, Tiling};
 
 /// Number of built-in styles of [`FastStyle`].
 pub const BUILT_IN_STYLES: usize = STYLES;
@@ -180,6 +181,7 @@ pub struct FastStyle {
     strength: f32,
     original_colors: bool,
     size: Option<Size>,
+    tiling: Tiling,
 }
 
 /// The arbitrary-style predictor and transformer on a device.
@@ -260,6 +262,7 @@ impl FastStyle {
             strength: 1.0,
             original_colors: false,
             size: None,
+            tiling: Tiling::Auto,
         })
     }
 
@@ -337,6 +340,69 @@ impl FastStyle {
         self
     }
 
+    /// Whether pictures may run in bands of rows to fit in memory (default
+    /// [`Tiling::Auto`]: when the whole picture does not fit). The banded run gives the
+    /// whole run's result (the normalizations' statistics are the whole picture's) in a
+    /// fraction of its memory; it exists for the 26-style network on the CPU kernels, and
+    /// elsewhere a picture that does not fit is refused ([`FastStyle::plan`]).
+    pub fn with_tiling(mut self, tiling: Tiling) -> Self {
+        self.tiling = tiling;
+        self
+    }
+
+    /// The memory plan of stylizing a `width` x `height` photo with `style`: the output size,
+    /// the estimated peak (a model fitted to measured peaks, docs/performance.md), what the
+    /// machine has, and whether it runs in bands. [`Error::DoesNotFit`] when no way of
+    /// running it fits (with [`Tiling::Off`], whenever the whole picture does not),
+    /// [`Error::InvalidConfig`] for a side past [`crate::plan::MAX_SIDE`] or bands below 16
+    /// rows.
+    pub fn plan(&self, width: u32, height: u32, style: &StyleChoice) -> Result<MemoryPlan> {
+        let bands =
+            self.net.is_none() && matches!(style, StyleChoice::BuiltIn(_) | StyleChoice::Blend(_));
+        let output = |size: Option<Size>| match size {
+            Some(size) => size.dimensions(width, height),
+            None => (width, height),
+        };
+        let (w, h) = output(self.size);
+        let available = plan::available_memory();
+        let plan = estimate((width, height), (w, h), bands, self.tiling, available)?;
+        let Some(available) = available.filter(|_| !plan.fits()) else {
+            return Ok(plan);
+        };
+        let hint = match (self.tiling, bands) {
+            (Tiling::Off, true) => "let it run in bands of rows (--tile auto): the same result \
+                 in a fraction of the memory; or ask for a smaller --size"
+                .to_string(),
+            _ => {
+                let side = plan::largest(MIN_SIDE as u32, plan::MAX_SIDE, |side| {
+                    let size = output(Some(Size::Longest(side)));
+                    estimate((width, height), size, bands, self.tiling, Some(available))
+                        .is_ok_and(|p| p.fits())
+                });
+                let side = match side {
+                    Some(side) => format!(
+                        "ask for a smaller --size (the largest that fits here is about {side} \
+                         pixels on the longest side)"
+                    ),
+                    None => "free some memory: not even the smallest picture fits".into(),
+                };
+                match bands {
+                    true => side,
+                    false => format!(
+                        "{side}; bands of rows, which fit far larger pictures, exist for the \
+                         26-style network on the CPU backends (flex, ndarray)"
+                    ),
+                }
+            }
+        };
+        Err(plan::refuse(
+            format!("stylizing {w}x{h} with the feed-forward network"),
+            plan.peak_bytes,
+            available,
+            hint,
+        ))
+    }
+
     /// Stylizes `photo` with `style` in one pass of the network (two for a painting: the
     /// predictor reads its style, then the transformer paints; three with a strength below 1,
     /// which also reads the photo's own style).
@@ -358,28 +424,41 @@ impl FastStyle {
             });
         }
         self.check_style(style)?;
+        let plan = self.plan(photo.width(), photo.height(), style)?;
         let photo = match self.size {
             Some(size) => resize(photo, size),
             None => photo.clone(),
         };
         check_side(&photo, "the feed-forward network")?;
         let (w, h) = (photo.width() as usize, photo.height() as usize);
-        let input = Tensor::<4>::from_data(
-            TensorData::new(unit_planar(&photo), [1, 3, h, w]),
-            &self.device,
-        );
-        // The networks halve the picture twice: reflect-pad to a multiple of 4, crop after.
-        let (ph, pw) = (
-            h.next_multiple_of(MULTIPLE) - h,
-            w.next_multiple_of(MULTIPLE) - w,
-        );
-        let input = input.pad((0, pw, 0, ph), PadMode::Reflect);
+        // The networks halve the picture twice: reflect-padded to a multiple of 4, cropped
+        // after.
+        let (h4, w4) = (h.next_multiple_of(MULTIPLE), w.next_multiple_of(MULTIPLE));
         let painting = matches!(style, StyleChoice::Painting(_) | StyleChoice::Vector(_));
-        let own_style = (painting && self.strength < 1.0).then_some(&photo);
-        let output = self
-            .run(input, style, own_style)?
-            .slice([0..1, 0..3, 0..h, 0..w]);
-        let mut stylized = unit_image(&values(&output), w, h);
+        let mut stylized = match plan.band_rows {
+            Some(rows) => {
+                let out = self.cpu.forward_banded(
+                    &self.weights,
+                    (photo.as_raw(), (w, h)),
+                    (h4, w4),
+                    &style.weights()?,
+                    rows as usize * multistyle::banded::FLOATS_PER_ROW * w4,
+                );
+                unit_image(&out, (h4, w4), w, h)
+            }
+            None => {
+                let input = Tensor::<4>::from_data(
+                    TensorData::new(unit_planar(&photo), [1, 3, h, w]),
+                    &self.device,
+                )
+                .pad((0, w4 - w, 0, h4 - h), PadMode::Reflect);
+                let own_style = (painting && self.strength < 1.0).then_some(&photo);
+                let output = self
+                    .run(input, style, own_style)?
+                    .slice([0..1, 0..3, 0..h, 0..w]);
+                unit_image(&values(&output), (h, w), w, h)
+            }
+        };
         if self.original_colors {
             stylized = color::keep_luminance_pixels(&stylized, &photo);
         }
@@ -511,6 +590,81 @@ impl FastStyle {
     }
 }
 
+/// Peak memory of the whole-picture run besides its pictures (bytes): the network and the
+/// allocator's base (measured: docs/performance.md, "Memory plan").
+const WHOLE_BASE: u64 = 25 << 20;
+/// Bytes a padded output pixel of the whole-picture run (its layers' maps and their
+/// copies, measured from 512 to 2048 pixels).
+const WHOLE_PER_PIXEL: u64 = 180;
+/// The banded run's base (bytes).
+const BANDED_BASE: u64 = 40 << 20;
+/// Bytes a band's input value costs at the banded run's peak (the band, its Winograd
+/// transforms and the convolution's output).
+const BANDED_PER_BAND_FLOAT: u64 = 16;
+/// Input values of a band when the plan chooses bands (16 MiB of floats).
+const DEFAULT_BAND_FLOATS: usize = 1 << 22;
+
+/// The plan of stylizing a `photo`-sized picture at `size` (output pixels; `bands`: whether
+/// the banded run exists for it), before comparing it with `available`.
+fn estimate(
+    photo: (u32, u32),
+    (w, h): (u32, u32),
+    bands: bool,
+    tiling: Tiling,
+    available: Option<u64>,
+) -> Result<MemoryPlan> {
+    plan::check_side(w, h)?;
+    let padded = (w as usize).next_multiple_of(MULTIPLE) as u64
+        * (h as usize).next_multiple_of(MULTIPLE) as u64;
+    // The photo as read, its resized copy, the float result and its 16-bit copy on saving.
+    let pictures = 3 * (photo.0 as u64 * photo.1 as u64) + (3 + 12 + 6) * w as u64 * h as u64;
+    let whole = WHOLE_BASE + WHOLE_PER_PIXEL * padded + pictures;
+    let floats_per_row = multistyle::banded::FLOATS_PER_ROW * w as usize;
+    let banded = |rows: u32| {
+        BANDED_BASE
+            + multistyle::banded::BYTES_PER_PIXEL * padded
+            + pictures
+            + BANDED_PER_BAND_FLOAT * (rows as usize * floats_per_row) as u64
+    };
+    let mut plan = MemoryPlan {
+        size: (w, h),
+        peak_bytes: whole,
+        available_bytes: available,
+        band_rows: None,
+        notes: Vec::new(),
+    };
+    match tiling {
+        Tiling::Rows(rows) if rows < MIN_SIDE as u32 => {
+            return Err(Error::InvalidConfig {
+                name: "tile",
+                reason: format!(
+                    "bands of {rows} rows are below the network's {MIN_SIDE}; ask for at least \
+                     {MIN_SIDE} (or auto)"
+                ),
+            });
+        }
+        Tiling::Rows(rows) if bands => {
+            plan.band_rows = Some(rows.min(h));
+            plan.peak_bytes = banded(rows.min(h));
+        }
+        Tiling::Auto if bands && !plan::fits(whole, available) => {
+            let rows =
+                ((DEFAULT_BAND_FLOATS / floats_per_row.max(1)) as u32).clamp(MIN_SIDE as u32, h);
+            plan.band_rows = Some(rows);
+            plan.peak_bytes = banded(rows);
+            plan.notes.push(format!(
+                "the whole picture at once would take about {}: in bands instead, the same result",
+                plan::gib(whole)
+            ));
+        }
+        Tiling::Rows(_) => plan
+            .notes
+            .push("bands run only for the 26-style network on the CPU backends: whole here".into()),
+        Tiling::Auto | Tiling::Off => {}
+    }
+    Ok(plan)
+}
+
 /// [`Error::ImageTooSmall`] for a picture with a side below 16 pixels, naming the `network`
 /// that needs it.
 /// Reads a network's parameters with `read` from the ONNX file at `path`; a file that is not
@@ -563,11 +717,12 @@ fn unit_planar(image: &RgbImage) -> Vec<f32> {
     planar
 }
 
-/// Planar `[3, h, w]` values to RGB pixels, clamped to 0-1.
-fn unit_image(planar: &[f32], w: usize, h: usize) -> Rgb32FImage {
-    let n = w * h;
+/// The top-left `w` x `h` of planar `[3, rows, columns]` values as RGB pixels, clamped to
+/// 0-1.
+fn unit_image(planar: &[f32], (rows, columns): (usize, usize), w: usize, h: usize) -> Rgb32FImage {
+    let n = rows * columns;
     Rgb32FImage::from_fn(w as u32, h as u32, |x, y| {
-        let i = y as usize * w + x as usize;
+        let i = y as usize * columns + x as usize;
         image::Rgb([0, 1, 2].map(|c| planar[c * n + i].clamp(0.0, 1.0)))
     })
 }

@@ -69,6 +69,38 @@ impl ReflectConv {
     }
 }
 
+impl ReflectConv {
+    /// Half the kernel: the padding the convolution reads on each side.
+    pub(crate) fn pad(&self) -> usize {
+        self.k / 2
+    }
+
+    /// The stride.
+    pub(crate) fn stride(&self) -> usize {
+        self.stride
+    }
+
+    /// The convolution of a map already padded by [`ReflectConv::pad`] (a band of rows with
+    /// their neighbours, say), without padding it again: `(h - k) / stride + 1` rows out.
+    /// The same arithmetic as [`ReflectConv::forward`] on the rows it covers.
+    pub(crate) fn forward_valid(&self, padded: &Map, buffers: &mut Buffers) -> Map {
+        match &self.winograd {
+            Some(conv3) => {
+                let full = conv3.forward(&padded.data, padded.h, padded.w, false, buffers);
+                let cropped = crop1(&full, self.cout, padded.h, padded.w);
+                buffers.give(full);
+                Map {
+                    data: cropped,
+                    c: self.cout,
+                    h: padded.h - 2,
+                    w: padded.w - 2,
+                }
+            }
+            None => conv(padded, 0, &self.weight, self.cout, self.k, self.stride),
+        }
+    }
+}
+
 /// The interior of a `[c][h][w]` map without its one-pixel border.
 fn crop1(full: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
     let (hi, wi) = (h - 2, w - 2);
@@ -85,7 +117,7 @@ fn crop1(full: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
 
 /// Mirror index of `i` in `0..n` (reflection without repeating the edge, as ONNX's
 /// `reflect`; `i` at most `n - 1` outside).
-fn reflect(i: isize, n: usize) -> usize {
+pub(crate) fn reflect(i: isize, n: usize) -> usize {
     let n = n as isize;
     (if i < 0 {
         -i

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::image_io::Size;
 use crate::optimize::losses::LayerWeight;
 use crate::optimize::masks::{check_mask, same_aspect};
+use crate::plan::{self, MemoryPlan};
 use crate::vgg::layers::Layer;
 use crate::vgg::model::{MIN_INPUT_SIDE, Pooling};
 
@@ -127,6 +128,18 @@ impl Default for Settings {
 
 /// The largest number of scales (the coarsest level is then 1/128 of the output).
 const MAX_SCALES: usize = 8;
+
+/// The optimization's peak memory besides the pictures (bytes): VGG19's weights, read and on
+/// the device, and the allocator's base; fitted to the peaks measured on flex at 256 to 768
+/// pixels (docs/performance.md, "Memory plan").
+const OPTIMIZE_BASE: u64 = 306 << 20;
+/// Bytes per pixel of the finest scale with Adam (VGG19's activations at every layer, their
+/// gradients, the losses' maps, Adam's two moments).
+const ADAM_BYTES_PER_PIXEL: u64 = 1330;
+/// Bytes per pixel of the finest scale with L-BFGS, besides its correction pairs.
+const LBFGS_BYTES_PER_PIXEL: u64 = 1390;
+/// Bytes per pixel of one L-BFGS correction pair (two RGB float vectors).
+const PAIR_BYTES_PER_PIXEL: u64 = 24;
 
 impl Settings {
     /// The defaults (see [`Settings`]).
@@ -285,6 +298,88 @@ impl Settings {
                 ((w / factor).max(1), (h / factor).max(1))
             })
             .collect()
+    }
+
+    /// The memory plan of a run on a `width` x `height` content image: the scales, the
+    /// estimated peak memory at the finest one (a model fitted to measured peaks on the CPU
+    /// backends, docs/performance.md: a base, bytes per pixel, and 24 bytes a pixel per
+    /// L-BFGS correction pair kept, `min(history, iterations)` of them) against what the
+    /// machine has. [`Error::DoesNotFit`] when it does not fit, saying the largest size
+    /// that does and what a lighter solver would save; [`Error::InvalidConfig`] for a side
+    /// past [`crate::plan::MAX_SIDE`]. The optimization does not run in tiles.
+    pub fn plan(&self, width: u32, height: u32) -> Result<MemoryPlan> {
+        let (w, h) = self.output_size(width, height);
+        plan::check_side(w, h)?;
+        let levels = self.level_sizes(width, height);
+        let peak = |(w, h): (u32, u32), solver: Solver| {
+            let pairs = match solver {
+                Solver::Adam { .. } => 0,
+                Solver::Lbfgs { history } => history.min(self.iterations) as u64,
+            };
+            let per_pixel = match solver {
+                Solver::Adam { .. } => ADAM_BYTES_PER_PIXEL,
+                Solver::Lbfgs { .. } => LBFGS_BYTES_PER_PIXEL + PAIR_BYTES_PER_PIXEL * pairs,
+            };
+            OPTIMIZE_BASE + per_pixel * w as u64 * h as u64 + 3 * width as u64 * height as u64
+        };
+        let available = plan::available_memory();
+        let mut notes = vec![format!(
+            "{} scale(s): {}",
+            levels.len(),
+            levels
+                .iter()
+                .map(|(w, h)| format!("{w}x{h}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )];
+        let peak_bytes = peak((w, h), self.solver);
+        if let Solver::Lbfgs { history } = self.solver {
+            let pairs = history.min(self.iterations) as u64;
+            notes.push(format!(
+                "L-BFGS keeps {pairs} correction pairs: {} of the peak",
+                plan::gib(PAIR_BYTES_PER_PIXEL * pairs * w as u64 * h as u64)
+            ));
+        }
+        let plan = MemoryPlan {
+            size: (w, h),
+            peak_bytes,
+            available_bytes: available,
+            band_rows: None,
+            notes,
+        };
+        let Some(available) = available.filter(|_| !plan.fits()) else {
+            return Ok(plan);
+        };
+        let fits_at = |solver: Solver| {
+            plan::largest(MIN_INPUT_SIDE as u32, plan::MAX_SIDE, |side| {
+                let size = Size::Longest(side).dimensions(width, height);
+                plan::fits(peak(size, solver), Some(available))
+            })
+        };
+        let mut hint = match fits_at(self.solver) {
+            Some(side) => format!(
+                "ask for a smaller --size: the largest that fits here is about {side} pixels on \
+                 the longest side"
+            ),
+            None => "free some memory: not even the smallest picture fits".to_string(),
+        };
+        if let Solver::Lbfgs { .. } = self.solver {
+            let adam = Solver::Adam { lr: 1.0 };
+            if plan::fits(peak((w, h), adam), Some(available)) {
+                hint.push_str(&format!(
+                    "; or keep the size with --optimizer adam (about {} at its peak) or a \
+                     shorter --history",
+                    plan::gib(peak((w, h), adam))
+                ));
+            }
+        }
+        hint.push_str(" (the optimization does not run in tiles yet)");
+        Err(plan::refuse(
+            format!("optimizing {w}x{h}"),
+            peak_bytes,
+            available,
+            hint,
+        ))
     }
 
     /// The deepest layer any loss reads.

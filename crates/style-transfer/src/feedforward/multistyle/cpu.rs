@@ -72,6 +72,22 @@ impl MultiStyleCpu {
     }
 }
 
+impl MultiStyleCpu {
+    /// [`MultiStyleCpu::forward`] in bands of rows ([`super::banded`]) on the 8-bit `photo`
+    /// (its bytes and size), reflect-padded to `padded` (rows, columns); bands of about
+    /// `band_floats` input values. Returns `[3][rows][columns]` in 0-1.
+    pub(crate) fn forward_banded(
+        &self,
+        weights: &MultiStyleParams,
+        photo: (&[u8], (usize, usize)),
+        padded: (usize, usize),
+        styles: &[f32],
+        band_floats: usize,
+    ) -> Vec<f32> {
+        super::banded::forward(&self.convs, weights, photo, padded, styles, band_floats)
+    }
+}
+
 /// One layer: upsampling if asked, the convolution (reflect padding of half the kernel), the
 /// conditional instance normalization and the activation.
 fn apply(
@@ -97,7 +113,7 @@ fn apply(
 
 /// Conditional instance normalization and the activation, in place: each channel to zero
 /// mean and unit (biased) variance, then `* gamma + beta`, then `finish`.
-fn normalize(y: &mut Map, gamma: &[f32], beta: &[f32], finish: Finish) {
+pub(crate) fn normalize(y: &mut Map, gamma: &[f32], beta: &[f32], finish: Finish) {
     let hw = y.h * y.w;
     y.data
         .par_chunks_mut(hw)
@@ -112,15 +128,27 @@ fn normalize(y: &mut Map, gamma: &[f32], beta: &[f32], finish: Finish) {
                 })
                 .sum::<f64>()
                 / hw as f64) as f32;
-            let scale = (var + EPSILON).sqrt().recip() * gamma[ch];
-            let shift = beta[ch];
-            for v in plane.iter_mut() {
-                let z = (*v - mean) * scale + shift;
-                *v = match finish {
-                    Finish::Relu => z.max(0.0),
-                    Finish::Linear => z,
-                    Finish::Sigmoid => 1.0 / (1.0 + (-z).exp()),
-                };
-            }
+            finish_plane(plane, mean, var, gamma[ch], beta[ch], finish);
         });
+}
+
+/// One channel's normalization with its `mean` and (biased) `var`, then `* gamma + beta`,
+/// then `finish`, in place: the formula every path of the network applies.
+pub(crate) fn finish_plane(
+    plane: &mut [f32],
+    mean: f32,
+    var: f32,
+    gamma: f32,
+    beta: f32,
+    finish: Finish,
+) {
+    let scale = (var + EPSILON).sqrt().recip() * gamma;
+    for v in plane.iter_mut() {
+        let z = (*v - mean) * scale + beta;
+        *v = match finish {
+            Finish::Relu => z.max(0.0),
+            Finish::Linear => z,
+            Finish::Sigmoid => 1.0 / (1.0 + (-z).exp()),
+        };
+    }
 }

@@ -20,6 +20,7 @@
 //! This file reads the parameters ([`MultiStyleParams`]); `burn.rs` is the network as Burn
 //! operations (every backend), `cpu.rs` the same network on host memory (the CPU backends).
 
+pub(crate) mod banded;
 pub(crate) mod burn;
 pub(crate) mod cpu;
 

@@ -1,0 +1,175 @@
+//! Memory plans: before any work, the peak memory a run will take (a model fitted to
+//! measured peaks, per mode; docs/performance.md lists the points, `benches/memory_plan.sh`
+//! measures them again) against what the machine has (the cgroup's limit, else
+//! `MemAvailable`), and whether the run goes in bands of rows to fit.
+//!
+//! May use: `error` only. Used by `feedforward` and `optimize`, which know their sizes.
+
+use std::fmt;
+
+use crate::error::{Error, Result};
+
+/// One mebibyte.
+const MIB: u64 = 1 << 20;
+
+/// The largest side any plan accepts (pixels): beyond it no picture fits in memory a
+/// machine has (a 65535-pixel square is 4.3 gigapixels), and image formats end there.
+pub const MAX_SIDE: u32 = 65_535;
+
+/// Share of the available memory a plan may use: the rest is the operating system's, the
+/// allocator's slack and the model's error (measured within 15%).
+const USABLE: f64 = 0.85;
+
+/// How a run may be split to fit in memory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Tiling {
+    /// In bands only when the whole picture at once does not fit (the default).
+    #[default]
+    Auto,
+    /// Never: a run that does not fit is refused before it starts.
+    Off,
+    /// Always, in bands of about this many rows of the picture.
+    Rows(u32),
+}
+
+/// A run's memory plan: what it will take at its peak and how it is split.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemoryPlan {
+    /// The picture's size at the largest scale.
+    pub size: (u32, u32),
+    /// The estimated peak memory of the run (bytes).
+    pub peak_bytes: u64,
+    /// What the machine has for it (bytes): the cgroup's limit less its usage, or
+    /// `MemAvailable`, whichever is smaller; `None` where neither can be read.
+    pub available_bytes: Option<u64>,
+    /// Rows of the picture per band, when the run goes in bands.
+    pub band_rows: Option<u32>,
+    /// What else the plan decided, one line each (for the CLI's first lines).
+    pub notes: Vec<String>,
+}
+
+impl MemoryPlan {
+    /// Whether the peak fits in the usable share of what the machine has (a machine whose
+    /// memory cannot be read is taken to fit).
+    pub fn fits(&self) -> bool {
+        fits(self.peak_bytes, self.available_bytes)
+    }
+}
+
+impl fmt::Display for MemoryPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (w, h) = self.size;
+        write!(f, "plan: {w}x{h}, ")?;
+        match self.band_rows {
+            Some(rows) => write!(f, "in bands of {rows} rows, ")?,
+            None => write!(f, "whole, ")?,
+        }
+        write!(f, "peak memory about {}", gib(self.peak_bytes))?;
+        if let Some(available) = self.available_bytes {
+            write!(f, " of {} available", gib(available))?;
+        }
+        for note in &self.notes {
+            write!(f, "\n  {note}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether `peak` fits in the usable share of `available`.
+pub(crate) fn fits(peak: u64, available: Option<u64>) -> bool {
+    available.is_none_or(|a| peak as f64 <= a as f64 * USABLE)
+}
+
+/// Bytes as GiB with two decimals (MiB below one GiB).
+pub fn gib(bytes: u64) -> String {
+    match bytes < 1 << 30 {
+        true => format!("{} MiB", bytes.div_ceil(MIB)),
+        false => format!("{:.2} GiB", bytes as f64 / (1u64 << 30) as f64),
+    }
+}
+
+/// The memory this process may still use: the smallest of the cgroup's limit less its
+/// usage (cgroup v2, then v1) and the kernel's `MemAvailable`; `None` if none can be read.
+pub fn available_memory() -> Option<u64> {
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+    };
+    let cgroup = [
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        (
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+        ),
+    ]
+    .into_iter()
+    .find_map(|(limit, usage)| Some(read(limit)?.saturating_sub(read(usage).unwrap_or(0))));
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("MemAvailable:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    });
+    match (cgroup, meminfo) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// [`Error::DoesNotFit`] for `what` at `peak` bytes, with what to do.
+pub(crate) fn refuse(what: String, peak: u64, available: u64, hint: String) -> Error {
+    Error::DoesNotFit {
+        what,
+        needed: gib(peak),
+        available: gib(available),
+        hint,
+    }
+}
+
+/// Refuses a side beyond [`MAX_SIDE`] before any other estimate.
+pub(crate) fn check_side(width: u32, height: u32) -> Result<()> {
+    if width.max(height) > MAX_SIDE {
+        return Err(Error::InvalidConfig {
+            name: "size",
+            reason: format!(
+                "{width}x{height} is past the largest side any run can make ({MAX_SIDE} \
+                 pixels); ask for a smaller --size"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The largest `s` in `lo..=hi` for which `ok(s)` holds (`ok` monotone, true at `lo`), or
+/// `None` if it is false at `lo`.
+pub(crate) fn largest(lo: u32, hi: u32, ok: impl Fn(u32) -> bool) -> Option<u32> {
+    if !ok(lo) {
+        return None;
+    }
+    let (mut lo, mut hi) = (lo, hi);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        match ok(mid) {
+            true => lo = mid,
+            false => hi = mid - 1,
+        }
+    }
+    Some(lo)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_machine_has_some_memory_and_the_search_finds_the_edge() {
+        let available = available_memory().expect("Linux exposes MemAvailable");
+        assert!(available > 16 * MIB, "{available}");
+        assert_eq!(largest(1, 1000, |s| s * s <= 5000), Some(70));
+        assert_eq!(largest(10, 1000, |s| s < 10), None);
+        assert!(fits(85, Some(100)) && !fits(86, Some(100)) && fits(u64::MAX, None));
+        assert_eq!(gib(3 * MIB / 2), "2 MiB");
+        assert_eq!(gib(3 << 29), "1.50 GiB");
+    }
+}
