@@ -19,7 +19,7 @@ run() { # mode backend size tile args...
   local mode=$1 backend=$2 size=$3 tile=$4
   shift 4
   local estimate peak
-  estimate=$("$bin" "$@" --backend "$backend" --size "$size" --tile "$tile" --dry-run --json \
+  estimate=$("$bin" "$@" --backend "$backend" --size "$size" --tile "$tile" --dry-run --json -o "$work/out.png" \
     | sed -n 's/.*"peak_bytes":\([0-9]*\).*/\1/p')
   peak=$( { /usr/bin/time -f '%M' "$bin" "$@" --backend "$backend" --size "$size" \
     --tile "$tile" --quiet -o "$work/out.png" >/dev/null; } 2>&1 | tail -1)
@@ -36,6 +36,6 @@ for backend in flex ndarray; do
     run optimize "$backend" "$size" off "$photo" "$painting" --scales 1 --iterations 3
   done
 done
-for size in 2048 4096; do
-  run fast flex "$size" 512 fast "$photo" --style 3
+for size in 4096x2304 7680x4320; do
+  run fast flex "$size" 32 fast "$photo" --style 3
 done

@@ -590,19 +590,21 @@ impl FastStyle {
     }
 }
 
-/// Peak memory of the whole-picture run besides its pictures (bytes): the network and the
-/// allocator's base (measured: docs/performance.md, "Memory plan").
-const WHOLE_BASE: u64 = 25 << 20;
-/// Bytes a padded output pixel of the whole-picture run (its layers' maps and their
-/// copies, measured from 512 to 2048 pixels).
-const WHOLE_PER_PIXEL: u64 = 180;
+// The feed-forward network's memory model, fitted to peaks measured on flex (the CPU kernels,
+// the same on ndarray; docs/performance.md, "Memory plan", has the points):
+/// The whole-picture run's base (bytes): the network, the program, the allocator.
+const WHOLE_BASE: u64 = 22 << 20;
+/// Bytes a padded output pixel of the whole-picture run (its layers' maps and copies, the
+/// resized photo and the result; 1024x768 to 7680x4320).
+const WHOLE_PER_PIXEL: u64 = 185;
 /// The banded run's base (bytes).
-const BANDED_BASE: u64 = 40 << 20;
+const BANDED_BASE: u64 = 85 << 20;
 /// Bytes a band's input value costs at the banded run's peak (the band, its Winograd
-/// transforms and the convolution's output).
-const BANDED_PER_BAND_FLOAT: u64 = 16;
-/// Input values of a band when the plan chooses bands (16 MiB of floats).
-const DEFAULT_BAND_FLOATS: usize = 1 << 22;
+/// transforms, the convolution's output; measured with bands of 16, 32 and 64 rows).
+const BANDED_PER_BAND_FLOAT: u64 = 34;
+/// Input values of a band when the plan chooses bands: 32 rows at 7680 pixels wide, the
+/// fastest of 16, 32 and 64 there (docs/performance.md).
+const DEFAULT_BAND_FLOATS: usize = 1 << 23;
 
 /// The plan of stylizing a `photo`-sized picture at `size` (output pixels; `bands`: whether
 /// the banded run exists for it), before comparing it with `available`.
@@ -616,8 +618,8 @@ fn estimate(
     plan::check_side(w, h)?;
     let padded = (w as usize).next_multiple_of(MULTIPLE) as u64
         * (h as usize).next_multiple_of(MULTIPLE) as u64;
-    // The photo as read, its resized copy, the float result and its 16-bit copy on saving.
-    let pictures = 3 * (photo.0 as u64 * photo.1 as u64) + (3 + 12 + 6) * w as u64 * h as u64;
+    // The photo as read (its resized copy and the result are in the per-pixel figures).
+    let pictures = 3 * (photo.0 as u64 * photo.1 as u64);
     let whole = WHOLE_BASE + WHOLE_PER_PIXEL * padded + pictures;
     let floats_per_row = multistyle::banded::FLOATS_PER_ROW * w as usize;
     let banded = |rows: u32| {

@@ -20,10 +20,11 @@ use super::{FIRST_EXPAND, FIRST_RESIDUAL, LayerParams, MultiStyleParams};
 use crate::kernels::buffers::Buffers;
 use crate::kernels::reflect_conv::{Map, ReflectConv, reflect};
 
-/// Bytes a pixel of the (padded) picture that the banded run holds at its peak: the photo
-/// (3), the second layer's output (32 channels at a quarter of the pixels: 32) and the
-/// third's (8 channels at a sixteenth: 8 bytes), not counting the result's own 12 (float
-/// RGB), which the caller holds after this run's maps are gone.
+/// Bytes a pixel of the (padded) picture that the banded run holds at its peak: the resized
+/// photo (3), the second layer's output (32 channels at a quarter of the pixels: 32) and the
+/// third's (8 channels at a sixteenth: 8). Measured: 43.2 between 4096x2304 and 7680x4320
+/// (docs/performance.md); the result (12 bytes a pixel and its copy) comes after these
+/// maps are gone.
 pub(crate) const BYTES_PER_PIXEL: u64 = 43;
 
 /// Band input values per row and column of the picture: the first layer's 32 channels, so
