@@ -396,7 +396,13 @@ impl FastStyle {
             }
         };
         Err(plan::refuse(
-            format!("stylizing {w}x{h} with the feed-forward network"),
+            format!(
+                "stylizing {w}x{h} with the feed-forward network{}",
+                match plan.band_rows {
+                    Some(rows) => format!(" even in bands of {rows} rows"),
+                    None => String::new(),
+                }
+            ),
             plan.peak_bytes,
             available,
             hint,

@@ -9,7 +9,7 @@
 //! every backend) and its CPU form (`cpu.rs`, host memory, used on flex and ndarray) side by
 //! side. [`fast_style`] chooses between them per device.
 //!
-//! May use: `onnx`, `kernels`, `image_io`, `blend`, `backend`, `error`. Nothing here uses VGG19 or
+//! May use: `onnx`, `kernels`, `image_io`, `blend`, `backend`, `plan`, `error`. Nothing here uses VGG19 or
 //! the optimization.
 
 pub(crate) mod arbitrary;

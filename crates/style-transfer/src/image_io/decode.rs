@@ -126,6 +126,13 @@ fn decode_limited<R: std::io::BufRead + std::io::Seek>(
     limits.max_alloc = Some(within.max_bytes);
     reader.limits(limits);
     let mut decoder = reader.into_decoder()?;
+    // The decoder checks the sides; the pixel allocation is checked here, as
+    // `ImageReader::decode` would, before any pixel memory is taken.
+    if decoder.total_bytes() > within.max_bytes {
+        return Err(image::ImageError::Limits(
+            image::error::LimitError::from_kind(image::error::LimitErrorKind::InsufficientMemory),
+        ));
+    }
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);

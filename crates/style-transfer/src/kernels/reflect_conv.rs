@@ -52,24 +52,11 @@ impl ReflectConv {
         match &self.winograd {
             // Winograd pads with zeros: run it on the reflect-padded map and keep the
             // interior, which only ever reads the reflected values.
-            Some(conv3) => {
-                let padded = pad_reflect(x, 1);
-                let full = conv3.forward(&padded.data, padded.h, padded.w, false, buffers);
-                let cropped = crop1(&full, self.cout, padded.h, padded.w);
-                buffers.give(full);
-                Map {
-                    data: cropped,
-                    c: self.cout,
-                    h: x.h,
-                    w: x.w,
-                }
-            }
+            Some(_) => self.forward_valid(&pad_reflect(x, 1), buffers),
             None => conv(x, self.k / 2, &self.weight, self.cout, self.k, self.stride),
         }
     }
-}
 
-impl ReflectConv {
     /// Half the kernel: the padding the convolution reads on each side.
     pub(crate) fn pad(&self) -> usize {
         self.k / 2
@@ -82,7 +69,7 @@ impl ReflectConv {
 
     /// The convolution of a map already padded by [`ReflectConv::pad`] (a band of rows with
     /// their neighbours, say), without padding it again: `(h - k) / stride + 1` rows out.
-    /// The same arithmetic as [`ReflectConv::forward`] on the rows it covers.
+    /// [`ReflectConv::forward`] runs its 3x3 stride-1 convolutions through this.
     pub(crate) fn forward_valid(&self, padded: &Map, buffers: &mut Buffers) -> Map {
         match &self.winograd {
             Some(conv3) => {

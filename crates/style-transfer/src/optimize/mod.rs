@@ -12,7 +12,7 @@
 //! - [`solver`] and [`lbfgs`]: the stepping loops (Adam, L-BFGS) and [`progress`], what a
 //!   run tells its caller.
 //!
-//! May use: `vgg`, `kernels`, `image_io`, `blend`, `backend`, `error`; not the feed-forward
+//! May use: `vgg`, `kernels`, `image_io`, `blend`, `backend`, `plan`, `error`; not the feed-forward
 //! networks (a run started from one gets its picture as `Init::Image`).
 
 pub(crate) mod engine;
