@@ -141,6 +141,18 @@ pub(crate) fn check_side(width: u32, height: u32) -> Result<()> {
     Ok(())
 }
 
+/// What to ask for instead of a run that does not fit: the largest longest side from `min`
+/// up at which `fits` holds, or freeing memory when none does.
+pub(crate) fn smaller_size_hint(min: u32, fits: impl Fn(u32) -> bool) -> String {
+    match largest(min, MAX_SIDE, fits) {
+        Some(side) => format!(
+            "ask for a smaller --size: the largest that fits here is about {side} pixels on the \
+             longest side"
+        ),
+        None => "free some memory: not even the smallest picture fits".to_string(),
+    }
+}
+
 /// The largest `s` in `lo..=hi` for which `ok(s)` holds (`ok` monotone, true at `lo`), or
 /// `None` if it is false at `lo`.
 pub(crate) fn largest(lo: u32, hi: u32, ok: impl Fn(u32) -> bool) -> Option<u32> {

@@ -374,18 +374,11 @@ impl FastStyle {
                  in a fraction of the memory; or ask for a smaller --size"
                 .to_string(),
             _ => {
-                let side = plan::largest(MIN_SIDE as u32, plan::MAX_SIDE, |side| {
+                let side = plan::smaller_size_hint(MIN_SIDE as u32, |side| {
                     let size = output(Some(Size::Longest(side)));
                     estimate((width, height), size, bands, self.tiling, Some(available))
                         .is_ok_and(|p| p.fits())
                 });
-                let side = match side {
-                    Some(side) => format!(
-                        "ask for a smaller --size (the largest that fits here is about {side} \
-                         pixels on the longest side)"
-                    ),
-                    None => "free some memory: not even the smallest picture fits".into(),
-                };
                 match bands {
                     true => side,
                     false => format!(

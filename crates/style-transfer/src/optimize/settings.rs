@@ -350,19 +350,10 @@ impl Settings {
         let Some(available) = available.filter(|_| !plan.fits()) else {
             return Ok(plan);
         };
-        let fits_at = |solver: Solver| {
-            plan::largest(MIN_INPUT_SIDE as u32, plan::MAX_SIDE, |side| {
-                let size = Size::Longest(side).dimensions(width, height);
-                plan::fits(peak(size, solver), Some(available))
-            })
-        };
-        let mut hint = match fits_at(self.solver) {
-            Some(side) => format!(
-                "ask for a smaller --size: the largest that fits here is about {side} pixels on \
-                 the longest side"
-            ),
-            None => "free some memory: not even the smallest picture fits".to_string(),
-        };
+        let mut hint = plan::smaller_size_hint(MIN_INPUT_SIDE as u32, |side| {
+            let size = Size::Longest(side).dimensions(width, height);
+            plan::fits(peak(size, self.solver), Some(available))
+        });
         if let Solver::Lbfgs { .. } = self.solver {
             let adam = Solver::Adam { lr: 1.0 };
             if plan::fits(peak((w, h), adam), Some(available)) {
