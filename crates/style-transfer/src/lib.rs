@@ -105,8 +105,9 @@ pub use image_io::Size;
 pub use image_io::convention::InputConvention;
 pub use optimize::losses;
 pub use optimize::{
-    Control, Criterion, DEFAULT_STYLE_LAYERS, EndReason, Init, LayerWeight, LossTerms, Objective,
-    Observer, OriginalColors, Progress, RunError, Settings, Solver, StyleTransfer, Stylized,
+    Control, Criterion, DEFAULT_STYLE_LAYERS, DEFAULT_TILE_HALO, EndReason, Init, LayerWeight,
+    LossTerms, MIN_TILE_SIDE, Objective, Observer, OriginalColors, Progress, RunError, Settings,
+    Solver, StyleTransfer, Stylized,
 };
 pub use plan::{MemoryPlan, Tiling};
 pub use vgg::{ConvWeights, Features, Layer, MIN_INPUT_SIDE, Pooling, Vgg19, VggWeights};

@@ -28,8 +28,12 @@ pub enum Tiling {
     Auto,
     /// Never: a run that does not fit is refused before it starts.
     Off,
-    /// Always, in bands of about this many rows of the picture.
+    /// Always, in bands of about this many rows of the picture (the feed-forward networks).
     Rows(u32),
+    /// The optimization's objective evaluated in square tiles of this many pixels a side
+    /// (rounded down to a multiple of 16) at every scale larger than one tile, on the CPU
+    /// backends' host path.
+    Tiles(u32),
 }
 
 /// A run's memory plan: what it will take at its peak and how it is split.
@@ -44,6 +48,12 @@ pub struct MemoryPlan {
     pub available_bytes: Option<u64>,
     /// Rows of the picture per band, when the run goes in bands.
     pub band_rows: Option<u32>,
+    /// The side of the optimization's tiles (pixels, without their halo) at the largest
+    /// scale, when it goes in tiles.
+    pub tile_side: Option<u32>,
+    /// The L-BFGS history the plan shortened the run's to, where the whole history's
+    /// correction pairs (whole-picture vectors) would not fit.
+    pub lbfgs_history: Option<usize>,
     /// What else the plan decided, one line each (for the CLI's first lines).
     pub notes: Vec<String>,
 }
@@ -60,9 +70,10 @@ impl fmt::Display for MemoryPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (w, h) = self.size;
         write!(f, "plan: {w}x{h}, ")?;
-        match self.band_rows {
-            Some(rows) => write!(f, "in bands of {rows} rows, ")?,
-            None => write!(f, "whole, ")?,
+        match (self.band_rows, self.tile_side) {
+            (Some(rows), _) => write!(f, "in bands of {rows} rows, ")?,
+            (None, Some(side)) => write!(f, "in tiles of {side}x{side}, ")?,
+            (None, None) => write!(f, "whole, ")?,
         }
         write!(f, "peak memory about {}", gib(self.peak_bytes))?;
         if let Some(available) = self.available_bytes {

@@ -108,10 +108,12 @@ pub struct CommonArgs {
     #[arg(long, value_enum, value_name = "BITS")]
     pub depth: Option<DepthArg>,
 
-    /// Split the run into bands of rows to fit in memory: `auto` when the whole picture does
-    /// not fit, `off` to refuse instead, or a number of rows per band. Bands give the same
-    /// result (stylize fast, 26-style network on flex or ndarray) [default: auto].
-    #[arg(long, value_parser = parse_tile, value_name = "auto|off|ROWS")]
+    /// Split the run to fit in memory: `auto` when the whole picture does not fit, `off` to
+    /// refuse instead, or a number: `stylize fast` in bands of that many rows (the same
+    /// result; 26-style network on flex or ndarray), the optimization in square tiles of
+    /// that many pixels (the whole picture's objective evaluated tile by tile; flex or
+    /// ndarray) [default: auto].
+    #[arg(long, value_parser = parse_tile, value_name = "auto|off|N")]
     pub tile: Option<Tiling>,
 
     /// Print each picture's memory plan (size, bands, estimated peak memory against what the
@@ -698,7 +700,7 @@ fn parse_tile(s: &str) -> Result<Tiling, String> {
             .ok()
             .filter(|&n| n > 0)
             .map(Tiling::Rows)
-            .ok_or_else(|| format!("`{s}` is not auto, off or a number of rows")),
+            .ok_or_else(|| format!("`{s}` is not auto, off or a number of rows or pixels")),
     }
 }
 

@@ -50,8 +50,12 @@ pub fn run(args: OptimizeArgs) -> Result<ExitCode, Failure> {
     let Some(batch) = Batch::start(&photos, &args.common, &read)? else {
         return Ok(ExitCode::SUCCESS);
     };
-    let shared = load(&args, &styles, blend)?;
+    let mut shared = load(&args, &styles, blend)?;
     let backend = args.common.backend()?;
+    if backend == Backend::Wgpu {
+        // The host path (and its tiles) exist on the CPU backends only: plan for Burn's.
+        shared.settings = shared.settings.with_winograd(false);
+    }
     let mut painter = Painter {
         args: &args,
         styles: &styles,
@@ -120,12 +124,13 @@ impl Painter<'_> {
         }
         let size = settings.output_size(width, height);
         let init = self.start(&content, size)?;
+        // This picture's settings: its plan's tiles (and L-BFGS history), its start.
+        let settings = (self.shared.settings.clone())
+            .planned(&plan)
+            .with_init(init);
         let engine = match self.engine.take() {
-            Some(engine) => engine.with_init(init),
-            None => {
-                let settings = self.shared.settings.clone().with_init(init);
-                engine(args, settings, &self.device, self.view)?
-            }
+            Some(engine) => engine.with_settings(settings).map_err(Failure::runtime)?,
+            None => engine(args, settings, &self.device, self.view)?,
         };
         let engine = self.engine.insert(engine);
         let (n, of) = self.count;
@@ -212,13 +217,6 @@ fn check_flags(args: &OptimizeArgs) -> Result<(), Failure> {
             "--save-every writes files beside the output; give an output file, not `-`",
         ));
     }
-    if let Some(Tiling::Rows(_)) = args.common.tile {
-        return Err(Failure::usage(
-            "--tile ROWS: the optimization does not run in tiles yet (stylize fast does); \
-             --tile off or auto plan it whole, and a size past memory is refused with the \
-             largest that fits",
-        ));
-    }
     Ok(())
 }
 
@@ -298,6 +296,11 @@ fn settings(args: &OptimizeArgs) -> Settings {
         .with_style_scale(args.style_scale)
         .with_seed(args.seed)
         .with_scales(args.scales as usize)
+        .with_tiling(match args.common.tile {
+            // A number is rows for stylize fast, a tile's side here.
+            Some(Tiling::Rows(side)) => Tiling::Tiles(side),
+            other => other.unwrap_or_default(),
+        })
         .with_original_colors(args.common.original_colors.map(|c| match c {
             ColorsArg::Luminance => OriginalColors::Luminance,
             ColorsArg::Histogram => OriginalColors::Histogram,

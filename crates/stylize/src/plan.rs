@@ -39,6 +39,7 @@ fn json(plan: &MemoryPlan, job: &Job) -> serde_json::Value {
         "peak_bytes": plan.peak_bytes,
         "available_bytes": plan.available_bytes,
         "band_rows": plan.band_rows,
+        "tile_side": plan.tile_side,
         "fits": plan.fits(),
         "notes": plan.notes,
     })

@@ -156,11 +156,14 @@ impl Observer for Reporter<'_> {
                 Err(e) => self.say(&format!("warning: intermediate image not saved: {e}")),
             }
         }
-        let scale = if p.scales > 1 {
+        let mut scale = if p.scales > 1 {
             format!(" scale {}/{}", p.scale, p.scales)
         } else {
             String::new()
         };
+        if p.tiles > 1 {
+            scale.push_str(&format!(" in {} tiles", p.tiles));
+        }
         match self.view {
             ProgressView::Bar => {
                 if let Some(bar) = &self.bar {

@@ -632,9 +632,20 @@ fn estimate(
         peak_bytes: whole,
         available_bytes: available,
         band_rows: None,
+        tile_side: None,
+        lbfgs_history: None,
         notes: Vec::new(),
     };
     match tiling {
+        Tiling::Tiles(side) => {
+            return Err(Error::InvalidConfig {
+                name: "tile",
+                reason: format!(
+                    "square tiles of {side} pixels are the optimization's; the feed-forward \
+                     network goes in bands of rows (Tiling::Rows) or auto"
+                ),
+            });
+        }
         Tiling::Rows(rows) if rows < MIN_SIDE as u32 => {
             return Err(Error::InvalidConfig {
                 name: "tile",

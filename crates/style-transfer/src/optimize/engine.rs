@@ -10,7 +10,7 @@ use burn::tensor::Device;
 use image::RgbImage;
 
 use crate::backend::is_host_device;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::image_io::color;
 use crate::image_io::{self, Size};
 use crate::optimize::host_path::HostVgg;
@@ -18,6 +18,7 @@ use crate::optimize::objective::Objective;
 use crate::optimize::progress::{EndReason, Observer, RunError, Stylized};
 use crate::optimize::settings::{Init, OriginalColors, Settings};
 use crate::optimize::solver::{self, Level, Problem};
+use crate::plan;
 use crate::vgg::model::Vgg19;
 use crate::vgg::weights::VggWeights;
 
@@ -60,6 +61,23 @@ impl StyleTransfer {
         self
     }
 
+    /// The same engine with other settings for its next runs (a picture's plan, another
+    /// starting image): the network and its Winograd form are kept.
+    /// [`Error::InvalidConfig`] for settings with another pooling, which needs another
+    /// network ([`StyleTransfer::from_settings`]).
+    pub fn with_settings(mut self, settings: Settings) -> Result<Self> {
+        if settings.pooling != self.settings.pooling {
+            return Err(Error::InvalidConfig {
+                name: "pooling",
+                reason: "the network was built with another pooling; build a new engine with \
+                         StyleTransfer::from_settings"
+                    .into(),
+            });
+        }
+        self.settings = settings;
+        Ok(self)
+    }
+
     /// The settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
@@ -96,14 +114,26 @@ impl StyleTransfer {
     /// Builds the objective for a content image (already at the output size) and style images
     /// (at their original size; resized here) with blend weights: the loss terms and their
     /// gradient at any image, as a run evaluates them.
+    ///
+    /// With [`Settings::with_tiling`] (and on the host path), the objective of a picture
+    /// past memory, or larger than the tiles asked for, is evaluated in tiles: the same
+    /// objective, tile by tile.
     pub fn objective(&self, content: &RgbImage, styles: &[(&RgbImage, f32)]) -> Result<Objective> {
         self.settings.validate_values()?;
         self.settings.check_styles(styles, None)?;
+        let host = self.host_vgg();
+        let available = plan::available_memory();
+        let size = content.dimensions();
+        let grid = self.settings.tile_grid(size, host.is_some(), available)?;
+        if let (Some(grid), Some(host)) = (grid, &host) {
+            let host = host.clone();
+            return Objective::tiled(&self.settings, &self.vgg, host, grid, content, styles);
+        }
         Objective::new(
             &self.settings,
             &self.vgg,
             &self.device,
-            self.host_vgg(),
+            host,
             content,
             styles,
         )
@@ -174,6 +204,7 @@ impl StyleTransfer {
                     scale,
                     scales: settings.scales,
                     start,
+                    tiles: objective.tile_count(h as usize, w as usize),
                 },
                 observer,
             )?;

@@ -82,11 +82,16 @@ pub struct StepTime {
 }
 
 /// Appends steps to a profile when one is asked for.
-struct Recorder<'a>(Option<&'a mut Vec<StepTime>>);
+pub(crate) struct Recorder<'a>(pub(crate) Option<&'a mut Vec<StepTime>>);
 
 impl Recorder<'_> {
     /// Records the time since `start` under `step` (the name is built only when recording).
-    fn record(&mut self, start: Instant, step: impl FnOnce() -> String, flop: (f64, f64)) {
+    pub(crate) fn record(
+        &mut self,
+        start: Instant,
+        step: impl FnOnce() -> String,
+        flop: (f64, f64),
+    ) {
         if let Some(steps) = self.0.as_mut() {
             steps.push(StepTime {
                 step: step(),
@@ -225,9 +230,15 @@ impl HostVgg {
         profile: Option<&mut Vec<StepTime>>,
     ) -> (LossTerms, Option<Vec<f32>>) {
         let mut rec = Recorder(profile);
-        let mut buffers = self.buffers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut buffers = self.buffers();
         let buffers = &mut *buffers;
-        let mut tape = self.forward(x, (h, w), targets, gradient, &mut rec, buffers);
+        let slopes = targets.weights.slopes();
+        let mut values = TermValues::new(targets);
+        let mut losses = |y: &[f32], layer: Layer, (lh, lw): (usize, usize), b: &mut Buffers| {
+            layer_losses(y, layer, lh * lw, targets, slopes, gradient, &mut values, b)
+        };
+        let deepest = targets.deepest();
+        let mut tape = self.forward(x, (h, w), deepest, gradient, &mut losses, &mut rec, buffers);
         let start = Instant::now();
         let with_tv = targets.weights.tv > 0.0;
         let (tv, tv_grad) = if with_tv {
@@ -238,46 +249,45 @@ impl HostVgg {
         if with_tv {
             rec.record(start, || "total variation".into(), (0.0, 0.0));
         }
-        let style_layers = style_by_layer(targets, &tape.style);
-        let content = std::mem::take(&mut tape.content);
-        let terms = targets.weights.terms(content, style_layers, tv);
+        let terms = values.terms(targets, tv);
         if !gradient {
             return (terms, None);
         }
         let g = self.backward(&mut tape, (h, w), &mut rec, buffers);
         let mut grad = g.unwrap_or_else(|| vec![0.0; x.len()]);
         if let Some(tv_grad) = tv_grad {
-            let s = tape.slopes.2 as f32;
+            let s = slopes.2 as f32;
             grad.iter_mut().zip(tv_grad).for_each(|(g, t)| *g += s * t);
         }
         (terms, Some(grad))
     }
 
-    /// The forward pass to the deepest loss layer: each layer's loss terms and, with
-    /// `gradient`, their gradients and what the backward pass needs (ReLU masks, pooling
-    /// positions).
-    fn forward(
+    /// Locks the buffers kept between layers and evaluations.
+    pub(crate) fn buffers(&self) -> std::sync::MutexGuard<'_, Buffers> {
+        self.buffers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The forward pass to `deepest`: at each layer, `losses` gets the post-ReLU output and
+    /// its size and returns the gradient of its loss terms with respect to it (with
+    /// `gradient`) and the floating-point operations it spent; with `gradient`, the tape
+    /// keeps what the backward pass needs (ReLU masks, pooling positions).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn forward(
         &self,
         x: &[f32],
         (h, w): (usize, usize),
-        targets: &HostTargets,
+        deepest: Layer,
         gradient: bool,
+        losses: &mut LayerLosses<'_>,
         rec: &mut Recorder<'_>,
         buffers: &mut Buffers,
     ) -> Tape {
-        let deepest = (targets.content.iter().map(|c| c.layer))
-            .chain(targets.style.iter().map(|s| s.layer))
-            .max()
-            .expect("at least one loss layer");
         let n_layers = deepest.index() + 1;
         let mut tape = Tape {
-            slopes: targets.weights.slopes(),
             deepest,
             masks: vec![Vec::new(); n_layers],
             pool_index: vec![Vec::new(); n_layers],
             loss_grad: vec![None; n_layers],
-            content: vec![0.0; targets.content.len()],
-            style: vec![0.0; targets.style.len()],
         };
         let mut a = x.to_vec();
         for layer in Layer::ALL.into_iter().take(n_layers) {
@@ -288,8 +298,7 @@ impl HostVgg {
             let flop = conv_flop(layer, lh, lw);
             rec.record(start, || format!("{layer} forward"), flop);
             let start = Instant::now();
-            let (grad, loss_flop) =
-                layer_losses(&y, layer, lh * lw, targets, gradient, &mut tape, buffers);
+            let (grad, loss_flop) = losses(&y, layer, (lh, lw), buffers);
             if grad.is_some() || !gradient {
                 let flop = (loss_flop, loss_flop);
                 rec.record(start, || format!("{layer} losses"), flop);
@@ -317,7 +326,7 @@ impl HostVgg {
 
     /// The backward pass from the deepest loss layer to the image: the gradient of the loss
     /// terms with respect to the pixels (`None` when no term has one).
-    fn backward(
+    pub(crate) fn backward(
         &self,
         tape: &mut Tape,
         (h, w): (usize, usize),
@@ -355,10 +364,14 @@ impl HostVgg {
     }
 }
 
-/// What the forward pass keeps for the backward pass, and the loss values it found.
-struct Tape {
-    /// The total's slopes in the content, style and total-variation terms.
-    slopes: (f64, f64, f64),
+/// What the forward pass asks of the losses at each layer: given the layer's post-ReLU
+/// output and its size, the gradient of its terms with respect to that output (or none)
+/// and the floating-point operations spent.
+pub(crate) type LayerLosses<'a> =
+    dyn FnMut(&[f32], Layer, (usize, usize), &mut Buffers) -> (Option<Vec<f32>>, f64) + 'a;
+
+/// What the forward pass keeps for the backward pass.
+pub(crate) struct Tape {
     /// The deepest layer with a loss term: the forward pass stops there.
     deepest: Layer,
     /// Per layer: the ReLU's mask (bits of the positive outputs).
@@ -367,40 +380,85 @@ struct Tape {
     pool_index: Vec<Vec<u8>>,
     /// Per layer: the gradient of its loss terms with respect to its output.
     loss_grad: Vec<Option<Vec<f32>>>,
-    /// Each content target's term.
-    content: Vec<f64>,
-    /// Each style target's term.
-    style: Vec<f64>,
 }
 
-/// The loss terms at `layer` (output `y`, `m` positions per channel) into `tape`, and the sum
-/// of their gradients with respect to `y` (with `gradient`), with the floating-point
-/// operations spent.
+impl HostTargets {
+    /// The deepest layer any target reads.
+    pub(crate) fn deepest(&self) -> Layer {
+        (self.content.iter().map(|c| c.layer))
+            .chain(self.style.iter().map(|s| s.layer))
+            .max()
+            .expect("at least one loss layer")
+    }
+}
+
+/// Each target's term at one point, as the layers are reached.
+#[derive(Debug)]
+pub(crate) struct TermValues {
+    /// Each content target's term.
+    pub(crate) content: Vec<f64>,
+    /// Each style target's term.
+    pub(crate) style: Vec<f64>,
+}
+
+impl TermValues {
+    /// Zero for every target.
+    pub(crate) fn new(targets: &HostTargets) -> Self {
+        TermValues {
+            content: vec![0.0; targets.content.len()],
+            style: vec![0.0; targets.style.len()],
+        }
+    }
+
+    /// The loss terms, with total variation `tv`.
+    pub(crate) fn terms(self, targets: &HostTargets, tv: f64) -> LossTerms {
+        let style_layers = style_by_layer(targets, &self.style);
+        targets.weights.terms(self.content, style_layers, tv)
+    }
+}
+
+/// The loss terms at `layer` (output `y`, `m` positions per channel) into `values`, and the
+/// sum of their gradients with respect to `y` (with `gradient`; `slopes` are the total's in
+/// its terms), with the floating-point operations spent.
+#[allow(clippy::too_many_arguments)]
 fn layer_losses(
     y: &[f32],
     layer: Layer,
     m: usize,
     targets: &HostTargets,
+    slopes: (f64, f64, f64),
     gradient: bool,
-    tape: &mut Tape,
+    values: &mut TermValues,
     buffers: &mut Buffers,
 ) -> (Option<Vec<f32>>, f64) {
-    let (content_slope, style_slope, _) = tape.slopes;
+    let (content_slope, style_slope, _) = slopes;
     let n = layer.channels();
     let mut loss_flop = 0.0;
     let mut grad: Option<Vec<f32>> = None;
-    for (i, target) in targets.content.iter().enumerate() {
-        if target.layer == layer {
-            let (value, g) = content_term(y, target, m, content_slope, gradient, buffers);
-            tape.content[i] = value;
+    for (i, t) in targets.content.iter().enumerate() {
+        if t.layer == layer {
+            let p = ContentAt {
+                target: &t.features,
+                map: t.map.as_deref(),
+                weight: t.weight,
+            };
+            let (value, g) = content_term(y, p, m, content_slope, gradient, buffers);
+            values.content[i] = value;
             accumulate(&mut grad, g, buffers);
         }
     }
     for (i, t) in targets.style.iter().enumerate() {
         if t.layer == layer {
-            let (value, g) = style_term(y, t, (n, m), style_slope, gradient, buffers);
-            tape.style[i] = value;
+            let region = t.region.as_ref().map(|(r, _)| &r[..]);
+            let masked = masked_features(y, region, m, buffers);
+            let f = masked.as_deref().unwrap_or(y);
+            let d = StyleDifference::new(gram(f, n, m), t, n, m);
+            values.style[i] = d.value;
+            let g = gradient.then(|| d.gradient(f, region, m, style_slope, buffers));
             accumulate(&mut grad, g, buffers);
+            if let Some(v) = masked {
+                buffers.give(v);
+            }
             loss_flop += 2.0 * (n * n * m) as f64 * if gradient { 2.0 } else { 1.0 };
         }
     }
@@ -432,18 +490,34 @@ fn accumulate(into: &mut Option<Vec<f32>>, g: Option<Vec<f32>>, buffers: &mut Bu
     }
 }
 
-/// The content term of `target` at its layer of `m` positions per channel
+/// A content target at one layer (or the part of it a tile covers): the content image's
+/// features `[N][M]`, the content-weight map `[M]` if any, and the layer's weight.
+#[derive(Clone, Copy)]
+pub(crate) struct ContentAt<'a> {
+    pub(crate) target: &'a [f32],
+    pub(crate) map: Option<&'a [f32]>,
+    pub(crate) weight: f32,
+}
+
+/// The content term of features `f` against `p` at one layer of `m` positions per channel
 /// ([`content_factor`], each position's squares weighted by the content-weight map when
 /// given) and, scaled by `slope` (the total's slope in the content term), its gradient.
-fn content_term(
+pub(crate) fn content_term(
     f: &[f32],
-    target: &HostContentTarget,
+    p: ContentAt<'_>,
     m: usize,
     slope: f64,
     gradient: bool,
     buffers: &mut Buffers,
 ) -> (f64, Option<Vec<f32>>) {
-    let (p, map, weight) = (&target.features, target.map.as_deref(), target.weight);
+    let ContentAt {
+        target: p,
+        map,
+        weight,
+    } = p;
+    if m == 0 {
+        return (0.0, gradient.then(Vec::new));
+    }
     // Fixed parts (channel planes) summed in order: the same result on every run, however
     // rayon splits work. Without a map, no per-value weight.
     let partial: Vec<f64> = (f.par_chunks(m).zip(p.par_chunks(m)))
@@ -477,40 +551,70 @@ fn content_term(
     (factor * sum, g)
 }
 
-/// The weighted style term at one layer ([`style_factor`], `G = F F^T` against the target
-/// `M A`; with a region `r`, `F * r` and its size) and, scaled by `slope` (the total's slope
-/// in the style term), its gradient.
-fn style_term(
+/// `F * r` for features `f` (`m` positions per channel) and a region mask `r`, when given.
+pub(crate) fn masked_features(
     f: &[f32],
-    t: &HostStyleTarget,
-    (n, m): (usize, usize),
-    slope: f64,
-    gradient: bool,
+    region: Option<&[f32]>,
+    m: usize,
     buffers: &mut Buffers,
-) -> (f64, Option<Vec<f32>>) {
-    let masked: Option<Vec<f32>> = t.region.as_ref().map(|(r, _)| {
-        let mut v = buffers.take(f.len());
+) -> Option<Vec<f32>> {
+    let r = region?;
+    let mut v = buffers.take(f.len());
+    if m > 0 {
         (v.par_chunks_mut(m).zip(f.par_chunks(m))).for_each(|(v, f)| {
             v.iter_mut()
                 .zip(f)
                 .zip(r)
                 .for_each(|((v, f), r)| *v = f * r)
         });
-        v
-    });
-    let (f, size) = match (&masked, &t.region) {
-        (Some(v), Some((_, size))) => (&v[..], *size),
-        _ => (f, m as f64),
-    };
-    let mut d = gram(f, n, m);
-    let at = style_target_at(size) as f32;
-    d.iter_mut().zip(&t.gram).for_each(|(g, a)| *g -= at * a);
-    let sum: f64 = d.iter().map(|v| (*v as f64) * (*v as f64)).sum();
-    let factor = style_factor(t.weight, n, size);
-    let value = factor * sum;
-    let g = gradient.then(|| {
+    }
+    Some(v)
+}
+
+/// One style term's `D = G - M A` against its target, and its value
+/// ([`style_factor`]: `w_l / (4 N^2 M^2) sum(D^2)`, `M` the positions or the region's size).
+pub(crate) struct StyleDifference {
+    d: Vec<f32>,
+    n: usize,
+    factor: f64,
+    /// The term's value.
+    pub(crate) value: f64,
+}
+
+impl StyleDifference {
+    /// From the generated image's Gram `g` (`[N][N]`, of the features times the region
+    /// when there is one) at a layer of `m` positions, against target `t`.
+    pub(crate) fn new(mut g: Vec<f32>, t: &HostStyleTarget, n: usize, m: usize) -> Self {
+        let size = t.region.as_ref().map_or(m as f64, |(_, size)| *size);
+        let at = style_target_at(size) as f32;
+        g.iter_mut().zip(&t.gram).for_each(|(g, a)| *g -= at * a);
+        let sum: f64 = g.iter().map(|v| (*v as f64) * (*v as f64)).sum();
+        let factor = style_factor(t.weight, n, size);
+        StyleDifference {
+            d: g,
+            n,
+            factor,
+            value: factor * sum,
+        }
+    }
+
+    /// The term's gradient with respect to features whose masked values (`F * r`, or `F`
+    /// without a region) are `f`, `m` positions per channel (the whole layer, or a tile's
+    /// part of it), scaled by `slope` (the total's slope in the style term).
+    pub(crate) fn gradient(
+        &self,
+        f: &[f32],
+        region: Option<&[f32]>,
+        m: usize,
+        slope: f64,
+        buffers: &mut Buffers,
+    ) -> Vec<f32> {
+        let n = self.n;
         let mut g = buffers.take(n * m);
-        let s = (4.0 * factor * slope) as f32;
+        if m == 0 {
+            return g;
+        }
+        let s = (4.0 * self.factor * slope) as f32;
         // SAFETY: g is n x m, d is n x n, f is n x m.
         unsafe {
             gemm::gemm(
@@ -521,7 +625,7 @@ fn style_term(
                 1,
                 m as isize,
                 false,
-                d.as_ptr(),
+                self.d.as_ptr(),
                 1,
                 n as isize,
                 f.as_ptr(),
@@ -536,23 +640,19 @@ fn style_term(
             );
         }
         // d(F * r)/dF = r.
-        if let Some((r, _)) = &t.region {
+        if let Some(r) = region {
             g.par_chunks_mut(m)
                 .for_each(|g| g.iter_mut().zip(r).for_each(|(g, r)| *g *= r));
         }
         g
-    });
-    if let Some(v) = masked {
-        buffers.give(v);
     }
-    (value, g)
 }
 
 /// `G = F F^T` for `F` of `n x m`. A Gram matrix is a small output from a long inner
 /// dimension, which one multiply cannot share between threads well: the positions are split
 /// into a fixed number of parts (so the sum is the same on every run), multiplied in
 /// parallel and summed in order.
-fn gram(f: &[f32], n: usize, m: usize) -> Vec<f32> {
+pub(crate) fn gram(f: &[f32], n: usize, m: usize) -> Vec<f32> {
     const PART: usize = 2048;
     let parts = m.div_ceil(PART).clamp(1, 16);
     let len = m.div_ceil(parts);
@@ -599,7 +699,12 @@ fn gram(f: &[f32], n: usize, m: usize) -> Vec<f32> {
 }
 
 /// Total variation `sum((x[i+1,j]-x[i,j])^2) + sum((x[i,j+1]-x[i,j])^2)` and its gradient.
-fn total_variation(x: &[f32], h: usize, w: usize, gradient: bool) -> (f64, Option<Vec<f32>>) {
+pub(crate) fn total_variation(
+    x: &[f32],
+    h: usize,
+    w: usize,
+    gradient: bool,
+) -> (f64, Option<Vec<f32>>) {
     let mut value = 0.0f64;
     let mut g = gradient.then(|| vec![0.0f32; x.len()]);
     for (c, plane) in x.chunks(h * w).enumerate() {

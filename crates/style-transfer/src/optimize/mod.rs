@@ -8,6 +8,7 @@
 //!   ([`host_path`], the Winograd kernels and a hand-written backward pass, on the CPU
 //!   backends);
 //! - [`terms`]: the one definition of each loss formula, shared by both paths;
+//! - [`tiles`]: the objective evaluated tile by tile (host path) for pictures past memory;
 //! - [`masks`]: spatial control's masks brought to each layer;
 //! - [`solver`] and [`lbfgs`]: the stepping loops (Adam, L-BFGS) and [`progress`], what a
 //!   run tells its caller.
@@ -25,11 +26,14 @@ pub(crate) mod progress;
 pub(crate) mod settings;
 pub(crate) mod solver;
 pub(crate) mod terms;
+pub(crate) mod tiles;
 
 pub use engine::StyleTransfer;
 pub use lbfgs::Criterion;
 pub use losses::LayerWeight;
 pub use objective::Objective;
 pub use progress::{Control, EndReason, Observer, Progress, RunError, Stylized};
-pub use settings::{DEFAULT_STYLE_LAYERS, Init, OriginalColors, Settings, Solver};
+pub use settings::{
+    DEFAULT_STYLE_LAYERS, DEFAULT_TILE_HALO, Init, MIN_TILE_SIDE, OriginalColors, Settings, Solver,
+};
 pub use terms::LossTerms;

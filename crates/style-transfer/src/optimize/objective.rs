@@ -18,6 +18,7 @@ use crate::optimize::losses::{ContentLoss, GuidedStyle, StyleLoss, total_variati
 use crate::optimize::masks::Mask;
 use crate::optimize::settings::Settings;
 use crate::optimize::terms::{self, LossTerms, LossWeights};
+use crate::optimize::tiles::{self, TileGrid};
 use crate::vgg::layers::Layer;
 use crate::vgg::model::{Features, Vgg19, check_input_size};
 
@@ -31,6 +32,8 @@ pub struct Objective {
     weights: LossWeights,
     /// The host path and the targets on the host, when it applies.
     host: Option<(Arc<HostVgg>, HostTargets)>,
+    /// The tiles each evaluation runs in, when the picture is evaluated in tiles.
+    tiles: Option<TileGrid>,
 }
 
 /// Post-ReLU features of an image at some layers.
@@ -201,7 +204,37 @@ impl Objective {
             layers,
             weights,
             host,
+            tiles: None,
         })
+    }
+
+    /// The objective evaluated in tiles on the host path ([`crate::optimize::tiles`]), its
+    /// targets computed tile by tile too: for a content image (already at the scale's size)
+    /// and style images (at their original size; resized here) with blend weights.
+    pub(crate) fn tiled(
+        settings: &Settings,
+        vgg: &Vgg19,
+        host: Arc<HostVgg>,
+        grid: TileGrid,
+        content: &RgbImage,
+        styles: &[(&RgbImage, f32)],
+    ) -> Result<Self> {
+        let convention = vgg.convention();
+        let targets = tiles::targets(settings, &host, convention, &grid, content, styles)?;
+        let weights = targets.weights;
+        Ok(Objective {
+            content: None,
+            style: None,
+            layers: Vec::new(),
+            weights,
+            host: Some((host, targets)),
+            tiles: Some(grid),
+        })
+    }
+
+    /// How many tiles an evaluation of an `h x w` picture runs in, at most (1: whole).
+    pub(crate) fn tile_count(&self, h: usize, w: usize) -> usize {
+        self.tiles.map_or(1, |grid| grid.count(h, w))
     }
 
     /// Whether evaluations run on the host path (see
@@ -313,7 +346,10 @@ impl Objective {
         let start = Instant::now();
         let pixels = tensor_values(&x);
         let mut copies = start.elapsed().as_secs_f64();
-        let (terms, grad) = vgg.evaluate(&pixels, h, w, targets, gradient, profile.as_deref_mut());
+        let (terms, grad) = match &self.tiles {
+            Some(grid) => tiles::evaluate(vgg, &pixels, (h, w), targets, grid, gradient, iteration),
+            None => vgg.evaluate(&pixels, h, w, targets, gradient, profile.as_deref_mut()),
+        };
         let start = Instant::now();
         let grad_sum = grad
             .as_ref()

@@ -23,6 +23,9 @@ pub struct Progress<'a> {
     pub scale: usize,
     /// The number of scales of a multi-scale run (1 otherwise).
     pub scales: usize,
+    /// How many tiles each evaluation at this scale runs in, at most (1: the whole picture
+    /// at once; see [`crate::Settings::with_tiling`]).
+    pub tiles: usize,
     /// The loss terms at the current image.
     pub losses: &'a LossTerms,
     /// Time since the run started (targets included).

@@ -27,6 +27,8 @@ pub(crate) struct Level {
     pub(crate) scales: usize,
     /// When the run started.
     pub(crate) start: Instant,
+    /// The tiles each evaluation at this scale runs in (1: the whole picture).
+    pub(crate) tiles: usize,
 }
 
 /// What a scale optimizes against: the objective, evaluated with the network on the device.
@@ -67,6 +69,7 @@ pub(crate) fn solve(
         observer,
         iterations,
         scale: (level.scale, level.scales),
+        tiles: level.tiles,
         convention,
     };
     let evaluate = |x: Tensor<4>, iteration: usize| losses.evaluate(vgg, x, iteration);
@@ -215,6 +218,7 @@ struct Tracker<'a> {
     observer: &'a mut dyn Observer,
     iterations: usize,
     scale: (usize, usize),
+    tiles: usize,
     convention: InputConvention,
 }
 
@@ -242,6 +246,7 @@ impl Tracker<'_> {
             iterations: self.iterations,
             scale: self.scale.0,
             scales: self.scale.1,
+            tiles: self.tiles,
             losses: terms,
             elapsed: self.start.elapsed(),
             image: image.as_ref(),

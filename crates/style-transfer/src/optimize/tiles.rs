@@ -1,0 +1,623 @@
+//! The optimization in tiles, for pictures whose whole evaluation does not fit in memory
+//! (host path only).
+//!
+//! The objective stays the whole picture's: a Gram matrix is a sum over positions, so a
+//! first pass accumulates every style layer's Gram (and the content terms) tile by tile;
+//! a second pass runs each tile forward and backward with the gradient of the whole
+//! picture's loss at the tile's own positions, and adds each tile's image gradient into
+//! the whole one (after crowsonkb/style_transfer's `--tile-size`). Each tile is run with a
+//! halo of context around it, so that its features (and their gradient) are the whole
+//! picture's; the halo's positions carry no loss in that tile (they are another tile's), but
+//! receive their gradient through it. Tile borders are multiples of 16 pixels, so that
+//! VGG19's four poolings split the same way the whole picture's do, and may move from
+//! iteration to iteration ([`TileGrid::shift`]) so that no border stays in one place.
+//!
+//! Only the working set of one tile (the network's activations, masks and gradients) is
+//! held at once; the picture, its gradient, the optimizer's state and the content targets
+//! (one map per content layer, 32 bytes a pixel at `conv4_2`) are whole.
+
+use std::ops::Range;
+
+use image::RgbImage;
+
+use crate::blend::blend_total;
+use crate::error::Result;
+use crate::image_io::convention::InputConvention;
+use crate::image_io::{self, image_to_planar};
+use crate::kernels::buffers::Buffers;
+use crate::optimize::host_path::{
+    ContentAt, HostContentTarget, HostStyleTarget, HostTargets, HostVgg, Recorder, StyleDifference,
+    TermValues, content_term, gram, masked_features, total_variation,
+};
+use crate::optimize::masks::Mask;
+use crate::optimize::settings::Settings;
+use crate::optimize::terms::{LossTerms, LossWeights, region_size, style_target_factor};
+use crate::vgg::layers::Layer;
+
+/// Tile borders fall on multiples of this many pixels: VGG19 pools four times.
+pub(crate) const ALIGN: usize = 16;
+
+/// How a picture is cut into tiles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TileGrid {
+    /// The side of a tile without its halo (pixels, a multiple of [`ALIGN`]).
+    pub(crate) tile: usize,
+    /// The context around each tile (pixels, a multiple of [`ALIGN`]).
+    pub(crate) halo: usize,
+    /// Whether the borders move from iteration to iteration.
+    pub(crate) shift: bool,
+}
+
+/// One tile's extent along one axis: its own pixels `start..end` and, with the halo,
+/// `ext_start..ext_end` (clamped to the picture).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) ext_start: usize,
+    pub(crate) ext_end: usize,
+}
+
+impl Span {
+    /// The tile's own positions at a layer pooled `poolings` times, in the whole map's
+    /// coordinates and in the tile's (halo included); `len` is the picture's side.
+    fn at_layer(&self, poolings: usize, len: usize) -> (Range<usize>, Range<usize>) {
+        let end = |e: usize| {
+            if e == len {
+                len >> poolings
+            } else {
+                e >> poolings
+            }
+        };
+        let global = (self.start >> poolings)..end(self.end).max(self.start >> poolings);
+        let offset = self.ext_start >> poolings;
+        let local = (global.start - offset)..(global.end - offset);
+        (global, local)
+    }
+
+    /// The pixels with the halo.
+    fn ext(&self) -> Range<usize> {
+        self.ext_start..self.ext_end
+    }
+}
+
+/// The spans along a side of `len` pixels: borders every `tile` pixels from `offset`.
+fn spans(len: usize, tile: usize, halo: usize, offset: usize) -> Vec<Span> {
+    let mut borders = vec![0];
+    let mut at = if offset == 0 { tile } else { offset };
+    while at < len {
+        borders.push(at);
+        at += tile;
+    }
+    borders.push(len);
+    borders
+        .windows(2)
+        .map(|b| Span {
+            start: b[0],
+            end: b[1],
+            ext_start: b[0].saturating_sub(halo),
+            ext_end: (b[1] + halo).min(len),
+        })
+        .collect()
+}
+
+impl TileGrid {
+    /// The tiles (rows, columns) of an `h x w` picture at `iteration`.
+    pub(crate) fn tiles(&self, h: usize, w: usize, iteration: usize) -> Vec<(Span, Span)> {
+        let steps = (self.tile / ALIGN).max(1) as u64;
+        let offset = |salt: u64| {
+            if !self.shift {
+                return 0;
+            }
+            // The same offsets for every evaluation of one iteration (a line search compares
+            // values of one objective), different ones from iteration to iteration.
+            let z = (iteration as u64 ^ salt).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            ((z >> 32) % steps) as usize * ALIGN
+        };
+        let rows = spans(h, self.tile, self.halo, offset(0x51));
+        let cols = spans(w, self.tile, self.halo, offset(0xA7));
+        rows.iter()
+            .flat_map(|r| cols.iter().map(move |c| (*r, *c)))
+            .collect()
+    }
+
+    /// The most tiles an `h x w` picture is cut into.
+    pub(crate) fn count(&self, h: usize, w: usize) -> usize {
+        let along = |len: usize| len.div_ceil(self.tile) + usize::from(self.shift);
+        along(h).min(h.div_ceil(ALIGN)) * along(w).min(w.div_ceil(ALIGN))
+    }
+}
+
+/// The block `rows x cols` of every channel of `src` (`[n][h][w]`).
+fn crop(
+    src: &[f32],
+    n: usize,
+    (h, w): (usize, usize),
+    rows: &Range<usize>,
+    cols: &Range<usize>,
+) -> Vec<f32> {
+    let mut out = Vec::with_capacity(n * rows.len() * cols.len());
+    for c in 0..n {
+        let plane = &src[c * h * w..(c + 1) * h * w];
+        for r in rows.clone() {
+            out.extend_from_slice(&plane[r * w + cols.start..r * w + cols.end]);
+        }
+    }
+    out
+}
+
+/// Adds `src` (`[n][rows][cols]`) into the block `rows x cols` of `dst` (`[n][h][w]`).
+fn add_block(
+    dst: &mut [f32],
+    n: usize,
+    (h, w): (usize, usize),
+    rows: &Range<usize>,
+    cols: &Range<usize>,
+    src: &[f32],
+) {
+    let (bh, bw) = (rows.len(), cols.len());
+    for c in 0..n {
+        for (i, r) in rows.clone().enumerate() {
+            let from = &src[(c * bh + i) * bw..(c * bh + i + 1) * bw];
+            let to = &mut dst[c * h * w + r * w + cols.start..c * h * w + r * w + cols.end];
+            to.iter_mut().zip(from).for_each(|(t, f)| *t += f);
+        }
+    }
+}
+
+/// One tile's own part of a layer: where it lies in the whole map and in the tile's map.
+struct Part {
+    global: (Range<usize>, Range<usize>),
+    local: (Range<usize>, Range<usize>),
+    /// The whole map's size.
+    whole: (usize, usize),
+}
+
+impl Part {
+    fn new(tile: &(Span, Span), layer: Layer, (h, w): (usize, usize)) -> Self {
+        let poolings = layer.block() - 1;
+        let (rows, local_rows) = tile.0.at_layer(poolings, h);
+        let (cols, local_cols) = tile.1.at_layer(poolings, w);
+        Part {
+            global: (rows, cols),
+            local: (local_rows, local_cols),
+            whole: layer.map_size(h, w),
+        }
+    }
+
+    /// Positions per channel.
+    fn positions(&self) -> usize {
+        self.global.0.len() * self.global.1.len()
+    }
+
+    /// The tile's own positions of a whole map with `n` channels.
+    fn of_whole(&self, values: &[f32], n: usize) -> Vec<f32> {
+        crop(values, n, self.whole, &self.global.0, &self.global.1)
+    }
+
+    /// The tile's own positions of the tile's map `y` of size `size`.
+    fn of_tile(&self, y: &[f32], n: usize, size: (usize, usize)) -> Vec<f32> {
+        crop(y, n, size, &self.local.0, &self.local.1)
+    }
+}
+
+/// Runs every tile of `x` (`[3][h][w]`) forward to `deepest`, calling `at_layer` with each
+/// layer's output of the tile (and the tile); with `gradient`, runs each tile backward from
+/// the gradients `at_layer` returns and adds them into the whole picture's gradient.
+#[allow(clippy::too_many_arguments)]
+fn each_tile(
+    vgg: &HostVgg,
+    x: &[f32],
+    (h, w): (usize, usize),
+    tiles: &[(Span, Span)],
+    deepest: Layer,
+    gradient: bool,
+    at_layer: &mut dyn FnMut(
+        &(Span, Span),
+        &[f32],
+        Layer,
+        (usize, usize),
+        &mut Buffers,
+    ) -> Option<Vec<f32>>,
+) -> Option<Vec<f32>> {
+    let mut grad = gradient.then(|| vec![0.0f32; x.len()]);
+    let mut buffers = vgg.buffers();
+    let buffers = &mut *buffers;
+    for tile in tiles {
+        let (rows, cols) = (tile.0.ext(), tile.1.ext());
+        let size = (rows.len(), cols.len());
+        let part = crop(x, 3, (h, w), &rows, &cols);
+        let mut losses = |y: &[f32], layer: Layer, lsize: (usize, usize), b: &mut Buffers| {
+            (at_layer(tile, y, layer, lsize, b), 0.0)
+        };
+        let mut rec = Recorder(None);
+        let mut tape = vgg.forward(
+            &part,
+            size,
+            deepest,
+            gradient,
+            &mut losses,
+            &mut rec,
+            buffers,
+        );
+        if let Some(grad) = grad.as_mut()
+            && let Some(g) = vgg.backward(&mut tape, size, &mut rec, buffers)
+        {
+            add_block(grad, 3, (h, w), &rows, &cols, &g);
+            buffers.give(g);
+        }
+    }
+    grad
+}
+
+/// Adds the Grams of a tile's own features `f` at `layer` into `sums`, one per entry of
+/// `layers` at that layer (each with its mask over the whole map, if any).
+fn add_grams(
+    f: &[f32],
+    part: &Part,
+    layer: Layer,
+    layers: &[(Layer, Option<&[f32]>)],
+    sums: &mut [Vec<f64>],
+    b: &mut Buffers,
+) {
+    let n = layer.channels();
+    for ((_, mask), sum) in layers.iter().zip(sums).filter(|((l, _), _)| *l == layer) {
+        let region = mask.map(|r| part.of_whole(r, 1));
+        let masked = masked_features(f, region.as_deref(), part.positions(), b);
+        let g = gram(masked.as_deref().unwrap_or(f), n, part.positions());
+        sum.iter_mut().zip(g).for_each(|(s, v)| *s += v as f64);
+        if let Some(v) = masked {
+            b.give(v);
+        }
+    }
+}
+
+/// Empty Gram sums for `layers`.
+fn gram_sums(layers: &[(Layer, Option<&[f32]>)]) -> Vec<Vec<f64>> {
+    (layers.iter())
+        .map(|(l, _)| vec![0.0; l.channels() * l.channels()])
+        .collect()
+}
+
+/// The Gram matrix (`[N][N]`) of `x` (`[3][h][w]`) at each of `layers`, with the features
+/// multiplied by a mask over the whole map first where one is given, computed tile by tile.
+fn grams(
+    vgg: &HostVgg,
+    x: &[f32],
+    (h, w): (usize, usize),
+    tiles: &[(Span, Span)],
+    layers: &[(Layer, Option<&[f32]>)],
+) -> Vec<Vec<f32>> {
+    let mut sums = gram_sums(layers);
+    let Some(deepest) = layers.iter().map(|(l, _)| *l).max() else {
+        return Vec::new();
+    };
+    let mut at_layer = |tile: &(Span, Span), y: &[f32], layer: Layer, size, b: &mut Buffers| {
+        let part = Part::new(tile, layer, (h, w));
+        let f = part.of_tile(y, layer.channels(), size);
+        add_grams(&f, &part, layer, layers, &mut sums, b);
+        None
+    };
+    each_tile(vgg, x, (h, w), tiles, deepest, false, &mut at_layer);
+    sums.into_iter()
+        .map(|s| s.into_iter().map(|v| v as f32).collect())
+        .collect()
+}
+
+/// The whole feature maps of `x` (`[3][h][w]`) at `layers`, computed tile by tile.
+fn feature_maps(
+    vgg: &HostVgg,
+    x: &[f32],
+    (h, w): (usize, usize),
+    tiles: &[(Span, Span)],
+    layers: &[Layer],
+) -> Vec<Vec<f32>> {
+    let mut maps: Vec<Vec<f32>> = layers
+        .iter()
+        .map(|l| {
+            let (lh, lw) = l.map_size(h, w);
+            vec![0.0; l.channels() * lh * lw]
+        })
+        .collect();
+    let Some(deepest) = layers.iter().max().copied() else {
+        return maps;
+    };
+    let mut at_layer = |tile: &(Span, Span), y: &[f32], layer: Layer, size, _: &mut Buffers| {
+        let part = Part::new(tile, layer, (h, w));
+        let n = layer.channels();
+        for (_, map) in layers.iter().zip(&mut maps).filter(|(l, _)| **l == layer) {
+            let f = part.of_tile(y, n, size);
+            add_block(map, n, part.whole, &part.global.0, &part.global.1, &f);
+        }
+        None
+    };
+    each_tile(vgg, x, (h, w), tiles, deepest, false, &mut at_layer);
+    maps
+}
+
+/// An image in the network's units, `[3][h][w]`, with its size.
+fn planar(image: &RgbImage, convention: InputConvention) -> (Vec<f32>, (usize, usize)) {
+    let size = (image.height() as usize, image.width() as usize);
+    (image_to_planar(image, convention), size)
+}
+
+/// The losses' targets on the host, computed tile by tile: what
+/// [`crate::optimize::objective`] builds with whole pictures, for a content image (already at
+/// the scale's size) and style images (at their original size; resized here).
+pub(crate) fn targets(
+    settings: &Settings,
+    vgg: &HostVgg,
+    convention: InputConvention,
+    grid: &TileGrid,
+    content: &RgbImage,
+    styles: &[(&RgbImage, f32)],
+) -> Result<HostTargets> {
+    let (cx, (ch, cw)) = planar(content, convention);
+    let content_tiles = grid.tiles(ch, cw, 0);
+    let content_layers: Vec<Layer> = settings.content_layers.iter().map(|(l, _)| *l).collect();
+    let maps = feature_maps(vgg, &cx, (ch, cw), &content_tiles, &content_layers);
+    let weight_map =
+        (settings.content_weight_map.as_ref()).map(|m| Mask::resized(m, cw as u32, ch as u32));
+    let content = (settings.content_layers.iter())
+        .zip(maps)
+        .map(|(&(layer, weight), features)| HostContentTarget {
+            layer,
+            weight,
+            features,
+            map: weight_map.as_ref().map(|m| m.at_layer(layer)),
+        })
+        .collect();
+    let size = settings.style_size_at((cw as u32, ch as u32));
+    let total = blend_total("style blend weights", styles.iter().map(|(_, w)| *w))?;
+    let mean = total / styles.len().max(1) as f32;
+    let guided = settings.guided();
+    // Per style image, per style layer: its Gram per position (of its masked part, when
+    // guided with a mask over it).
+    let mut per_style = Vec::with_capacity(styles.len());
+    for (i, (image, _)) in styles.iter().enumerate() {
+        let resized = image_io::resize(image, size);
+        let (sx, (sh, sw)) = planar(&resized, convention);
+        let source = (settings.style_image_masks.get(i).and_then(Option::as_ref))
+            .map(|m| Mask::resized(m, sw as u32, sh as u32));
+        let masks: Vec<Option<Vec<f32>>> = (settings.style_layers.iter())
+            .map(|(l, _)| source.as_ref().map(|m| m.at_layer(*l)))
+            .collect();
+        let layers: Vec<(Layer, Option<&[f32]>)> = (settings.style_layers.iter())
+            .zip(&masks)
+            .map(|((l, _), m)| (*l, m.as_deref()))
+            .collect();
+        let tiles = grid.tiles(sh, sw, 0);
+        let grams = grams(vgg, &sx, (sh, sw), &tiles, &layers);
+        let sizes: Vec<f64> = (layers.iter())
+            .map(|(l, m)| match m {
+                Some(m) => region_size(m),
+                None => {
+                    let (lh, lw) = l.map_size(sh, sw);
+                    (lh * lw) as f64
+                }
+            })
+            .collect();
+        per_style.push((grams, sizes));
+    }
+    let mut style = Vec::new();
+    for (k, &(layer, w)) in settings.style_layers.iter().enumerate() {
+        if !guided {
+            let n = layer.channels();
+            let mut blend = vec![0.0f32; n * n];
+            for ((grams, sizes), (_, share)) in per_style.iter().zip(styles) {
+                let factor = style_target_factor(*share, total, sizes[k]) as f32;
+                blend
+                    .iter_mut()
+                    .zip(&grams[k])
+                    .for_each(|(b, g)| *b += factor * g);
+            }
+            style.push(HostStyleTarget {
+                layer,
+                weight: w,
+                gram: blend,
+                region: None,
+            });
+            continue;
+        }
+        for (i, ((grams, sizes), (_, share))) in per_style.iter().zip(styles).enumerate() {
+            let region = (settings.style_masks.get(i).and_then(Option::as_ref)).map(|m| {
+                let values = Mask::resized(m, cw as u32, ch as u32).at_layer(layer);
+                let size = region_size(&values);
+                (values, size)
+            });
+            let empty = |size: f64| size < 1e-9;
+            if empty(sizes[k]) || region.as_ref().is_some_and(|(_, s)| empty(*s)) {
+                continue;
+            }
+            let factor = style_target_factor(1.0, 1.0, sizes[k]) as f32;
+            style.push(HostStyleTarget {
+                layer,
+                weight: w * share / mean,
+                gram: grams[k].iter().map(|g| factor * g).collect(),
+                region,
+            });
+        }
+    }
+    Ok(HostTargets {
+        content,
+        style,
+        weights: LossWeights {
+            content: settings.content_weight,
+            style: settings.style_weight,
+            tv: settings.tv_weight,
+        },
+    })
+}
+
+/// The loss terms at `x` (`[3][h][w]`) and, with `gradient`, their gradient with respect to
+/// `x`, evaluated tile by tile: the whole picture's Grams and content terms in a first pass,
+/// each tile's gradient from the whole picture's loss in a second.
+pub(crate) fn evaluate(
+    vgg: &HostVgg,
+    x: &[f32],
+    (h, w): (usize, usize),
+    targets: &HostTargets,
+    grid: &TileGrid,
+    gradient: bool,
+    iteration: usize,
+) -> (LossTerms, Option<Vec<f32>>) {
+    let tiles = grid.tiles(h, w, iteration);
+    let slopes = targets.weights.slopes();
+    let deepest = targets.deepest();
+    let mut values = TermValues::new(targets);
+    let regions: Vec<Option<&[f32]>> = (targets.style.iter())
+        .map(|t| t.region.as_ref().map(|(r, _)| &r[..]))
+        .collect();
+    // First pass: the content terms, and the Grams of the style terms.
+    let layers: Vec<(Layer, Option<&[f32]>)> = (targets.style.iter())
+        .zip(&regions)
+        .map(|(t, r)| (t.layer, *r))
+        .collect();
+    let content_value =
+        |f: &[f32], part: &Part, t: &HostContentTarget, g: bool, b: &mut Buffers| {
+            let n = t.layer.channels();
+            let p = part.of_whole(&t.features, n);
+            let map = t.map.as_ref().map(|m| part.of_whole(m, 1));
+            let at = ContentAt {
+                target: &p,
+                map: map.as_deref(),
+                weight: t.weight,
+            };
+            content_term(f, at, part.positions(), slopes.0, g, b)
+        };
+    let grams = {
+        let mut sums = gram_sums(&layers);
+        let mut at_layer = |tile: &(Span, Span), y: &[f32], layer: Layer, size, b: &mut Buffers| {
+            let part = Part::new(tile, layer, (h, w));
+            let f = part.of_tile(y, layer.channels(), size);
+            for (i, t) in targets
+                .content
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.layer == layer)
+            {
+                values.content[i] += content_value(&f, &part, t, false, b).0;
+            }
+            add_grams(&f, &part, layer, &layers, &mut sums, b);
+            None
+        };
+        each_tile(vgg, x, (h, w), &tiles, deepest, false, &mut at_layer);
+        sums
+    };
+    let differences: Vec<StyleDifference> = (targets.style.iter())
+        .zip(grams)
+        .map(|(t, g)| {
+            let (lh, lw) = t.layer.map_size(h, w);
+            let g = g.into_iter().map(|v| v as f32).collect();
+            StyleDifference::new(g, t, t.layer.channels(), lh * lw)
+        })
+        .collect();
+    values.style = differences.iter().map(|d| d.value).collect();
+    let with_tv = targets.weights.tv > 0.0;
+    let (tv, tv_grad) = if with_tv {
+        total_variation(x, h, w, gradient)
+    } else {
+        (0.0, None)
+    };
+    let terms = values.terms(targets, tv);
+    if !gradient {
+        return (terms, None);
+    }
+    // Second pass: each tile forward and backward, its own positions carrying the whole
+    // picture's loss gradient.
+    let mut at_layer =
+        |tile: &(Span, Span), y: &[f32], layer: Layer, size: (usize, usize), b: &mut Buffers| {
+            let part = Part::new(tile, layer, (h, w));
+            let n = layer.channels();
+            let m = part.positions();
+            let mut own: Option<Vec<f32>> = None;
+            let mut add = |g: Vec<f32>| match own.as_mut() {
+                Some(acc) => acc.iter_mut().zip(&g).for_each(|(a, v)| *a += v),
+                None => own = Some(g),
+            };
+            let f = part.of_tile(y, n, size);
+            for t in targets.content.iter().filter(|t| t.layer == layer) {
+                if let (_, Some(g)) = content_value(&f, &part, t, true, b) {
+                    add(g);
+                }
+            }
+            for ((t, d), region) in targets.style.iter().zip(&differences).zip(&regions) {
+                if t.layer != layer {
+                    continue;
+                }
+                let r = region.map(|r| part.of_whole(r, 1));
+                let masked = masked_features(&f, r.as_deref(), m, b);
+                add(d.gradient(
+                    masked.as_deref().unwrap_or(&f),
+                    r.as_deref(),
+                    m,
+                    slopes.1,
+                    b,
+                ));
+                if let Some(v) = masked {
+                    b.give(v);
+                }
+            }
+            let own = own?;
+            let mut g = b.zeroed(n * size.0 * size.1);
+            add_block(&mut g, n, size, &part.local.0, &part.local.1, &own);
+            Some(g)
+        };
+    let mut grad = each_tile(vgg, x, (h, w), &tiles, deepest, true, &mut at_layer)
+        .expect("a gradient was asked for");
+    if let Some(tv_grad) = tv_grad {
+        let s = slopes.2 as f32;
+        grad.iter_mut().zip(tv_grad).for_each(|(g, t)| *g += s * t);
+    }
+    (terms, Some(grad))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_cover_the_side_once_on_aligned_borders() {
+        for (len, tile, halo, offset) in [(100, 32, 16, 0), (97, 48, 32, 16), (33, 64, 16, 0)] {
+            let s = spans(len, tile, halo, offset);
+            assert_eq!(s[0].start, 0);
+            assert_eq!(s.last().unwrap().end, len);
+            for pair in s.windows(2) {
+                assert_eq!(pair[0].end, pair[1].start);
+                assert_eq!(pair[1].start % ALIGN, 0);
+            }
+            for span in &s {
+                assert_eq!(span.ext_start, span.start.saturating_sub(halo));
+                assert_eq!(span.ext_end, (span.end + halo).min(len));
+            }
+        }
+    }
+
+    #[test]
+    fn tile_parts_partition_every_layer() {
+        let (h, w) = (97, 75);
+        let grid = TileGrid {
+            tile: 32,
+            halo: 16,
+            shift: true,
+        };
+        for iteration in 0..4 {
+            let tiles = grid.tiles(h, w, iteration);
+            assert!(tiles.len() <= grid.count(h, w));
+            for layer in [
+                Layer::ALL[0],
+                Layer::ALL[2],
+                Layer::ALL[4],
+                Layer::ALL[8],
+                Layer::ALL[12],
+            ] {
+                let (lh, lw) = layer.map_size(h, w);
+                let covered: usize = tiles
+                    .iter()
+                    .map(|t| Part::new(t, layer, (h, w)).positions())
+                    .sum();
+                assert_eq!(covered, lh * lw, "{layer}");
+            }
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! The optimization in tiles: with a halo that covers the picture the tiled objective is the
+//! whole one (loss terms and gradient, with masks and a content-weight map too); with the
+//! default halo it stays close; a short run in tiles ends near the whole run's loss without
+//! seams along the tile borders; tiles off the host path and tiles no run can use are
+//! refused with their error kinds.
+
+mod common;
+
+use common::{image, perturbed, weights};
+use image::{GrayImage, Luma, RgbImage};
+use style_transfer::burn::tensor::{Tensor, TensorData};
+use style_transfer::{
+    Backend, Control, Error, Objective, Progress, Settings, Size, Solver, StyleTransfer, Tiling,
+};
+
+backend_tests!(
+    tiles_evaluate_the_whole_pictures_objective,
+    a_run_in_tiles_ends_near_the_whole_run_without_seams
+);
+
+/// The content photo and the painting at the test's size.
+fn pictures() -> (RgbImage, RgbImage) {
+    let content = style_transfer::image_io::resize(
+        &image("tubingen.jpg"),
+        Size::Exact {
+            width: 176,
+            height: 112,
+        },
+    );
+    let style = style_transfer::image_io::resize(&image("starry_night.jpg"), Size::Longest(128));
+    (content, style)
+}
+
+/// A mask of the photo's left `share` (white) and the rest black, or its complement.
+fn half_mask(w: u32, h: u32, share: f32, left: bool) -> GrayImage {
+    GrayImage::from_fn(w, h, |x, _| {
+        let inside = (x as f32) < share * w as f32;
+        Luma([if inside == left { 255 } else { 0 }])
+    })
+}
+
+/// The loss terms' total and the gradient of `settings`' objective at `x`.
+fn evaluate(
+    settings: Settings,
+    backend: Backend,
+    content: &RgbImage,
+    styles: &[(&RgbImage, f32)],
+    x: &[f32],
+) -> Result<(f64, Vec<f32>), Error> {
+    let device = backend.device().unwrap();
+    let engine = StyleTransfer::from_settings(weights(), settings, &device);
+    let objective: Objective = engine.objective(content, styles)?;
+    let (w, h) = content.dimensions();
+    let x = Tensor::from_data(
+        TensorData::new(x.to_vec(), [1, 3, h as usize, w as usize]),
+        &device,
+    );
+    let (terms, grad) = objective.evaluate(engine.vgg(), x, 1)?;
+    Ok((
+        terms.total,
+        common::values(&grad).iter().map(|v| *v as f32).collect(),
+    ))
+}
+
+/// The largest difference of `b` from `a` over `a`'s largest magnitude.
+fn relative(a: &[f32], b: &[f32]) -> f64 {
+    let scale = a.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
+    let diff = a
+        .iter()
+        .zip(b)
+        .fold(0.0f32, |m, (x, y)| m.max((x - y).abs())) as f64;
+    diff / scale
+}
+
+/// The cosine of the angle between two gradients.
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    dot / (norm(a) * norm(b))
+}
+
+fn tiles_evaluate_the_whole_pictures_objective(backend: Backend) {
+    let (content, style) = pictures();
+    let device = backend.device().unwrap();
+    let x = perturbed(&content, &device);
+    let (w, h) = content.dimensions();
+    // Plain, and guided by masks with a content-weight map (two styles, one per half).
+    let guided = Settings::default()
+        .with_tv_weight(1e-3)
+        .with_style_masks(vec![
+            Some(half_mask(w, h, 0.6, true)),
+            Some(half_mask(w, h, 0.6, false)),
+        ])
+        .with_content_weight_map(Some(half_mask(w, h, 0.3, false)));
+    let cases: [(&str, Settings, Vec<(&RgbImage, f32)>); 2] = [
+        ("plain", Settings::default(), vec![(&style, 1.0)]),
+        ("guided", guided, vec![(&style, 1.0), (&content, 0.5)]),
+    ];
+    for (name, settings, styles) in cases {
+        let whole = || {
+            evaluate(
+                settings.clone().with_tiling(Tiling::Off),
+                backend,
+                &content,
+                &styles,
+                &x,
+            )
+        };
+        let tiled = |tile: u32, halo: u32, shift: bool| {
+            let s = (settings.clone())
+                .with_tiling(Tiling::Tiles(tile))
+                .with_tile_halo(halo)
+                .with_tile_shift(shift);
+            evaluate(s, backend, &content, &styles, &x)
+        };
+        if backend == Backend::Wgpu {
+            // Tiles run on the host path only: asked for on a GPU, they are refused.
+            let err = tiled(64, 64, true).unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidConfig { name: "tile", .. }),
+                "{err}"
+            );
+            return;
+        }
+        let (total, grad) = whole().unwrap();
+        // Tiles of 96 with a 96 px halo on a 176x112 picture: every tile (2x2 of them) sees
+        // all of it, so the objective is the whole one to float rounding: what the tiles add
+        // up is right.
+        let (tiled_total, tiled_grad) = tiled(96, 96, false).unwrap();
+        let loss_diff = (tiled_total - total).abs() / total;
+        assert!(loss_diff < 1e-4, "{name}: {tiled_total} vs {total}");
+        let r = relative(&grad, &tiled_grad);
+        assert!(
+            r < 1e-3,
+            "{name}: gradient differs by {r} of its largest value"
+        );
+        // The default halo (64 px, less than conv5_1's reach): close, not equal.
+        let (tiled_total, tiled_grad) = tiled(64, 64, true).unwrap();
+        let loss_diff = (tiled_total - total).abs() / total;
+        let cos = cosine(&grad, &tiled_grad);
+        eprintln!("{name}, halo 64: loss differs by {loss_diff:.2e}, gradient cosine {cos:.5}");
+        assert!(loss_diff < 0.02, "{name}: {tiled_total} vs {total}");
+        assert!(cos > 0.98, "{name}: gradient cosine {cos}");
+        // No halo: tiles see nothing past their borders, and the objective moves further.
+        let (bare_total, _) = tiled(64, 0, false).unwrap();
+        let bare_diff = (bare_total - total).abs() / total;
+        eprintln!("{name}, no halo: loss differs by {bare_diff:.2e}");
+        assert!(bare_diff > loss_diff, "{name}: {bare_diff} vs {loss_diff}");
+    }
+}
+
+/// Mean gradient magnitude of the luminance within 4 pixels of the vertical and horizontal
+/// lines every `tile` pixels, over the same away from them.
+fn seam_measure(image: &RgbImage, tile: u32) -> f64 {
+    let (w, h) = image.dimensions();
+    let lum = |x: u32, y: u32| {
+        let p = image.get_pixel(x, y).0;
+        0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64
+    };
+    let near = |v: u32| {
+        let d = v % tile;
+        v >= tile && (d < 4 || d >= tile - 4)
+    };
+    let (mut at, mut away) = ((0.0, 0usize), (0.0, 0usize));
+    for y in 0..h - 1 {
+        for x in 0..w - 1 {
+            let g = (lum(x + 1, y) - lum(x, y)).abs() + (lum(x, y + 1) - lum(x, y)).abs();
+            let slot = if near(x) || near(y) {
+                &mut at
+            } else {
+                &mut away
+            };
+            slot.0 += g;
+            slot.1 += 1;
+        }
+    }
+    (at.0 / at.1 as f64) / (away.0 / away.1 as f64)
+}
+
+fn a_run_in_tiles_ends_near_the_whole_run_without_seams(backend: Backend) {
+    if backend == Backend::Wgpu {
+        return; // Tiles run on the host path; the refusal is tested above.
+    }
+    let (content, style) = pictures();
+    let device = backend.device().unwrap();
+    let settings = Settings::default()
+        .with_size(Size::Longest(176))
+        .with_solver(Solver::Adam { lr: 2.0 })
+        .with_iterations(40)
+        .with_init(style_transfer::Init::Content);
+    let run = |tiling: Tiling| {
+        let engine =
+            StyleTransfer::from_settings(weights(), settings.clone().with_tiling(tiling), &device);
+        let mut tiles = 0;
+        let mut observer = |p: &Progress<'_>| {
+            tiles = p.tiles;
+            Control::Continue
+        };
+        let result = engine
+            .run(&content, &[(&style, 1.0)], &mut observer)
+            .unwrap();
+        (result, tiles)
+    };
+    let (whole, whole_tiles) = run(Tiling::Off);
+    let (tiled, tiles) = run(Tiling::Tiles(64));
+    assert_eq!(whole_tiles, 1);
+    assert!(tiles >= 6, "the observer reports {tiles} tiles");
+    // Both final images scored by the whole objective.
+    let engine = StyleTransfer::from_settings(
+        weights(),
+        settings.clone().with_tiling(Tiling::Off),
+        &device,
+    );
+    let objective = engine.objective(&content, &[(&style, 1.0)]).unwrap();
+    let score = |image: &RgbImage| {
+        let x = style_transfer::image_io::image_to_tensor(image, weights().convention(), &device);
+        objective.terms(engine.vgg(), x).unwrap().total
+    };
+    let (whole_loss, tiled_loss) = (score(&whole.image), score(&tiled.image));
+    eprintln!("final loss whole {whole_loss:.4e}, in tiles {tiled_loss:.4e}");
+    assert!(
+        (tiled_loss - whole_loss).abs() / whole_loss < 0.10,
+        "in tiles {tiled_loss} vs whole {whole_loss}"
+    );
+    let (seams, whole_seams) = (
+        seam_measure(&tiled.image, 64),
+        seam_measure(&whole.image, 64),
+    );
+    eprintln!("seam measure in tiles {seams:.3}, whole {whole_seams:.3}");
+    assert!(
+        seams <= 1.1 * whole_seams,
+        "seams {seams} vs whole {whole_seams}"
+    );
+}
+
+#[test]
+fn tile_settings_no_run_can_use_are_refused() {
+    let refused = |settings: Settings| match settings.plan(640, 480) {
+        Err(Error::InvalidConfig {
+            name: "tile",
+            reason,
+        }) => reason,
+        other => panic!("expected a tile refusal, got {other:?}"),
+    };
+    let base = Settings::default().with_size(Size::Longest(640));
+    assert!(refused(base.clone().with_tiling(Tiling::Tiles(32))).contains("smallest"));
+    let below_halo = base
+        .clone()
+        .with_tiling(Tiling::Tiles(96))
+        .with_tile_halo(128);
+    assert!(refused(below_halo).contains("halo"));
+    assert!(refused(base.clone().with_tiling(Tiling::Rows(64))).contains("bands"));
+    // Tiles asked for: the plan says so, with the tile and the halo.
+    let plan = base.with_tiling(Tiling::Tiles(256)).plan(640, 480).unwrap();
+    assert_eq!(plan.tile_side, Some(256), "{plan}");
+    assert!(plan.to_string().contains("tiles of 256x256"), "{plan}");
+}
+
+#[test]
+fn past_memory_the_plan_tiles_and_shortens_the_lbfgs_history() {
+    let available = style_transfer::plan::available_memory().unwrap();
+    // A side whose whole run needs about 3x what this machine has (1.4 kB a pixel).
+    let side = ((3 * available / 1400) as f64).sqrt() as u32;
+    let adam = Settings::default()
+        .with_size(Size::Longest(side))
+        .with_solver(Solver::Adam { lr: 1.0 });
+    let plan = adam.plan(1000, 1000).unwrap();
+    let tile = plan.tile_side.expect("in tiles");
+    assert!(plan.fits(), "{plan}");
+    assert!((64..side).contains(&tile), "{plan}");
+    assert!(
+        plan.notes.iter().any(|n| n.contains("would take")),
+        "{plan}"
+    );
+    // Off: refused, saying tiles would fit.
+    let err = adam
+        .clone()
+        .with_tiling(Tiling::Off)
+        .plan(1000, 1000)
+        .unwrap_err();
+    assert!(matches!(err, Error::DoesNotFit { .. }), "{err}");
+    assert!(err.to_string().contains("--tile auto"), "{err}");
+    // L-BFGS whose 100 pairs (2.4 kB a pixel) alone would not fit: fewer pairs.
+    let lbfgs = adam.with_solver(Solver::Lbfgs { history: 100 });
+    let plan = lbfgs.plan(1000, 1000).unwrap();
+    let kept = plan.lbfgs_history.expect("a shorter history");
+    assert!(kept < 100 && plan.fits(), "{plan}");
+    let planned = lbfgs.planned(&plan);
+    assert_eq!(planned.solver(), Solver::Lbfgs { history: kept });
+}
