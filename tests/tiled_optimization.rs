@@ -10,7 +10,8 @@ use common::{image, perturbed, weights};
 use image::{GrayImage, Luma, RgbImage};
 use style_transfer::burn::tensor::{Tensor, TensorData};
 use style_transfer::{
-    Backend, Control, Error, Objective, Progress, Settings, Size, Solver, StyleTransfer, Tiling,
+    Backend, Control, DEFAULT_TILE_HALO, Error, Objective, Progress, Settings, Size, Solver,
+    StyleTransfer, Tiling,
 };
 
 backend_tests!(
@@ -134,13 +135,22 @@ fn tiles_evaluate_the_whole_pictures_objective(backend: Backend) {
             r < 1e-3,
             "{name}: gradient differs by {r} of its largest value"
         );
-        // The default halo (64 px, less than conv5_1's reach): close, not equal.
-        let (tiled_total, tiled_grad) = tiled(64, 64, true).unwrap();
+        // The default halo (less than conv5_1's reach): close, not equal; smaller halos
+        // printed for docs/performance.md.
+        for halo in [16, 32, 64] {
+            let (t, g) = tiled(64, halo, false).unwrap();
+            let cos = cosine(&grad, &g);
+            eprintln!(
+                "{name}, halo {halo}: loss differs by {:.2e}, gradient cosine {cos:.6}, largest gradient difference {:.2e}",
+                (t - total).abs() / total,
+                relative(&grad, &g)
+            );
+        }
+        let (tiled_total, tiled_grad) = tiled(64, DEFAULT_TILE_HALO, true).unwrap();
         let loss_diff = (tiled_total - total).abs() / total;
         let cos = cosine(&grad, &tiled_grad);
-        eprintln!("{name}, halo 64: loss differs by {loss_diff:.2e}, gradient cosine {cos:.5}");
-        assert!(loss_diff < 0.02, "{name}: {tiled_total} vs {total}");
-        assert!(cos > 0.98, "{name}: gradient cosine {cos}");
+        assert!(loss_diff < 1e-3, "{name}: {tiled_total} vs {total}");
+        assert!(cos > 0.99, "{name}: gradient cosine {cos}");
         // No halo: tiles see nothing past their borders, and the objective moves further.
         let (bare_total, _) = tiled(64, 0, false).unwrap();
         let bare_diff = (bare_total - total).abs() / total;

@@ -571,6 +571,15 @@ pub struct OptimizeArgs {
     #[arg(long)]
     pub no_winograd: bool,
 
+    /// With --tile: the context around each tile, in pixels (a multiple of 16) [default: 64].
+    #[arg(long, value_name = "PIXELS")]
+    pub tile_halo: Option<u32>,
+
+    /// With --tile: move the tile borders by a random multiple of 16 pixels every iteration
+    /// [default: off; measured unnecessary with the halo, docs/performance.md].
+    #[arg(long)]
+    pub tile_shift: bool,
+
     /// A VGG19 ONNX file to use instead of the fetched weights (the project's, torchvision's
     /// vgg19 export, or the ONNX Model Zoo's vgg19).
     #[arg(long, value_name = "PATH")]

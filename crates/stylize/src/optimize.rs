@@ -296,6 +296,8 @@ fn settings(args: &OptimizeArgs) -> Settings {
         .with_style_scale(args.style_scale)
         .with_seed(args.seed)
         .with_scales(args.scales as usize)
+        .with_tile_halo(args.tile_halo.unwrap_or(style_transfer::DEFAULT_TILE_HALO))
+        .with_tile_shift(args.tile_shift)
         .with_tiling(match args.common.tile {
             // A number is rows for stylize fast, a tile's side here.
             Some(Tiling::Rows(side)) => Tiling::Tiles(side),

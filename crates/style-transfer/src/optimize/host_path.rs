@@ -382,6 +382,14 @@ pub(crate) struct Tape {
     loss_grad: Vec<Option<Vec<f32>>>,
 }
 
+impl Tape {
+    /// Sets the gradient of the loss terms with respect to `layer`'s output, for a tape whose
+    /// forward pass did not compute it.
+    pub(crate) fn set_loss_grad(&mut self, layer: Layer, g: Vec<f32>) {
+        self.loss_grad[layer.index()] = Some(g);
+    }
+}
+
 impl HostTargets {
     /// The deepest layer any target reads.
     pub(crate) fn deepest(&self) -> Layer {
@@ -573,6 +581,7 @@ pub(crate) fn masked_features(
 
 /// One style term's `D = G - M A` against its target, and its value
 /// ([`style_factor`]: `w_l / (4 N^2 M^2) sum(D^2)`, `M` the positions or the region's size).
+#[derive(Debug)]
 pub(crate) struct StyleDifference {
     d: Vec<f32>,
     n: usize,

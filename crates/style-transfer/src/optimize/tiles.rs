@@ -27,7 +27,7 @@ use crate::image_io::{self, image_to_planar};
 use crate::kernels::buffers::Buffers;
 use crate::optimize::host_path::{
     ContentAt, HostContentTarget, HostStyleTarget, HostTargets, HostVgg, Recorder, StyleDifference,
-    TermValues, content_term, gram, masked_features, total_variation,
+    Tape, TermValues, content_term, gram, masked_features, total_variation,
 };
 use crate::optimize::masks::Mask;
 use crate::optimize::settings::Settings;
@@ -201,53 +201,73 @@ impl Part {
     }
 }
 
-/// Runs every tile of `x` (`[3][h][w]`) forward to `deepest`, calling `at_layer` with each
-/// layer's output of the tile (and the tile); with `gradient`, runs each tile backward from
-/// the gradients `at_layer` returns and adds them into the whole picture's gradient.
+/// What a forward pass calls at each layer of a tile: the tile, the layer's output and its
+/// size; returns the gradient of the loss with respect to that output, if any.
+type AtLayer<'a> =
+    dyn FnMut(&(Span, Span), &[f32], Layer, (usize, usize), &mut Buffers) -> Option<Vec<f32>> + 'a;
+
+/// Runs one tile of `x` (`[3][h][w]`, with its halo) forward to `deepest`, calling
+/// `at_layer` at each layer; with `gradient`, the tape keeps what the backward pass needs.
 #[allow(clippy::too_many_arguments)]
-fn each_tile(
+fn run_tile(
     vgg: &HostVgg,
     x: &[f32],
     (h, w): (usize, usize),
-    tiles: &[(Span, Span)],
+    tile: &(Span, Span),
     deepest: Layer,
     gradient: bool,
-    at_layer: &mut dyn FnMut(
-        &(Span, Span),
-        &[f32],
-        Layer,
-        (usize, usize),
-        &mut Buffers,
-    ) -> Option<Vec<f32>>,
-) -> Option<Vec<f32>> {
-    let mut grad = gradient.then(|| vec![0.0f32; x.len()]);
-    let mut buffers = vgg.buffers();
-    let buffers = &mut *buffers;
-    for tile in tiles {
-        let (rows, cols) = (tile.0.ext(), tile.1.ext());
-        let size = (rows.len(), cols.len());
-        let part = crop(x, 3, (h, w), &rows, &cols);
-        let mut losses = |y: &[f32], layer: Layer, lsize: (usize, usize), b: &mut Buffers| {
-            (at_layer(tile, y, layer, lsize, b), 0.0)
-        };
-        let mut rec = Recorder(None);
-        let mut tape = vgg.forward(
-            &part,
-            size,
-            deepest,
-            gradient,
-            &mut losses,
-            &mut rec,
-            buffers,
-        );
-        if let Some(grad) = grad.as_mut()
-            && let Some(g) = vgg.backward(&mut tape, size, &mut rec, buffers)
-        {
-            add_block(grad, 3, (h, w), &rows, &cols, &g);
-            buffers.give(g);
-        }
+    at_layer: &mut AtLayer<'_>,
+    buffers: &mut Buffers,
+) -> Tape {
+    let (rows, cols) = (tile.0.ext(), tile.1.ext());
+    let size = (rows.len(), cols.len());
+    let part = crop(x, 3, (h, w), &rows, &cols);
+    let mut losses = |y: &[f32], layer: Layer, lsize: (usize, usize), b: &mut Buffers| {
+        (at_layer(tile, y, layer, lsize, b), 0.0)
+    };
+    let mut rec = Recorder(None);
+    vgg.forward(
+        &part,
+        size,
+        deepest,
+        gradient,
+        &mut losses,
+        &mut rec,
+        buffers,
+    )
+}
+
+/// Runs a tile's tape backward and adds its image gradient into the whole picture's.
+fn backward_tile(
+    vgg: &HostVgg,
+    tape: &mut Tape,
+    tile: &(Span, Span),
+    (h, w): (usize, usize),
+    grad: &mut [f32],
+    buffers: &mut Buffers,
+) {
+    let (rows, cols) = (tile.0.ext(), tile.1.ext());
+    let size = (rows.len(), cols.len());
+    if let Some(g) = vgg.backward(tape, size, &mut Recorder(None), buffers) {
+        add_block(grad, 3, (h, w), &rows, &cols, &g);
+        buffers.give(g);
     }
-    grad
+}
+
+/// Runs every tile of `x` (`[3][h][w]`) forward to `deepest`, calling `at_layer` with each
+/// layer's output of the tile (and the tile).
+fn each_tile(
+    vgg: &HostVgg,
+    x: &[f32],
+    size: (usize, usize),
+    tiles: &[(Span, Span)],
+    deepest: Layer,
+    at_layer: &mut AtLayer<'_>,
+) {
+    let mut buffers = vgg.buffers();
+    for tile in tiles {
+        run_tile(vgg, x, size, tile, deepest, false, at_layer, &mut buffers);
+    }
 }
 
 /// Adds the Grams of a tile's own features `f` at `layer` into `sums`, one per entry of
@@ -298,7 +318,7 @@ fn grams(
         add_grams(&f, &part, layer, layers, &mut sums, b);
         None
     };
-    each_tile(vgg, x, (h, w), tiles, deepest, false, &mut at_layer);
+    each_tile(vgg, x, (h, w), tiles, deepest, &mut at_layer);
     sums.into_iter()
         .map(|s| s.into_iter().map(|v| v as f32).collect())
         .collect()
@@ -331,7 +351,7 @@ fn feature_maps(
         }
         None
     };
-    each_tile(vgg, x, (h, w), tiles, deepest, false, &mut at_layer);
+    each_tile(vgg, x, (h, w), tiles, deepest, &mut at_layer);
     maps
 }
 
@@ -449,9 +469,131 @@ pub(crate) fn targets(
     })
 }
 
+/// The losses at one tile's own positions: its content terms and Gram sums (first pass), and
+/// the gradient of the whole picture's loss there (second pass).
+struct TileLosses<'a> {
+    targets: &'a HostTargets,
+    regions: Vec<Option<&'a [f32]>>,
+    picture: (usize, usize),
+    slopes: (f64, f64, f64),
+}
+
+/// A tile's own features at one layer, and where they lie.
+struct Own {
+    layer: Layer,
+    part: Part,
+    f: Vec<f32>,
+    /// The size of the tile's map (halo included).
+    size: (usize, usize),
+}
+
+impl TileLosses<'_> {
+    /// Whether any term reads `layer`.
+    fn reads(&self, layer: Layer) -> bool {
+        let t = self.targets;
+        t.content.iter().any(|c| c.layer == layer) || t.style.iter().any(|s| s.layer == layer)
+    }
+
+    /// The tile's own features in the tile's output `y` at `layer`.
+    fn own(&self, tile: &(Span, Span), y: &[f32], layer: Layer, size: (usize, usize)) -> Own {
+        let part = Part::new(tile, layer, self.picture);
+        let f = part.of_tile(y, layer.channels(), size);
+        Own {
+            layer,
+            part,
+            f,
+            size,
+        }
+    }
+
+    /// The content target at `t` for the tile's own positions.
+    fn content_at<'p>(
+        &self,
+        own: &Own,
+        t: &HostContentTarget,
+        p: &'p mut Vec<f32>,
+        map: &'p mut Option<Vec<f32>>,
+    ) -> ContentAt<'p> {
+        *p = own.part.of_whole(&t.features, own.layer.channels());
+        *map = t.map.as_ref().map(|m| own.part.of_whole(m, 1));
+        ContentAt {
+            target: p,
+            map: map.as_deref(),
+            weight: t.weight,
+        }
+    }
+
+    /// Adds the tile's content terms into `values` and its Grams into `sums`.
+    fn measure(&self, own: &Own, values: &mut TermValues, sums: &mut [Vec<f64>], b: &mut Buffers) {
+        let (n, m) = (own.layer.channels(), own.part.positions());
+        for (i, t) in self.targets.content.iter().enumerate() {
+            if t.layer == own.layer {
+                let (mut p, mut map) = (Vec::new(), None);
+                let at = self.content_at(own, t, &mut p, &mut map);
+                values.content[i] += content_term(&own.f, at, m, self.slopes.0, false, b).0;
+            }
+        }
+        for (i, t) in self.targets.style.iter().enumerate() {
+            if t.layer == own.layer {
+                let r = self.regions[i].map(|r| own.part.of_whole(r, 1));
+                let masked = masked_features(&own.f, r.as_deref(), m, b);
+                let g = gram(masked.as_deref().unwrap_or(&own.f), n, m);
+                (sums[i].iter_mut().zip(g)).for_each(|(s, v)| *s += v as f64);
+                if let Some(v) = masked {
+                    b.give(v);
+                }
+            }
+        }
+    }
+
+    /// The gradient of the whole picture's loss (style differences `d`) with respect to the
+    /// tile's output at the layer (zero in the halo), if any term reads it.
+    fn gradient(&self, own: &Own, d: &[StyleDifference], b: &mut Buffers) -> Option<Vec<f32>> {
+        let (n, m) = (own.layer.channels(), own.part.positions());
+        let mut sum: Option<Vec<f32>> = None;
+        let mut add = |g: Vec<f32>| match sum.as_mut() {
+            Some(acc) => acc.iter_mut().zip(&g).for_each(|(a, v)| *a += v),
+            None => sum = Some(g),
+        };
+        for t in self.targets.content.iter().filter(|t| t.layer == own.layer) {
+            let (mut p, mut map) = (Vec::new(), None);
+            let at = self.content_at(own, t, &mut p, &mut map);
+            content_term(&own.f, at, m, self.slopes.0, true, b)
+                .1
+                .into_iter()
+                .for_each(&mut add);
+        }
+        for (i, t) in self.targets.style.iter().enumerate() {
+            if t.layer == own.layer {
+                let r = self.regions[i].map(|r| own.part.of_whole(r, 1));
+                let masked = masked_features(&own.f, r.as_deref(), m, b);
+                let fm = masked.as_deref().unwrap_or(&own.f);
+                add(d[i].gradient(fm, r.as_deref(), m, self.slopes.1, b));
+                if let Some(v) = masked {
+                    b.give(v);
+                }
+            }
+        }
+        let sum = sum?;
+        let (lh, lw) = own.size;
+        let mut g = b.zeroed(n * lh * lw);
+        add_block(
+            &mut g,
+            n,
+            own.size,
+            &own.part.local.0,
+            &own.part.local.1,
+            &sum,
+        );
+        Some(g)
+    }
+}
+
 /// The loss terms at `x` (`[3][h][w]`) and, with `gradient`, their gradient with respect to
 /// `x`, evaluated tile by tile: the whole picture's Grams and content terms in a first pass,
-/// each tile's gradient from the whole picture's loss in a second.
+/// each tile's gradient from the whole picture's loss in a second. The second pass runs the
+/// tiles in reverse order and starts from the first pass's last tile, kept with its tape,
+/// which saves one tile's forward pass.
 pub(crate) fn evaluate(
     vgg: &HostVgg,
     x: &[f32],
@@ -462,50 +604,45 @@ pub(crate) fn evaluate(
     iteration: usize,
 ) -> (LossTerms, Option<Vec<f32>>) {
     let tiles = grid.tiles(h, w, iteration);
-    let slopes = targets.weights.slopes();
     let deepest = targets.deepest();
+    let losses = TileLosses {
+        targets,
+        regions: (targets.style.iter())
+            .map(|t| t.region.as_ref().map(|(r, _)| &r[..]))
+            .collect(),
+        picture: (h, w),
+        slopes: targets.weights.slopes(),
+    };
     let mut values = TermValues::new(targets);
-    let regions: Vec<Option<&[f32]>> = (targets.style.iter())
-        .map(|t| t.region.as_ref().map(|(r, _)| &r[..]))
+    let mut sums: Vec<Vec<f64>> = (targets.style.iter())
+        .map(|t| vec![0.0; t.layer.channels() * t.layer.channels()])
         .collect();
-    // First pass: the content terms, and the Grams of the style terms.
-    let layers: Vec<(Layer, Option<&[f32]>)> = (targets.style.iter())
-        .zip(&regions)
-        .map(|(t, r)| (t.layer, *r))
-        .collect();
-    let content_value =
-        |f: &[f32], part: &Part, t: &HostContentTarget, g: bool, b: &mut Buffers| {
-            let n = t.layer.channels();
-            let p = part.of_whole(&t.features, n);
-            let map = t.map.as_ref().map(|m| part.of_whole(m, 1));
-            let at = ContentAt {
-                target: &p,
-                map: map.as_deref(),
-                weight: t.weight,
-            };
-            content_term(f, at, part.positions(), slopes.0, g, b)
-        };
-    let grams = {
-        let mut sums = gram_sums(&layers);
-        let mut at_layer = |tile: &(Span, Span), y: &[f32], layer: Layer, size, b: &mut Buffers| {
-            let part = Part::new(tile, layer, (h, w));
-            let f = part.of_tile(y, layer.channels(), size);
-            for (i, t) in targets
-                .content
-                .iter()
-                .enumerate()
-                .filter(|(_, t)| t.layer == layer)
-            {
-                values.content[i] += content_value(&f, &part, t, false, b).0;
+    let mut buffers = vgg.buffers();
+    let buffers = &mut *buffers;
+    // First pass: the content terms and the Grams; the last tile keeps its tape and its own
+    // features for the second pass.
+    let last = tiles.len() - 1;
+    let mut kept: Vec<Own> = Vec::new();
+    let mut kept_tape = None;
+    for (k, tile) in tiles.iter().enumerate() {
+        let keep = gradient && k == last;
+        let mut at_layer = |t: &(Span, Span), y: &[f32], layer: Layer, size, b: &mut Buffers| {
+            if losses.reads(layer) {
+                let own = losses.own(t, y, layer, size);
+                losses.measure(&own, &mut values, &mut sums, b);
+                if keep {
+                    kept.push(own);
+                }
             }
-            add_grams(&f, &part, layer, &layers, &mut sums, b);
             None
         };
-        each_tile(vgg, x, (h, w), &tiles, deepest, false, &mut at_layer);
-        sums
-    };
+        let tape = run_tile(vgg, x, (h, w), tile, deepest, keep, &mut at_layer, buffers);
+        if keep {
+            kept_tape = Some(tape);
+        }
+    }
     let differences: Vec<StyleDifference> = (targets.style.iter())
-        .zip(grams)
+        .zip(sums)
         .map(|(t, g)| {
             let (lh, lw) = t.layer.map_size(h, w);
             let g = g.into_iter().map(|v| v as f32).collect();
@@ -513,60 +650,35 @@ pub(crate) fn evaluate(
         })
         .collect();
     values.style = differences.iter().map(|d| d.value).collect();
-    let with_tv = targets.weights.tv > 0.0;
-    let (tv, tv_grad) = if with_tv {
-        total_variation(x, h, w, gradient)
-    } else {
-        (0.0, None)
+    let (tv, tv_grad) = match targets.weights.tv > 0.0 {
+        true => total_variation(x, h, w, gradient),
+        false => (0.0, None),
     };
     let terms = values.terms(targets, tv);
-    if !gradient {
+    let Some(mut tape) = kept_tape else {
         return (terms, None);
+    };
+    // Second pass, last tile first (its forward pass done), then the others backwards.
+    let mut grad = vec![0.0f32; x.len()];
+    for own in kept {
+        if let Some(g) = losses.gradient(&own, &differences, buffers) {
+            tape.set_loss_grad(own.layer, g);
+        }
     }
-    // Second pass: each tile forward and backward, its own positions carrying the whole
-    // picture's loss gradient.
-    let mut at_layer =
-        |tile: &(Span, Span), y: &[f32], layer: Layer, size: (usize, usize), b: &mut Buffers| {
-            let part = Part::new(tile, layer, (h, w));
-            let n = layer.channels();
-            let m = part.positions();
-            let mut own: Option<Vec<f32>> = None;
-            let mut add = |g: Vec<f32>| match own.as_mut() {
-                Some(acc) => acc.iter_mut().zip(&g).for_each(|(a, v)| *a += v),
-                None => own = Some(g),
-            };
-            let f = part.of_tile(y, n, size);
-            for t in targets.content.iter().filter(|t| t.layer == layer) {
-                if let (_, Some(g)) = content_value(&f, &part, t, true, b) {
-                    add(g);
-                }
+    backward_tile(vgg, &mut tape, &tiles[last], (h, w), &mut grad, buffers);
+    drop(tape);
+    for tile in tiles[..last].iter().rev() {
+        let mut at_layer = |t: &(Span, Span), y: &[f32], layer: Layer, size, b: &mut Buffers| {
+            if !losses.reads(layer) {
+                return None;
             }
-            for ((t, d), region) in targets.style.iter().zip(&differences).zip(&regions) {
-                if t.layer != layer {
-                    continue;
-                }
-                let r = region.map(|r| part.of_whole(r, 1));
-                let masked = masked_features(&f, r.as_deref(), m, b);
-                add(d.gradient(
-                    masked.as_deref().unwrap_or(&f),
-                    r.as_deref(),
-                    m,
-                    slopes.1,
-                    b,
-                ));
-                if let Some(v) = masked {
-                    b.give(v);
-                }
-            }
-            let own = own?;
-            let mut g = b.zeroed(n * size.0 * size.1);
-            add_block(&mut g, n, size, &part.local.0, &part.local.1, &own);
-            Some(g)
+            losses.gradient(&losses.own(t, y, layer, size), &differences, b)
         };
-    let mut grad = each_tile(vgg, x, (h, w), &tiles, deepest, true, &mut at_layer)
-        .expect("a gradient was asked for");
+        let mut tape = run_tile(vgg, x, (h, w), tile, deepest, true, &mut at_layer, buffers);
+        backward_tile(vgg, &mut tape, tile, (h, w), &mut grad, buffers);
+    }
     if let Some(tv_grad) = tv_grad {
-        let s = slopes.2 as f32;
+        let s = losses.slopes.2 as f32;
         grad.iter_mut().zip(tv_grad).for_each(|(g, t)| *g += s * t);
     }
     (terms, Some(grad))
