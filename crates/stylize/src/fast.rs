@@ -92,27 +92,49 @@ fn keep_colors(colors: Option<ColorsArg>) -> Result<bool, Failure> {
 /// The networks on `backend`: the 26-style network always (from --model, else fetched), the
 /// arbitrary-style ones with --style-image.
 fn networks(args: &FastArgs, backend: Backend, keep_colors: bool) -> Result<FastStyle, Failure> {
-    let network = |given: &Option<PathBuf>, network: FastNetwork| match given {
-        Some(path) => Ok(path.clone()),
-        None => fetch::fast_network_with_progress(network, &mut |msg| args.common.say(msg))
-            .map_err(Failure::input),
+    let files = NetworkFiles {
+        model: &args.model,
+        predictor: &args.predictor,
+        transformer: &args.transformer,
+        painting: args.style_image.is_some(),
     };
-    let model = network(&args.model, FastNetwork::BuiltIn)?;
-    let device = backend.device().map_err(Failure::runtime)?;
-    let fast = FastStyle::from_onnx(&model, &device)
-        .map_err(Failure::input)?
+    let fast = files.load(backend, &|msg| args.common.say(msg))?;
+    Ok(fast
         .with_strength(args.strength)
         .with_original_colors(keep_colors)
         .with_tiling(args.common.tile.unwrap_or_default())
         // A sheet's tiles are 256 px whatever --size says.
-        .with_size(if args.sheet { None } else { args.common.size });
-    if args.style_image.is_none() {
-        return Ok(fast);
+        .with_size(if args.sheet { None } else { args.common.size }))
+}
+
+/// The feed-forward networks' files as given (`None`: fetched on first use).
+pub struct NetworkFiles<'a> {
+    pub model: &'a Option<PathBuf>,
+    pub predictor: &'a Option<PathBuf>,
+    pub transformer: &'a Option<PathBuf>,
+    /// Whether the arbitrary-style networks are needed (a painting as the style).
+    pub painting: bool,
+}
+
+impl NetworkFiles<'_> {
+    /// The networks on `backend`, fetched where not given (`say` reports the downloads).
+    pub fn load(&self, backend: Backend, say: &dyn Fn(&str)) -> Result<FastStyle, Failure> {
+        let network = |given: &Option<PathBuf>, network: FastNetwork| match given {
+            Some(path) => Ok(path.clone()),
+            None => fetch::fast_network_with_progress(network, &mut |msg| say(msg))
+                .map_err(Failure::input),
+        };
+        let model = network(self.model, FastNetwork::BuiltIn)?;
+        let device = backend.device().map_err(Failure::runtime)?;
+        let fast = FastStyle::from_onnx(&model, &device).map_err(Failure::input)?;
+        if !self.painting {
+            return Ok(fast);
+        }
+        let predictor = network(self.predictor, FastNetwork::Predictor)?;
+        let transformer = network(self.transformer, FastNetwork::Transformer)?;
+        fast.with_arbitrary_networks(predictor, transformer)
+            .map_err(Failure::input)
     }
-    let predictor = network(&args.predictor, FastNetwork::Predictor)?;
-    let transformer = network(&args.transformer, FastNetwork::Transformer)?;
-    fast.with_arbitrary_networks(predictor, transformer)
-        .map_err(Failure::input)
 }
 
 /// Paints one picture, writes it, and reports it (a `saved` line, or the `--json` record).

@@ -4,10 +4,11 @@
 //! stylize [optimize] CONTENT STYLE [STYLE...] -o OUTPUT [flags]
 //! stylize [optimize] CONTENT... --style-image STYLE... -o FOLDER [flags]
 //! stylize fast CONTENT... [--style N[:W,...] | --style-image PAINTING] -o OUTPUT [flags]
+//! stylize video INPUT [--style N | --style-image PAINTING] [--temporal S] -o OUTPUT [flags]
 //! stylize fetch [vgg|fast|arbitrary|all]... [--dir DIR]
 //! ```
 //! This file parses the command line and hands it to the subcommand's module: [`optimize`],
-//! [`fast`], [`download`]; [`batch`] and [`shard`] are the pictures of a run and its part,
+//! [`fast`], [`video`] (with [`ffmpeg`]), [`download`]; [`batch`] and [`shard`] are the pictures of a run and its part,
 //! for both modes. `stylize --help` lists the subcommands, `stylize optimize --help`
 //! every flag with its default; the exit codes are in [`failure::Kind`].
 
@@ -16,12 +17,14 @@ mod cli;
 mod download;
 mod failure;
 mod fast;
+mod ffmpeg;
 mod optimize;
 mod output;
 mod plan;
 mod progress;
 mod record;
 mod shard;
+mod video;
 
 use std::process::ExitCode;
 
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Optimize(args) => optimize::run(args),
         Command::Fast(args) => fast::run(args),
+        Command::Video(args) => video::run(args),
         Command::Fetch(args) => fetch(args),
         Command::FetchWeights { dir } => fetch(FetchArgs {
             what: vec![cli::Download::Vgg],

@@ -62,6 +62,14 @@ fn dry_run_prints_the_plan_and_paints_nothing() {
     let notes = plan["notes"].to_string();
     assert!(notes.contains("2 scale(s): 32x24, 64x48"), "{notes}");
     assert!(notes.contains("correction pairs"), "{notes}");
+    // Tiles asked for: the plan says so, in text and JSON.
+    let tiled = [&optimize[..], &["--size", "640", "--tile", "256"]].concat();
+    let plan = json(&tiled);
+    assert_eq!(plan["tile_side"].as_u64(), Some(256), "{plan}");
+    assert!(plan["notes"].to_string().contains("32 px halo"), "{plan}");
+    let as_text: Vec<&str> = tiled.iter().copied().filter(|a| *a != "--json").collect();
+    let text = succeeded(&as_text, &stylize_in(dir.path(), &as_text));
+    assert!(text.contains("in tiles of 256x256"), "{text}");
     assert_eq!(listing(dir.path()), before, "a dry run wrote files");
     // A real run prints its plan first.
     let run = ["fast", s(&photo), "--style", "3", "-o", "out.png"];
@@ -100,7 +108,14 @@ fn runs_no_plan_can_meet_are_refused_before_work() {
         ),
         // Bands below the network's smallest side; tiles for the optimization.
         (&["fast", p, "--tile", "8"], "below the network's 16"),
-        (&[p, q, "--tile", "64"], "does not run in tiles yet"),
+        (
+            &[p, q, "--tile", "32"],
+            "below the smallest the optimization accepts",
+        ),
+        (
+            &[p, q, "--tile", "64", "--tile-halo", "96"],
+            "smaller than their 96 pixel halo",
+        ),
         (
             &["fast", p, "--tile", "0"],
             "not auto, off or a number of rows",

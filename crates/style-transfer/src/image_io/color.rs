@@ -85,7 +85,7 @@ pub(crate) fn unit_pixels(image: &RgbImage) -> Rgb32FImage {
 }
 
 /// A float image (RGB 0-1) rounded to 8 bits.
-pub(crate) fn rgb8(pixels: &Rgb32FImage) -> RgbImage {
+pub fn rgb8(pixels: &Rgb32FImage) -> RgbImage {
     let data = pixels.as_raw().iter().map(|&v| super::to_u8(v)).collect();
     RgbImage::from_raw(pixels.width(), pixels.height(), data).expect("w*h*3 values")
 }

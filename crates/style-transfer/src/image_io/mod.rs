@@ -13,6 +13,7 @@ mod save;
 mod size;
 mod tensor;
 
+pub use color::rgb8;
 pub use decode::{
     DecodeLimits, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, Picture, check_jpeg_header, decode_image_bytes,
     jpeg_is_complete, load_image, load_picture,

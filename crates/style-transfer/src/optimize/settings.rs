@@ -601,17 +601,27 @@ impl Settings {
         };
         // Nothing fits: the largest size that would, and lighter ways to keep this one.
         let tiles = host && self.tiling != Tiling::Off;
+        // In tiles, the plan would shorten L-BFGS's history down to one pair.
+        let shortest = match solver {
+            Solver::Lbfgs { .. } if tiles => Solver::Lbfgs { history: 1 },
+            other => other,
+        };
         let lightest = |size: (u32, u32), solver: Solver| match tiles {
             true => self.peak(size, input, solver, Some(MIN_TILE_SIDE)),
             false => self.peak(size, input, solver, None),
         };
+        let needed = match (plan.tile_side, tiles) {
+            (None, true) => lightest((w, h), shortest),
+            _ => plan.peak_bytes,
+        };
         let mut hint = plan::smaller_size_hint(MIN_INPUT_SIDE as u32, |side| {
             let size = Size::Longest(side).dimensions(width, height);
-            plan::fits(
-                lightest(size, solver).min(self.peak(size, input, solver, None)),
-                Some(available),
-            )
+            let peak = lightest(size, shortest).min(self.peak(size, input, solver, None));
+            plan::fits(peak, Some(available))
         });
+        if tiles {
+            hint.push_str(" (in tiles)");
+        }
         if let Solver::Lbfgs { .. } = self.solver {
             let adam = Solver::Adam { lr: 1.0 };
             if plan::fits(lightest((w, h), adam), Some(available)) {
@@ -634,15 +644,14 @@ impl Settings {
         if !host {
             hint.push_str(" (tiles run only with the Winograd host path on a CPU backend)");
         }
+        let what = match (plan.tile_side, tiles) {
+            (Some(side), _) => format!(" even in tiles of {side} px"),
+            (None, true) => format!(" even in tiles of {MIN_TILE_SIDE} px"),
+            (None, false) => String::new(),
+        };
         Err(plan::refuse(
-            format!(
-                "optimizing {w}x{h}{}",
-                match plan.tile_side {
-                    Some(side) => format!(" even in tiles of {side} px"),
-                    None => String::new(),
-                }
-            ),
-            plan.peak_bytes,
+            format!("optimizing {w}x{h}{what}"),
+            needed,
             available,
             hint,
         ))

@@ -1,0 +1,355 @@
+//! Dense optical flow by Dense Inverse Search (Kroeger, Timofte, Dai and Van Gool, "Fast
+//! Optical Flow using Dense Inverse Search", ECCV 2016), the method OpenCV's `DISOpticalFlow`
+//! implements: coarse to fine over an image pyramid, each level's flow found for a grid of
+//! overlapping patches by inverse-compositional Lucas-Kanade (the template's gradient and
+//! Hessian computed once per patch), then made dense by averaging the patches that cover each
+//! pixel, weighted by how well each explains it. Written here rather than taken from a crate:
+//! no maintained Rust crate computes dense flow without binding OpenCV (docs/video.md says
+//! what was looked at). Without DIS's variational refinement: measured against OpenCV's DIS
+//! in `benches/flow_side_by_side.py`.
+//!
+//! On host memory, for every backend: a 640x360 frame pair takes a few milliseconds per
+//! pyramid level on two cores.
+
+use rayon::prelude::*;
+
+/// A grayscale image, intensities 0-255, row by row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gray {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// `width * height` intensities.
+    pub data: Vec<f32>,
+}
+
+impl Gray {
+    /// The luminance (Rec. 601) of an RGB image.
+    pub fn from_rgb(image: &image::RgbImage) -> Self {
+        let data = image
+            .pixels()
+            .map(|p| 0.299 * p.0[0] as f32 + 0.587 * p.0[1] as f32 + 0.114 * p.0[2] as f32)
+            .collect();
+        Gray {
+            width: image.width() as usize,
+            height: image.height() as usize,
+            data,
+        }
+    }
+
+    fn at(&self, x: usize, y: usize) -> f32 {
+        self.data[y * self.width + x]
+    }
+
+    /// The value at a real position, bilinear, clamped to the border.
+    pub fn sample(&self, x: f32, y: f32) -> f32 {
+        bilinear(&self.data, self.width, self.height, x, y)
+    }
+
+    /// Half the size, each pixel the mean of a 2x2 cell.
+    fn halved(&self) -> Gray {
+        let (w, h) = (self.width / 2, self.height / 2);
+        let mut data = Vec::with_capacity(w * h);
+        for y in 0..h {
+            for x in 0..w {
+                let s = self.at(2 * x, 2 * y)
+                    + self.at(2 * x + 1, 2 * y)
+                    + self.at(2 * x, 2 * y + 1)
+                    + self.at(2 * x + 1, 2 * y + 1);
+                data.push(s / 4.0);
+            }
+        }
+        Gray {
+            width: w,
+            height: h,
+            data,
+        }
+    }
+}
+
+/// The value of a `w x h` plane at a real position, bilinear, clamped to the border.
+pub fn bilinear(plane: &[f32], w: usize, h: usize, x: f32, y: f32) -> f32 {
+    let x = x.clamp(0.0, (w - 1) as f32);
+    let y = y.clamp(0.0, (h - 1) as f32);
+    let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+    let top = plane[y0 * w + x0] * (1.0 - fx) + plane[y0 * w + x1] * fx;
+    let bottom = plane[y1 * w + x0] * (1.0 - fx) + plane[y1 * w + x1] * fx;
+    top * (1.0 - fy) + bottom * fy
+}
+
+/// A dense flow field: pixel `(x, y)` of the first image is at `(x + u, y + v)` in the
+/// second.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Flow {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Horizontal displacement per pixel, row by row.
+    pub u: Vec<f32>,
+    /// Vertical displacement per pixel, row by row.
+    pub v: Vec<f32>,
+}
+
+impl Flow {
+    /// No motion.
+    pub fn zero(width: usize, height: usize) -> Self {
+        Flow {
+            width,
+            height,
+            u: vec![0.0; width * height],
+            v: vec![0.0; width * height],
+        }
+    }
+
+    /// The displacement at a real position, bilinear, clamped to the border.
+    pub fn sample(&self, x: f32, y: f32) -> (f32, f32) {
+        (
+            bilinear(&self.u, self.width, self.height, x, y),
+            bilinear(&self.v, self.width, self.height, x, y),
+        )
+    }
+
+    /// The mean endpoint error against `truth` (the mean distance between the two
+    /// displacements), over the pixels where `valid` holds.
+    pub fn endpoint_error(&self, truth: &Flow, valid: impl Fn(usize, usize) -> bool) -> f64 {
+        let (mut sum, mut n) = (0.0f64, 0usize);
+        for y in 0..self.height {
+            for x in 0..self.width {
+                if valid(x, y) {
+                    let i = y * self.width + x;
+                    let du = (self.u[i] - truth.u[i]) as f64;
+                    let dv = (self.v[i] - truth.v[i]) as f64;
+                    sum += (du * du + dv * dv).sqrt();
+                    n += 1;
+                }
+            }
+        }
+        sum / n.max(1) as f64
+    }
+
+    /// This flow at twice the size (a coarser level's flow as the next level's start).
+    fn doubled(&self, width: usize, height: usize) -> Flow {
+        let mut out = Flow::zero(width, height);
+        for y in 0..height {
+            for x in 0..width {
+                let (u, v) = self.sample((x as f32 - 0.5) / 2.0, (y as f32 - 0.5) / 2.0);
+                out.u[y * width + x] = 2.0 * u;
+                out.v[y * width + x] = 2.0 * v;
+            }
+        }
+        out
+    }
+}
+
+/// Dense Inverse Search's settings (the defaults are close to OpenCV's `PRESET_MEDIUM`
+/// without its variational refinement).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Dis {
+    /// Patch side in pixels (default 8).
+    pub patch: usize,
+    /// Distance between patches (default 4: patches overlap by half).
+    pub stride: usize,
+    /// Gauss-Newton iterations per patch (default 16).
+    pub iterations: usize,
+    /// The finest pyramid level searched (0: full size; default 1, then doubled).
+    pub finest: usize,
+}
+
+impl Default for Dis {
+    fn default() -> Self {
+        Dis {
+            patch: 8,
+            stride: 4,
+            iterations: 16,
+            finest: 1,
+        }
+    }
+}
+
+impl Dis {
+    /// The flow from `from` to `to` (same size, at least 16 pixels a side).
+    pub fn flow(&self, from: &Gray, to: &Gray) -> Flow {
+        assert_eq!((from.width, from.height), (to.width, to.height));
+        let mut pyramid = vec![(from.clone(), to.clone())];
+        while pyramid
+            .last()
+            .is_some_and(|(a, _)| a.width.min(a.height) / 2 >= 2 * self.patch)
+        {
+            let (a, b) = pyramid.last().expect("one level");
+            let next = (a.halved(), b.halved());
+            pyramid.push(next);
+        }
+        let finest = self.finest.min(pyramid.len() - 1);
+        let mut flow: Option<Flow> = None;
+        for level in (finest..pyramid.len()).rev() {
+            let (a, b) = &pyramid[level];
+            let start = match flow.take() {
+                Some(f) => f.doubled(a.width, a.height),
+                None => Flow::zero(a.width, a.height),
+            };
+            flow = Some(self.level(a, b, &start));
+        }
+        let mut flow = flow.expect("at least one level");
+        for level in (0..finest).rev() {
+            let (a, _) = &pyramid[level];
+            flow = flow.doubled(a.width, a.height);
+        }
+        flow
+    }
+
+    /// One level: every patch's displacement from `start`, then the dense flow.
+    fn level(&self, a: &Gray, b: &Gray, start: &Flow) -> Flow {
+        let (w, h, ps) = (a.width, a.height, self.patch.min(a.width).min(a.height));
+        let starts = |len: usize| {
+            let mut s: Vec<usize> = (0..=len - ps).step_by(self.stride.max(1)).collect();
+            if s.last() != Some(&(len - ps)) {
+                s.push(len - ps);
+            }
+            s
+        };
+        let (xs, ys) = (starts(w), starts(h));
+        // The template's gradients, central differences.
+        let grad = |x: usize, y: usize| {
+            let gx = (a.at((x + 1).min(w - 1), y) - a.at(x.saturating_sub(1), y)) / 2.0;
+            let gy = (a.at(x, (y + 1).min(h - 1)) - a.at(x, y.saturating_sub(1))) / 2.0;
+            (gx, gy)
+        };
+        let patches: Vec<(usize, usize, f32, f32)> = ys
+            .par_iter()
+            .flat_map_iter(|&py| {
+                xs.iter().map(move |&px| {
+                    let c = (py + ps / 2) * w + px + ps / 2;
+                    let (u, v) = self.search(a, b, (px, py, ps), (start.u[c], start.v[c]), &grad);
+                    (px, py, u, v)
+                })
+            })
+            .collect();
+        // Densification: each pixel the average of the patches over it, weighted by
+        // 1 / max(1, |photometric error|).
+        let mut sum = vec![(0.0f32, 0.0f32, 0.0f32); w * h];
+        for &(px, py, u, v) in &patches {
+            for y in py..py + ps {
+                for x in px..px + ps {
+                    let d = b.sample(x as f32 + u, y as f32 + v) - a.at(x, y);
+                    let weight = 1.0 / d.abs().max(1.0);
+                    let s = &mut sum[y * w + x];
+                    s.0 += weight;
+                    s.1 += weight * u;
+                    s.2 += weight * v;
+                }
+            }
+        }
+        let mut flow = Flow::zero(w, h);
+        for (i, (wt, su, sv)) in sum.into_iter().enumerate() {
+            if wt > 0.0 {
+                flow.u[i] = su / wt;
+                flow.v[i] = sv / wt;
+            }
+        }
+        flow
+    }
+
+    /// One patch's displacement by inverse-compositional Gauss-Newton from `init`; the
+    /// initial one when the search ends with a larger error.
+    fn search(
+        &self,
+        a: &Gray,
+        b: &Gray,
+        (px, py, ps): (usize, usize, usize),
+        init: (f32, f32),
+        grad: &(impl Fn(usize, usize) -> (f32, f32) + Sync),
+    ) -> (f32, f32) {
+        let mut g = Vec::with_capacity(ps * ps);
+        let (mut hxx, mut hxy, mut hyy) = (0.0f32, 0.0f32, 0.0f32);
+        for y in py..py + ps {
+            for x in px..px + ps {
+                let (gx, gy) = grad(x, y);
+                hxx += gx * gx;
+                hxy += gx * gy;
+                hyy += gy * gy;
+                g.push((gx, gy, a.at(x, y)));
+            }
+        }
+        let det = hxx * hyy - hxy * hxy;
+        let error = |(u, v): (f32, f32)| -> f32 {
+            let mut e = 0.0;
+            for (k, &(_, _, t)) in g.iter().enumerate() {
+                let (x, y) = ((px + k % ps) as f32, (py + k / ps) as f32);
+                let d = b.sample(x + u, y + v) - t;
+                e += d * d;
+            }
+            e
+        };
+        if det.abs() < 1e-3 {
+            return init;
+        }
+        let (mut u, mut v) = init;
+        for _ in 0..self.iterations {
+            let (mut bx, mut by) = (0.0f32, 0.0f32);
+            for (k, &(gx, gy, t)) in g.iter().enumerate() {
+                let (x, y) = ((px + k % ps) as f32, (py + k / ps) as f32);
+                let d = b.sample(x + u, y + v) - t;
+                bx += gx * d;
+                by += gy * d;
+            }
+            let du = (hyy * bx - hxy * by) / det;
+            let dv = (hxx * by - hxy * bx) / det;
+            u -= du;
+            v -= dv;
+            if du * du + dv * dv < 1e-4 {
+                break;
+            }
+        }
+        if error((u, v)) > error(init) {
+            init
+        } else {
+            (u, v)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A smooth texture with detail at several scales, moved by `(dx, dy)`.
+    fn texture(w: usize, h: usize, (dx, dy): (f32, f32)) -> Gray {
+        let f = |x: f32, y: f32| {
+            128.0
+                + 50.0 * (x * 0.11 + y * 0.07).sin()
+                + 30.0 * (x * 0.031 - y * 0.05).cos()
+                + 20.0 * (x * 0.23).sin() * (y * 0.19).cos()
+        };
+        let data = (0..h)
+            .flat_map(|y| (0..w).map(move |x| f(x as f32 - dx, y as f32 - dy)))
+            .collect();
+        Gray {
+            width: w,
+            height: h,
+            data,
+        }
+    }
+
+    #[test]
+    fn shifts_are_found_to_a_fraction_of_a_pixel() {
+        for shift in [(3.0, 0.0), (-2.5, 1.5), (7.0, -4.0)] {
+            let (a, b) = (texture(96, 64, (0.0, 0.0)), texture(96, 64, shift));
+            let flow = Dis::default().flow(&a, &b);
+            let truth = Flow {
+                width: 96,
+                height: 64,
+                u: vec![shift.0; 96 * 64],
+                v: vec![shift.1; 96 * 64],
+            };
+            // Away from the borders the shift uncovers.
+            let epe = flow.endpoint_error(&truth, |x, y| {
+                (10..86).contains(&x) && (10..54).contains(&y)
+            });
+            assert!(epe < 0.25, "{shift:?}: endpoint error {epe}");
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! Temporal consistency between stylized frames: moving a frame by a flow, which pixels a
+//! flow can be trusted at (Ruder, Dosovitskiy and Brox, "Artistic style transfer for videos",
+//! 2016: the forward-backward check and motion boundaries), blending the previous output,
+//! moved by the flow, into the current one where it can, and the measures: warping error
+//! (Lai et al., "Learning Blind Video Temporal Consistency", 2018) and sharpness.
+
+use image::{Rgb, Rgb32FImage, RgbImage};
+
+use crate::video::flow::{Flow, bilinear};
+
+/// Where a flow can be trusted: 1 where the forward-backward check passes, away from motion
+/// boundaries and inside the frame, 0 elsewhere (one value per pixel of the flow's frame).
+///
+/// `back` is the flow from the current frame to the previous one (for each pixel `x` of the
+/// current frame, `x + back(x)` in the previous), `forth` the flow from the previous frame to
+/// the current one. After Ruder et al.: unreliable where
+/// `|back + forth(x + back)|^2 >= 0.01 (|back|^2 + |forth|^2) + 0.5` (occluded), or where
+/// `|grad u|^2 + |grad v|^2 > 0.01 |back|^2 + 0.002` (a motion boundary), or where
+/// `x + back(x)` is outside the frame.
+pub fn reliable(back: &Flow, forth: &Flow) -> Vec<f32> {
+    let (w, h) = (back.width, back.height);
+    let mut mask = vec![0.0f32; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let i = y * w + x;
+            let (bu, bv) = (back.u[i], back.v[i]);
+            let (tx, ty) = (x as f32 + bu, y as f32 + bv);
+            if tx < 0.0 || ty < 0.0 || tx > (w - 1) as f32 || ty > (h - 1) as f32 {
+                continue;
+            }
+            let (fu, fv) = forth.sample(tx, ty);
+            let (su, sv) = (bu + fu, bv + fv);
+            let back2 = bu * bu + bv * bv;
+            if su * su + sv * sv >= 0.01 * (back2 + fu * fu + fv * fv) + 0.5 {
+                continue;
+            }
+            let d = |p: &[f32], dx: isize, dy: isize| {
+                let xx = (x as isize + dx).clamp(0, w as isize - 1) as usize;
+                let yy = (y as isize + dy).clamp(0, h as isize - 1) as usize;
+                p[yy * w + xx]
+            };
+            let grad2 = |p: &[f32]| {
+                let gx = (d(p, 1, 0) - d(p, -1, 0)) / 2.0;
+                let gy = (d(p, 0, 1) - d(p, 0, -1)) / 2.0;
+                gx * gx + gy * gy
+            };
+            if grad2(&back.u) + grad2(&back.v) > 0.01 * back2 + 0.002 {
+                continue;
+            }
+            mask[i] = 1.0;
+        }
+    }
+    mask
+}
+
+/// `previous` moved into the current frame: each pixel `x` takes `previous(x + back(x))`,
+/// bilinear (clamped to the border; [`reliable`] says where that is meaningful).
+pub fn warp(previous: &Rgb32FImage, back: &Flow) -> Rgb32FImage {
+    let (w, h) = (back.width, back.height);
+    let planes: Vec<Vec<f32>> = (0..3)
+        .map(|c| previous.pixels().map(|p| p.0[c]).collect())
+        .collect();
+    Rgb32FImage::from_fn(w as u32, h as u32, |x, y| {
+        let i = y as usize * w + x as usize;
+        let (sx, sy) = (x as f32 + back.u[i], y as f32 + back.v[i]);
+        Rgb([0, 1, 2].map(|c| bilinear(&planes[c], w, h, sx, sy)))
+    })
+}
+
+/// The current output: `stylized` where the flow cannot be trusted, and
+/// `(1 - strength) stylized + strength warped` where it can (`mask` from [`reliable`]).
+pub fn blend(
+    stylized: &Rgb32FImage,
+    warped: &Rgb32FImage,
+    mask: &[f32],
+    strength: f32,
+) -> Rgb32FImage {
+    let w = stylized.width() as usize;
+    Rgb32FImage::from_fn(stylized.width(), stylized.height(), |x, y| {
+        let a = strength * mask[y as usize * w + x as usize];
+        let (s, p) = (stylized.get_pixel(x, y).0, warped.get_pixel(x, y).0);
+        Rgb([0, 1, 2].map(|c| (1.0 - a) * s[c] + a * p[c]))
+    })
+}
+
+/// `blended` with its local contrast brought back to `reference`'s: averaging two pictures
+/// whose brush strokes differ lowers the contrast of both (the result looks smeared), so each
+/// value's distance from its neighbourhood's mean (a `2 radius + 1` square, per channel) is
+/// scaled by the ratio of the two pictures' local standard deviations (at least 1, at most
+/// 2): the blend keeps its colours and the previous frame's strokes, with the sharpness of
+/// a single frame.
+pub fn restore_contrast(
+    blended: &Rgb32FImage,
+    reference: &Rgb32FImage,
+    radius: usize,
+) -> Rgb32FImage {
+    let (w, h) = (blended.width() as usize, blended.height() as usize);
+    let mut out = blended.clone();
+    for c in 0..3 {
+        let plane =
+            |image: &Rgb32FImage| -> Vec<f64> { image.pixels().map(|p| p.0[c] as f64).collect() };
+        let (b, r) = (plane(blended), plane(reference));
+        let (mb, vb) = local_moments(&b, w, h, radius);
+        let (_, vr) = local_moments(&r, w, h, radius);
+        for (i, p) in out.pixels_mut().enumerate() {
+            let gain = ((vr[i] + 1e-8) / (vb[i] + 1e-8)).sqrt().clamp(1.0, 2.0);
+            p.0[c] = (mb[i] + gain * (b[i] - mb[i])).clamp(0.0, 1.0) as f32;
+        }
+    }
+    out
+}
+
+/// The mean and variance of each value's `2 radius + 1` square neighbourhood (clipped at the
+/// borders), from summed-area tables.
+fn local_moments(v: &[f64], w: usize, h: usize, radius: usize) -> (Vec<f64>, Vec<f64>) {
+    let table = |f: &dyn Fn(f64) -> f64| {
+        let mut t = vec![0.0f64; (w + 1) * (h + 1)];
+        for y in 0..h {
+            let mut row = 0.0;
+            for x in 0..w {
+                row += f(v[y * w + x]);
+                t[(y + 1) * (w + 1) + x + 1] = t[y * (w + 1) + x + 1] + row;
+            }
+        }
+        t
+    };
+    let (s1, s2) = (table(&|x| x), table(&|x| x * x));
+    let mut mean = vec![0.0; w * h];
+    let mut var = vec![0.0; w * h];
+    for y in 0..h {
+        let (y0, y1) = (y.saturating_sub(radius), (y + radius + 1).min(h));
+        for x in 0..w {
+            let (x0, x1) = (x.saturating_sub(radius), (x + radius + 1).min(w));
+            let n = ((y1 - y0) * (x1 - x0)) as f64;
+            let sum = |t: &[f64]| {
+                t[y1 * (w + 1) + x1] - t[y0 * (w + 1) + x1] - t[y1 * (w + 1) + x0]
+                    + t[y0 * (w + 1) + x0]
+            };
+            let m = sum(&s1) / n;
+            mean[y * w + x] = m;
+            var[y * w + x] = (sum(&s2) / n - m * m).max(0.0);
+        }
+    }
+    (mean, var)
+}
+
+/// The warping error of Lai et al. 2018 between consecutive outputs: the mean squared
+/// difference (0-1 values, averaged over channels) between `current` and `previous` moved by
+/// `back` (the true flow from the current frame to the previous), over the pixels `mask`
+/// marks (visible in both).
+pub fn warping_error(current: &RgbImage, previous: &RgbImage, back: &Flow, mask: &[f32]) -> f64 {
+    let warped = warp(&to_float(previous), back);
+    let (mut sum, mut n) = (0.0f64, 0.0f64);
+    for (i, (p, q)) in current.pixels().zip(warped.pixels()).enumerate() {
+        if mask[i] > 0.0 {
+            for c in 0..3 {
+                let d = p.0[c] as f64 / 255.0 - q.0[c] as f64;
+                sum += d * d / 3.0;
+            }
+            n += 1.0;
+        }
+    }
+    sum / n.max(1.0)
+}
+
+/// Sharpness: the mean gradient magnitude (`|dx| + |dy|` of the luminance, 0-1 values).
+pub fn sharpness(image: &RgbImage) -> f64 {
+    let (w, h) = image.dimensions();
+    let lum = |x: u32, y: u32| {
+        let p = image.get_pixel(x, y).0;
+        (0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64) / 255.0
+    };
+    let mut sum = 0.0;
+    for y in 0..h - 1 {
+        for x in 0..w - 1 {
+            sum += (lum(x + 1, y) - lum(x, y)).abs() + (lum(x, y + 1) - lum(x, y)).abs();
+        }
+    }
+    sum / ((w - 1) * (h - 1)) as f64
+}
+
+/// An 8-bit image as 0-1 floats.
+pub fn to_float(image: &RgbImage) -> Rgb32FImage {
+    Rgb32FImage::from_fn(image.width(), image.height(), |x, y| {
+        Rgb(image.get_pixel(x, y).0.map(|v| v as f32 / 255.0))
+    })
+}

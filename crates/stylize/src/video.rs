@@ -1,0 +1,469 @@
+//! `stylize video`: a video stylized frame by frame with the feed-forward networks, each
+//! output made consistent with the previous one by optical flow (the library's
+//! `Stabilizer`), decoded and encoded through ffmpeg ([`crate::ffmpeg`]) with the frame rate
+//! kept and the audio copied.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use image::RgbImage;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use style_transfer::image_io::{self, Size};
+use style_transfer::{Backend, Stabilizer, StyleChoice};
+
+use crate::batch;
+use crate::cli::VideoArgs;
+use crate::failure::{Failure, Kind};
+use crate::fast::NetworkFiles;
+use crate::ffmpeg::{Decoder, Encoder, Ffmpeg, Source};
+
+/// The containers the result may be written in (H.264 fits each).
+const CONTAINERS: [&str; 3] = ["mp4", "mkv", "mov"];
+
+/// Where the frames come from.
+enum Frames {
+    /// Decoded by ffmpeg from a video file.
+    Video(Decoder),
+    /// Image files, in name order (the next one's index), all of the first's size,
+    /// resized to the frame size.
+    Folder {
+        files: Vec<PathBuf>,
+        next: usize,
+        first: (u32, u32),
+        size: (u32, u32),
+    },
+}
+
+impl Frames {
+    /// The next frame, `None` at the end.
+    fn next_frame(&mut self) -> Result<Option<RgbImage>, Failure> {
+        match self {
+            Frames::Video(decoder) => decoder.next_frame(),
+            Frames::Folder {
+                files,
+                next,
+                first,
+                size,
+            } => {
+                let Some(path) = files.get(*next) else {
+                    return Ok(None);
+                };
+                *next += 1;
+                let image = image_io::load_image(path).map_err(|e| input_failure(path, e))?;
+                if image.dimensions() != *first {
+                    return Err(Failure {
+                        kind: Kind::Input,
+                        message: format!(
+                            "{}: {}x{}, while the first frame ({}) is {}x{}: the frames of a \
+                             folder have one size",
+                            path.display(),
+                            image.width(),
+                            image.height(),
+                            files[0].display(),
+                            first.0,
+                            first.1
+                        ),
+                    });
+                }
+                let (width, height) = *size;
+                Ok(Some(image_io::resize(
+                    &image,
+                    Size::Exact { width, height },
+                )))
+            }
+        }
+    }
+}
+
+/// Where the frames go.
+enum Sink {
+    /// Encoded by ffmpeg into a temporary file, renamed into place at the end.
+    Video(Encoder, PathBuf),
+    /// PNG files `frame_000001.png`... in a folder.
+    Folder(PathBuf),
+}
+
+impl Sink {
+    fn write(&mut self, frame: &RgbImage, number: u64) -> Result<(), Failure> {
+        match self {
+            Sink::Video(encoder, _) => encoder.write(frame),
+            Sink::Folder(dir) => {
+                let path = dir.join(frame_name(number));
+                image_io::save_image(frame, &path).map_err(|e| Failure {
+                    kind: Kind::Runtime,
+                    message: format!("{}: {e}", path.display()),
+                })
+            }
+        }
+    }
+}
+
+/// The name of output frame `number` (from 1) in a frames folder.
+fn frame_name(number: u64) -> String {
+    format!("frame_{number:06}.png")
+}
+
+fn input_failure(path: &Path, e: style_transfer::Error) -> Failure {
+    let mut failure = Failure::input(e);
+    failure.message = format!("{}: {}", path.display(), failure.message);
+    failure
+}
+
+/// Runs `stylize video`.
+pub fn run(args: VideoArgs) -> Result<ExitCode, Failure> {
+    let say = |message: &str| {
+        if !args.quiet {
+            eprintln!("{message}");
+        }
+    };
+    let to_folder = is_folder_output(&args.output);
+    let partial = check_output(&args, to_folder)?;
+    let from_folder = args.input.is_dir();
+    let ffmpeg = match (from_folder, to_folder) {
+        (true, true) => None,
+        _ => Some(Ffmpeg::find(args.ffmpeg.as_deref())?),
+    };
+    let source = match (&ffmpeg, from_folder) {
+        (_, true) => folder_source(&args.input, args.rate)?,
+        (Some(ffmpeg), false) => (ffmpeg.probe(&args.input)?, Vec::new()),
+        (None, false) => unreachable!("ffmpeg is found for a video input"),
+    };
+    let (source, files) = source;
+    let size = frame_size(&args, &source)?;
+    let backend = args
+        .backend
+        .or_else(Backend::preferred)
+        .ok_or_else(|| Failure::usage("no backend is compiled into this build"))?;
+    let style = match &args.style_image {
+        Some(path) => StyleChoice::Painting(image_io::load_image(path).map_err(Failure::input)?),
+        None => args.style.clone(),
+    };
+    // Frames already in an output folder are not redone: the chain restarts after them.
+    let done = match to_folder {
+        true => frames_done(&args.output),
+        false => 0,
+    };
+    let files_ref = NetworkFiles {
+        model: &args.model,
+        predictor: &args.predictor,
+        transformer: &args.transformer,
+        painting: args.style_image.is_some(),
+    };
+    let fast = files_ref
+        .load(backend, &say)?
+        .with_strength(args.strength)
+        .with_original_colors(args.original_colors);
+    say(&format!(
+        "stylizing {} ({}x{} at {} fps{}, {} frames) at {}x{} on {}, temporal {}{}",
+        args.input.display(),
+        source.size.0,
+        source.size.1,
+        round(source.rate.1),
+        if source.audio { ", with audio" } else { "" },
+        source.frames.map_or("?".to_string(), |n| n.to_string()),
+        size.0,
+        size.1,
+        backend.name(),
+        args.temporal,
+        if done > 0 {
+            format!("; resuming after the {done} frames done")
+        } else {
+            String::new()
+        }
+    ));
+    let started = Instant::now();
+    let interrupted = batch::stop_signal();
+    let mut frames_in = match &ffmpeg {
+        Some(ffmpeg) if !from_folder => {
+            Frames::Video(ffmpeg.decode(&args.input, size, &source.rate.0)?)
+        }
+        _ => Frames::Folder {
+            files,
+            next: 0,
+            first: source.size,
+            size,
+        },
+    };
+    let mut sink = match (&ffmpeg, to_folder) {
+        (_, true) => {
+            std::fs::create_dir_all(&args.output)
+                .map_err(|e| Failure::io(Kind::Runtime, &args.output, e))?;
+            Sink::Folder(args.output.clone())
+        }
+        (Some(ffmpeg), false) => {
+            let audio = source.audio.then_some(args.input.as_path());
+            let encoder = ffmpeg.encode(&partial, size, &source.rate.0, audio, args.crf)?;
+            Sink::Video(encoder, partial.clone())
+        }
+        (None, false) => unreachable!("ffmpeg is found for a video output"),
+    };
+    let bar = progress_bar(source.frames, args.quiet);
+    let mut stabilizer = Stabilizer::new(args.temporal);
+    let mut frames = 0u64;
+    let result = (|| -> Result<(), Failure> {
+        while !interrupted.load(Ordering::SeqCst) {
+            let Some(frame) = frames_in.next_frame()? else {
+                break;
+            };
+            frames += 1;
+            bar.inc(1);
+            if frames <= done {
+                if frames == done {
+                    let path = args.output.join(frame_name(done));
+                    let output =
+                        image_io::load_image(&path).map_err(|e| input_failure(&path, e))?;
+                    stabilizer.restart(&frame, &output);
+                }
+                continue;
+            }
+            let stylized = fast
+                .stylize_pixels(&frame, &style)
+                .map_err(Failure::runtime)?;
+            let out = stabilizer.next(&frame, stylized);
+            sink.write(&image_io::rgb8(&out), frames)?;
+        }
+        Ok(())
+    })();
+    bar.finish_and_clear();
+    drop(frames_in);
+    let discard = |sink: Sink| {
+        if let Sink::Video(encoder, partial) = sink {
+            drop(encoder);
+            let _ = std::fs::remove_file(partial);
+        }
+    };
+    if let Err(failure) = result {
+        discard(sink);
+        return Err(failure);
+    }
+    if frames == 0 {
+        discard(sink);
+        return Err(Failure {
+            kind: Kind::Input,
+            message: format!("{}: no frames", args.input.display()),
+        });
+    }
+    if let Sink::Video(encoder, partial) = sink {
+        if let Err(failure) = encoder.finish() {
+            let _ = std::fs::remove_file(&partial);
+            return Err(failure);
+        }
+        std::fs::rename(&partial, &args.output)
+            .map_err(|e| Failure::io(Kind::Runtime, &args.output, e))?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let stopped = interrupted.load(Ordering::SeqCst);
+    let made = frames.saturating_sub(done);
+    if args.json {
+        let record = serde_json::json!({
+            "mode": "video",
+            "input": args.input.display().to_string(),
+            "output": args.output.display().to_string(),
+            "frames": frames,
+            "frames_stylized": made,
+            "width": size.0,
+            "height": size.1,
+            "rate": source.rate.0,
+            "audio": source.audio,
+            "temporal": args.temporal,
+            "backend": backend.name(),
+            "seconds": seconds,
+            "frames_per_second": made as f64 / seconds,
+            "interrupted": stopped,
+        });
+        println!("{record}");
+    } else {
+        say(&format!(
+            "saved {} ({frames} frames, {}x{}) in {seconds:.1} s, {:.2} frames/s{}",
+            args.output.display(),
+            size.0,
+            size.1,
+            made as f64 / seconds,
+            if stopped {
+                "; interrupted: the frames done, playable"
+            } else {
+                ""
+            }
+        ));
+    }
+    match stopped {
+        true => Err(Failure {
+            kind: Kind::Interrupted,
+            message: format!(
+                "interrupted after {frames} frames; {} holds them",
+                args.output.display()
+            ),
+        }),
+        false => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// Whether the output is a folder of frames: an existing folder, or a path without a
+/// file extension.
+fn is_folder_output(output: &Path) -> bool {
+    output.is_dir() || output.extension().is_none()
+}
+
+/// How many frames an output folder already holds: `frame_000001.png` on without a gap.
+fn frames_done(dir: &Path) -> u64 {
+    let mut n = 0;
+    while dir.join(frame_name(n + 1)).is_file() {
+        n += 1;
+    }
+    n
+}
+
+/// The frames of a folder (image files in name order, numbered without gaps where their
+/// names end in numbers) as a source at `rate` frames a second.
+fn folder_source(dir: &Path, rate: f64) -> Result<(Source, Vec<PathBuf>), Failure> {
+    let bad = |message: String| Failure {
+        kind: Kind::Input,
+        message,
+    };
+    if !(rate.is_finite() && rate > 0.0) {
+        return Err(Failure::usage(format!(
+            "--rate {rate}: give a number of frames a second above 0"
+        )));
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Failure::io(Kind::Input, dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let ext = (p.extension().and_then(|e| e.to_str()))
+                .map(str::to_ascii_lowercase)
+                .unwrap_or_default();
+            p.is_file()
+                && ["png", "jpg", "jpeg", "webp", "tif", "tiff", "bmp"].contains(&ext.as_str())
+        })
+        .collect();
+    files.sort();
+    let Some(first) = files.first() else {
+        return Err(bad(format!(
+            "{}: holds no frames (PNG, JPEG, WebP, TIFF or BMP files)",
+            dir.display()
+        )));
+    };
+    // A gap in the numbering is a frame missing: refused rather than played too fast.
+    let number = |p: &PathBuf| {
+        let stem = p.file_stem()?.to_str()?;
+        let digits: String = stem
+            .chars()
+            .rev()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.chars().rev().collect::<String>().parse::<u64>().ok()
+    };
+    let numbers: Vec<Option<u64>> = files.iter().map(number).collect();
+    if numbers.iter().all(Option::is_some) {
+        for (k, pair) in numbers.windows(2).enumerate() {
+            if let [Some(a), Some(b)] = pair
+                && *b != a + 1
+            {
+                return Err(bad(format!(
+                    "{}: frame {b} follows frame {a} ({}): a frame is missing; number the \
+                     frames without gaps",
+                    dir.display(),
+                    files[k + 1].display()
+                )));
+            }
+        }
+    }
+    let image = image_io::load_image(first).map_err(|e| input_failure(first, e))?;
+    Ok((
+        Source {
+            size: image.dimensions(),
+            rate: (format!("{rate}"), rate),
+            frames: Some(files.len() as u64),
+            audio: false,
+        },
+        files,
+    ))
+}
+
+/// A frame rate to two decimals, without trailing zeros.
+fn round(rate: f64) -> String {
+    let text = format!("{rate:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// Refuses an output that is not a video container (or a folder), is the input, or is a
+/// video that exists (without `--overwrite`); returns the temporary file a video is written
+/// to first, beside it.
+fn check_output(args: &VideoArgs, to_folder: bool) -> Result<PathBuf, Failure> {
+    let out = &args.output;
+    if to_folder {
+        if out.exists() && !out.is_dir() {
+            return Err(Failure::usage(format!(
+                "{} is a file, not a folder of frames",
+                out.display()
+            )));
+        }
+        return Ok(out.clone());
+    }
+    let ext = (out.extension().and_then(|e| e.to_str()))
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    if !CONTAINERS.contains(&ext.as_str()) {
+        return Err(Failure::usage(format!(
+            "{}: the result is a video file (give it one of the extensions {}) or a folder \
+             of frames (a path without an extension)",
+            out.display(),
+            CONTAINERS.join(", ")
+        )));
+    }
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same(out, &args.input) {
+        return Err(Failure::usage(format!(
+            "{}: the output would replace the input; give another path",
+            out.display()
+        )));
+    }
+    if out.exists() && !args.overwrite {
+        return Err(Failure::usage(format!(
+            "{} exists; give another path or --overwrite",
+            out.display()
+        )));
+    }
+    let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("video");
+    Ok(out.with_file_name(format!(".{name}.partial.{ext}")))
+}
+
+/// The frames' size: `--size` of the source's, sides rounded down to even (H.264's 4:2:0
+/// needs them even: the odd last row or column is left out by the scaling).
+fn frame_size(args: &VideoArgs, source: &Source) -> Result<(u32, u32), Failure> {
+    let (w, h) = source.size;
+    let (w, h) = args.size.map_or((w, h), |s| s.dimensions(w, h));
+    let (w, h) = (w & !1, h & !1);
+    if w.min(h) < 16 {
+        return Err(Failure::usage(format!(
+            "frames of {w}x{h} are too small for the networks (16 pixels a side at least); \
+             ask for a larger --size"
+        )));
+    }
+    Ok((w, h))
+}
+
+/// A bar of frames with frames per second and the time left (a spinner when the count is
+/// unknown), hidden with `--quiet`.
+fn progress_bar(frames: Option<u64>, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = match frames {
+        Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
+        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+    };
+    let template = match frames {
+        Some(_) => "{bar:30} {pos}/{len} frames, {per_sec}, {eta} left",
+        None => "{spinner} {pos} frames, {per_sec}",
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar
+}

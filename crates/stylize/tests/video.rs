@@ -1,0 +1,250 @@
+//! `stylize video` from the real binary with the real ffmpeg: a short clip made here (a pan
+//! over a real photo, with a sine tone) comes back with every frame, its frame rate, its
+//! audio and even sides; bad inputs (not a video, no ffmpeg, an output that is not a video,
+//! an output that exists) are refused with their exit codes, nothing left behind.
+
+mod support;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use image::RgbImage;
+use style_transfer::image_io::{self, Size};
+use tempfile::TempDir;
+
+use support::{content, listing, s, stylize_in, succeeded};
+
+/// A `frames`-frame clip of `w x h` at 12 frames a second panning over the example photo
+/// (2 pixels a frame), with one second of a 440 Hz tone, H.264 and AAC in .mp4.
+fn clip(dir: &Path, name: &str, (w, h): (u32, u32), frames: u32) -> PathBuf {
+    let photo = image_io::resize(
+        &image_io::load_image(content()).unwrap(),
+        Size::Longest(256),
+    );
+    let path = dir.join(name);
+    let mut child = Command::new("ffmpeg")
+        .args([
+            "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s",
+        ])
+        .arg(format!("{w}x{h}"))
+        .args([
+            "-r",
+            "12",
+            "-i",
+            "-",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=1",
+        ])
+        .args([
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv444p",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ])
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("ffmpeg (apt install ffmpeg) makes the test clip");
+    let mut stdin = child.stdin.take().unwrap();
+    for k in 0..frames {
+        let frame = RgbImage::from_fn(w, h, |x, y| *photo.get_pixel(x + 2 * k, y + 20));
+        stdin.write_all(frame.as_raw()).unwrap();
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    path
+}
+
+/// ffprobe's view of a file's streams.
+fn streams(path: &Path) -> Vec<serde_json::Value> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-show_entries"])
+        .arg("stream=codec_type,codec_name,width,height,r_frame_rate,nb_read_frames,pix_fmt")
+        .args(["-of", "json"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    json["streams"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn a_clip_comes_back_with_every_frame_its_rate_and_its_audio() {
+    let dir = TempDir::new().unwrap();
+    // Odd sides: H.264 needs even ones, so the last column and row are left out.
+    let input = clip(dir.path(), "clip.mp4", (97, 65), 12);
+    let args = [
+        s(&input),
+        "--style",
+        "3",
+        "-o",
+        "out.mp4",
+        "--json",
+        "--quiet",
+    ];
+    let mut command = vec!["video"];
+    command.extend(args);
+    let stdout = succeeded(&command, &stylize_in(dir.path(), &command));
+    let record: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(record["frames"], 12, "{record}");
+    assert_eq!(
+        (record["width"].as_u64(), record["height"].as_u64()),
+        (Some(96), Some(64))
+    );
+    let streams = streams(&dir.path().join("out.mp4"));
+    let video = streams.iter().find(|s| s["codec_type"] == "video").unwrap();
+    assert_eq!(video["codec_name"], "h264", "{video}");
+    assert_eq!(video["pix_fmt"], "yuv420p", "{video}");
+    assert_eq!(
+        (video["width"].as_u64(), video["height"].as_u64()),
+        (Some(96), Some(64))
+    );
+    assert_eq!(video["r_frame_rate"], "12/1", "{video}");
+    assert_eq!(video["nb_read_frames"], "12", "{video}");
+    let audio = streams.iter().find(|s| s["codec_type"] == "audio");
+    assert_eq!(
+        audio.map(|a| a["codec_name"].clone()),
+        Some("aac".into()),
+        "{streams:?}"
+    );
+    // Nothing but the clip and the result.
+    assert_eq!(listing(dir.path()), ["clip.mp4", "out.mp4"]);
+}
+
+#[test]
+fn bad_inputs_are_refused_and_leave_nothing() {
+    let dir = TempDir::new().unwrap();
+    let input = clip(dir.path(), "clip.mp4", (48, 32), 3);
+    std::fs::write(dir.path().join("notes.mp4"), "not a video").unwrap();
+    std::fs::write(dir.path().join("taken.mp4"), "already here").unwrap();
+    let before = listing(dir.path());
+    let clip = s(&input);
+    for (args, code, needle) in [
+        (
+            &["video", "notes.mp4", "-o", "out.mp4"][..],
+            3,
+            "not a video",
+        ),
+        (
+            &["video", "missing.mp4", "-o", "out.mp4"],
+            3,
+            "no such file",
+        ),
+        (
+            &[
+                "video",
+                clip,
+                "-o",
+                "out.mp4",
+                "--ffmpeg",
+                "/nonexistent/ffmpeg",
+            ],
+            2,
+            "apt install ffmpeg",
+        ),
+        (&["video", clip, "-o", "out.png"], 2, "a video file"),
+        (&["video", clip, "-o", "taken.mp4"], 2, "--overwrite"),
+        (
+            &["video", clip, "-o", "clip.mp4", "--overwrite"],
+            2,
+            "replace the input",
+        ),
+        (
+            &["video", clip, "-o", "out.mp4", "--size", "10"],
+            2,
+            "too small",
+        ),
+    ] {
+        let out = stylize_in(dir.path(), args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(listing(dir.path()), before, "{args:?} left files");
+    }
+}
+
+/// `n` frames of a pan over the example photo, as `frame_1.png`... in `dir`.
+fn frames_folder(dir: &Path, n: u32, size: (u32, u32)) -> PathBuf {
+    let photo = image_io::resize(
+        &image_io::load_image(content()).unwrap(),
+        Size::Longest(256),
+    );
+    std::fs::create_dir_all(dir).unwrap();
+    for k in 0..n {
+        let frame = RgbImage::from_fn(size.0, size.1, |x, y| *photo.get_pixel(x + 2 * k, y + 20));
+        image_io::save_image(&frame, dir.join(format!("shot_{}.png", k + 1))).unwrap();
+    }
+    dir.to_path_buf()
+}
+
+#[test]
+fn a_frames_folder_in_a_frames_folder_out_and_a_rerun_resumes() {
+    let dir = TempDir::new().unwrap();
+    let input = frames_folder(&dir.path().join("in"), 6, (64, 48));
+    let args = [
+        "video",
+        s(&input),
+        "--style",
+        "5",
+        "-o",
+        "out",
+        "--json",
+        "--quiet",
+    ];
+    let record = |out: String| -> serde_json::Value { serde_json::from_str(out.trim()).unwrap() };
+    let first = record(succeeded(&args, &stylize_in(dir.path(), &args)));
+    assert_eq!(
+        (first["frames"].as_u64(), first["frames_stylized"].as_u64()),
+        (Some(6), Some(6))
+    );
+    let names = listing(&dir.path().join("out"));
+    assert_eq!(names.len(), 6, "{names:?}");
+    assert_eq!(names[0], "frame_000001.png");
+    // Frames 4 to 6 lost (a run cut short): the rerun makes only those, the same as before.
+    let fifth = std::fs::read(dir.path().join("out/frame_000005.png")).unwrap();
+    for k in 4..=6 {
+        std::fs::remove_file(dir.path().join(format!("out/frame_{k:06}.png"))).unwrap();
+    }
+    let again = record(succeeded(&args, &stylize_in(dir.path(), &args)));
+    assert_eq!(again["frames_stylized"].as_u64(), Some(3), "{again}");
+    assert_eq!(listing(&dir.path().join("out")).len(), 6);
+    let redone = std::fs::read(dir.path().join("out/frame_000005.png")).unwrap();
+    assert_eq!(
+        fifth, redone,
+        "the resumed chain gives the frames the first run gave"
+    );
+}
+
+#[test]
+fn frames_folders_with_gaps_or_mixed_sizes_are_refused() {
+    let dir = TempDir::new().unwrap();
+    let gaps = frames_folder(&dir.path().join("gaps"), 4, (64, 48));
+    std::fs::remove_file(gaps.join("shot_3.png")).unwrap();
+    let mixed = frames_folder(&dir.path().join("mixed"), 3, (64, 48));
+    frames_folder(&dir.path().join("other"), 1, (48, 48));
+    std::fs::rename(
+        dir.path().join("other/shot_1.png"),
+        mixed.join("shot_4.png"),
+    )
+    .unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for (input, needle) in [
+        (&gaps, "a frame is missing"),
+        (&mixed, "one size"),
+        (&empty, "holds no frames"),
+    ] {
+        let args = ["video", s(input), "-o", "out", "--quiet"];
+        let out = stylize_in(dir.path(), &args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}
