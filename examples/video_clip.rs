@@ -166,6 +166,10 @@ fn main() {
                 .expect("piped")
                 .read_to_end(&mut raw)
                 .expect("frames");
+            assert!(
+                child.wait().expect("ffmpeg").success(),
+                "ffmpeg could not decode"
+            );
             let len = (size.0 * size.1 * 3) as usize;
             let decoded: Vec<RgbImage> = raw
                 .chunks_exact(len)

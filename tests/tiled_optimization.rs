@@ -40,6 +40,9 @@ fn half_mask(w: u32, h: u32, share: f32, left: bool) -> GrayImage {
     })
 }
 
+/// A named case: its settings and its styles with their blend weights.
+type Case<'a> = (&'static str, Settings, Vec<(&'a RgbImage, f32)>);
+
 /// The loss terms' total and the gradient of `settings`' objective at `x`.
 fn evaluate(
     settings: Settings,
@@ -93,7 +96,7 @@ fn tiles_evaluate_the_whole_pictures_objective(backend: Backend) {
             Some(half_mask(w, h, 0.6, false)),
         ])
         .with_content_weight_map(Some(half_mask(w, h, 0.3, false)));
-    let cases: [(&str, Settings, Vec<(&RgbImage, f32)>); 2] = [
+    let cases: [Case<'_>; 2] = [
         ("plain", Settings::default(), vec![(&style, 1.0)]),
         ("guided", guided, vec![(&style, 1.0), (&content, 0.5)]),
     ];
