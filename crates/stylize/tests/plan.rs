@@ -63,7 +63,18 @@ fn dry_run_prints_the_plan_and_paints_nothing() {
     assert!(notes.contains("2 scale(s): 32x24, 64x48"), "{notes}");
     assert!(notes.contains("correction pairs"), "{notes}");
     // Tiles asked for: the plan says so, in text and JSON.
-    let tiled = [&optimize[..], &["--size", "640", "--tile", "256"]].concat();
+    let tiled = [
+        s(&photo),
+        s(&painting),
+        "--size",
+        "640",
+        "--tile",
+        "256",
+        "-o",
+        "out.png",
+        "--dry-run",
+        "--json",
+    ];
     let plan = json(&tiled);
     assert_eq!(plan["tile_side"].as_u64(), Some(256), "{plan}");
     assert!(plan["notes"].to_string().contains("32 px halo"), "{plan}");
