@@ -59,6 +59,20 @@ pub struct MemoryPlan {
 }
 
 impl MemoryPlan {
+    /// A plan for a picture of `size` run whole, `peak_bytes` at its peak, against
+    /// `available_bytes`; no notes yet.
+    pub(crate) fn whole(size: (u32, u32), peak_bytes: u64, available_bytes: Option<u64>) -> Self {
+        MemoryPlan {
+            size,
+            peak_bytes,
+            available_bytes,
+            band_rows: None,
+            tile_side: None,
+            lbfgs_history: None,
+            notes: Vec::new(),
+        }
+    }
+
     /// Whether the peak fits in the usable share of what the machine has (a machine whose
     /// memory cannot be read is taken to fit).
     pub fn fits(&self) -> bool {

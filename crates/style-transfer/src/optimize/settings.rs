@@ -526,15 +526,7 @@ impl Settings {
         )];
         let host = self.winograd;
         let whole = self.peak((w, h), input, self.solver, None);
-        let mut plan = MemoryPlan {
-            size: (w, h),
-            peak_bytes: whole,
-            available_bytes: available,
-            band_rows: None,
-            tile_side: None,
-            lbfgs_history: None,
-            notes: Vec::new(),
-        };
+        let mut plan = MemoryPlan::whole((w, h), whole, available);
         let mut solver = self.solver;
         let tile = match (self.tiling, available) {
             (Tiling::Tiles(side), _) => {
