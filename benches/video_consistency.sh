@@ -18,7 +18,7 @@ mkdir -p "$out"
 
 "$clip_tool" make "$out/clip.mp4" 480x272 48
 printf 'temporal\twarping error\tsharpness\tframes/s\n'
-for t in 0 0.3 0.6 0.8; do
+for t in 0 0.3 0.6 0.8 0.9; do
   json=$("$bin" video "$out/clip.mp4" --style 19 --temporal "$t" -o "$out/styled_$t.mp4" \
     --overwrite --json --quiet)
   fps=$(sed 's/.*"frames_per_second":\([0-9.]*\).*/\1/' <<<"$json")

@@ -400,7 +400,7 @@ pub struct VideoArgs {
     /// Temporal consistency, 0 to 1: how much of the previous output, moved by the optical
     /// flow between the frames, is blended into each frame where the flow can be trusted
     /// (0: each frame on its own; docs/video.md measures the choice).
-    #[arg(long, default_value_t = 0.7, value_parser = parse_unit)]
+    #[arg(long, default_value_t = 0.8, value_parser = parse_unit)]
     pub temporal: f32,
 
     /// Frame size: the longest side in pixels (aspect kept), or WIDTHxHEIGHT; sides are
