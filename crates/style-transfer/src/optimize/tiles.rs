@@ -473,7 +473,8 @@ pub(crate) fn targets(
 /// the gradient of the whole picture's loss there (second pass).
 struct TileLosses<'a> {
     targets: &'a HostTargets,
-    regions: Vec<Option<&'a [f32]>>,
+    /// Each style target's layer and region mask over the whole map (if any).
+    styles: Vec<(Layer, Option<&'a [f32]>)>,
     picture: (usize, usize),
     slopes: (f64, f64, f64),
 }
@@ -525,7 +526,7 @@ impl TileLosses<'_> {
 
     /// Adds the tile's content terms into `values` and its Grams into `sums`.
     fn measure(&self, own: &Own, values: &mut TermValues, sums: &mut [Vec<f64>], b: &mut Buffers) {
-        let (n, m) = (own.layer.channels(), own.part.positions());
+        let m = own.part.positions();
         for (i, t) in self.targets.content.iter().enumerate() {
             if t.layer == own.layer {
                 let (mut p, mut map) = (Vec::new(), None);
@@ -533,17 +534,7 @@ impl TileLosses<'_> {
                 values.content[i] += content_term(&own.f, at, m, self.slopes.0, false, b).0;
             }
         }
-        for (i, t) in self.targets.style.iter().enumerate() {
-            if t.layer == own.layer {
-                let r = self.regions[i].map(|r| own.part.of_whole(r, 1));
-                let masked = masked_features(&own.f, r.as_deref(), m, b);
-                let g = gram(masked.as_deref().unwrap_or(&own.f), n, m);
-                (sums[i].iter_mut().zip(g)).for_each(|(s, v)| *s += v as f64);
-                if let Some(v) = masked {
-                    b.give(v);
-                }
-            }
-        }
+        add_grams(&own.f, &own.part, own.layer, &self.styles, sums, b);
     }
 
     /// The gradient of the whole picture's loss (style differences `d`) with respect to the
@@ -565,7 +556,7 @@ impl TileLosses<'_> {
         }
         for (i, t) in self.targets.style.iter().enumerate() {
             if t.layer == own.layer {
-                let r = self.regions[i].map(|r| own.part.of_whole(r, 1));
+                let r = self.styles[i].1.map(|r| own.part.of_whole(r, 1));
                 let masked = masked_features(&own.f, r.as_deref(), m, b);
                 let fm = masked.as_deref().unwrap_or(&own.f);
                 add(d[i].gradient(fm, r.as_deref(), m, self.slopes.1, b));
@@ -607,16 +598,14 @@ pub(crate) fn evaluate(
     let deepest = targets.deepest();
     let losses = TileLosses {
         targets,
-        regions: (targets.style.iter())
-            .map(|t| t.region.as_ref().map(|(r, _)| &r[..]))
+        styles: (targets.style.iter())
+            .map(|t| (t.layer, t.region.as_ref().map(|(r, _)| &r[..])))
             .collect(),
         picture: (h, w),
         slopes: targets.weights.slopes(),
     };
     let mut values = TermValues::new(targets);
-    let mut sums: Vec<Vec<f64>> = (targets.style.iter())
-        .map(|t| vec![0.0; t.layer.channels() * t.layer.channels()])
-        .collect();
+    let mut sums = gram_sums(&losses.styles);
     let mut buffers = vgg.buffers();
     let buffers = &mut *buffers;
     // First pass: the content terms and the Grams; the last tile keeps its tape and its own
