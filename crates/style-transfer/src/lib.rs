@@ -108,11 +108,11 @@ pub use optimize::losses;
 pub use optimize::{
     Control, Criterion, DEFAULT_STYLE_LAYERS, DEFAULT_TILE_HALO, EndReason, Init, LayerWeight,
     LossTerms, MIN_TILE_SIDE, Objective, Observer, OriginalColors, Progress, RunError, Settings,
-    Solver, StyleTransfer, Stylized,
+    Solver, StyleTransfer, Stylized, Temporal,
 };
 pub use plan::{MemoryPlan, Tiling};
 pub use vgg::{ConvWeights, Features, Layer, MIN_INPUT_SIDE, Pooling, Vgg19, VggWeights};
-pub use video::Stabilizer;
+pub use video::{FrameChain, FrameStart, Stabilizer};
 
 /// The former name of [`Objective`], kept so that code written against it still compiles.
 #[deprecated(note = "renamed `Objective`: it is one scale's whole objective, not a loss module")]

@@ -51,6 +51,16 @@ impl InputConvention {
         }
     }
 
+    /// The scale of each tensor channel: one 0-255 RGB step is this many network units.
+    pub(crate) fn planar_scales(self) -> [f32; 3] {
+        let mut scales = [0.0; 3];
+        for c in 0..3 {
+            let (dst, scale, _) = self.affine(c);
+            scales[dst] = scale;
+        }
+        scales
+    }
+
     /// Converts interleaved RGB pixels (`height * width * 3` values in 0..=255, row-major) into
     /// a planar `[3, height, width]` buffer in this convention.
     pub fn rgb_to_planar(self, rgb: &[f32], height: usize, width: usize) -> Vec<f32> {

@@ -127,7 +127,15 @@ impl StyleTransfer {
         let grid = self.settings.tile_grid(size, host.is_some(), available)?;
         if let (Some(grid), Some(host)) = (grid, &host) {
             let host = host.clone();
-            return Objective::tiled(&self.settings, &self.vgg, host, grid, content, styles);
+            return Objective::tiled(
+                &self.settings,
+                &self.vgg,
+                &self.device,
+                host,
+                grid,
+                content,
+                styles,
+            );
         }
         Objective::new(
             &self.settings,

@@ -6,7 +6,11 @@
 //!   conv3_1, conv4_1, conv5_1 with w = 1/5).
 //! - Total variation: `L_tv = sum((x[i+1,j] - x[i,j])^2) + sum((x[i,j+1] - x[i,j])^2)` over
 //!   the image in the network's input units.
-//! - Total: `alpha * L_content + beta * L_style + tv * L_tv`, composed by
+//! - Temporal (a video frame's, Ruder, Dosovitskiy and Brox 2016):
+//!   `L_temporal = 1/D sum_k c_k (x_k - w_k)^2` over the `D = 3 h w` values of the image
+//!   in 0-255 RGB units, `w` the previous output moved by the optical flow, `c` where the
+//!   flow can be trusted ([`TemporalLoss`]).
+//! - Total: `alpha * L_content + beta * L_style + tv * L_tv (+ temporal * L_temporal)`, composed by
 //!   [`crate::StyleTransfer`]'s objective.
 //!
 //! The factors in front of each sum are defined once for these modules and the host
@@ -17,9 +21,12 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::blend::blend_total;
 use crate::error::{Error, Result};
+use crate::image_io::convention::InputConvention;
+use crate::image_io::image_to_tensor;
 use crate::optimize::masks::Mask;
 use crate::optimize::terms::{
     self, content_factor, region_size, style_factor, style_target_at, style_target_factor,
+    temporal_factor,
 };
 use crate::vgg::layers::Layer;
 use crate::vgg::model::Features;
@@ -314,4 +321,63 @@ pub fn total_variation(image: &Tensor<4>) -> Tensor<1> {
     let right = image.clone().slice([0..b, 0..c, 0..h, 1..w])
         - image.clone().slice([0..b, 0..c, 0..h, 0..w - 1]);
     down.square().sum() + right.square().sum()
+}
+
+/// Temporal loss of a video frame (Ruder, Dosovitskiy and Brox, "Artistic style transfer for
+/// videos", 2016): `L_temporal = 1/D sum_k c_k (x_k - w_k)^2`, the squared difference between
+/// the image `x` and the previous stylized frame `w` moved into this one by the optical flow,
+/// in 0-255 RGB units (whatever the network's input convention), over the `D = 3 h w` values,
+/// weighted by `c` (0-1 per pixel: 1 where the flow can be trusted, 0 at disocclusions, motion
+/// boundaries and the frame's edge; [`crate::video::temporal::reliable`]).
+#[derive(Clone, Debug)]
+pub struct TemporalLoss {
+    /// `w` in the network's input units, `[1, 3, h, w]`.
+    target: Tensor<4>,
+    /// `c_k / (D s_k^2)` per value (`s` the channel's network units per 0-255 step),
+    /// `[1, 3, h, w]`.
+    factors: Tensor<4>,
+}
+
+impl TemporalLoss {
+    /// The loss towards `warped` (the previous output moved by the flow) with reliability
+    /// `reliable` (one 0-1 value per pixel, row-major), for images in `convention` on
+    /// `device`. [`Error::Shape`] when `reliable` does not have one value per pixel.
+    pub fn new(
+        warped: &image::RgbImage,
+        reliable: &[f32],
+        convention: InputConvention,
+        device: &Device,
+    ) -> Result<Self> {
+        let (w, h) = (warped.width() as usize, warped.height() as usize);
+        if reliable.len() != w * h {
+            return Err(Error::Shape {
+                expected: format!("{} reliability values ({w}x{h})", w * h),
+                actual: vec![reliable.len()],
+            });
+        }
+        let factor = temporal_factor(3 * w * h);
+        let scales = convention.planar_scales();
+        let factors: Vec<f32> = (scales.iter())
+            .flat_map(|s| {
+                let f = factor / (*s as f64 * *s as f64);
+                reliable.iter().map(move |c| (*c as f64 * f) as f32)
+            })
+            .collect();
+        Ok(TemporalLoss {
+            target: image_to_tensor(warped, convention, device),
+            factors: Tensor::from_data(TensorData::new(factors, [1, 3, h, w]), device),
+        })
+    }
+
+    /// `L_temporal` at `x` (`[1, 3, h, w]` in the network's input units).
+    pub fn forward(&self, x: &Tensor<4>) -> Tensor<1> {
+        let d = x.clone() - self.target.clone();
+        (d.square() * self.factors.clone()).sum()
+    }
+
+    /// The gradient of `L_temporal` with respect to `x`: `2 c_k / D (x_k - w_k)` (in the
+    /// network's units).
+    pub fn gradient(&self, x: &Tensor<4>) -> Tensor<4> {
+        (x.clone() - self.target.clone()) * self.factors.clone().mul_scalar(2.0)
+    }
 }

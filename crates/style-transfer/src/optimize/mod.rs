@@ -35,5 +35,6 @@ pub use objective::Objective;
 pub use progress::{Control, EndReason, Observer, Progress, RunError, Stylized};
 pub use settings::{
     DEFAULT_STYLE_LAYERS, DEFAULT_TILE_HALO, Init, MIN_TILE_SIDE, OriginalColors, Settings, Solver,
+    Temporal,
 };
 pub use terms::LossTerms;

@@ -14,7 +14,7 @@ use crate::image_io::{self, image_to_tensor, tensor_values};
 use crate::optimize::host_path::{
     HostContentTarget, HostStyleTarget, HostTargets, HostVgg, StepTime,
 };
-use crate::optimize::losses::{ContentLoss, GuidedStyle, StyleLoss, total_variation};
+use crate::optimize::losses::{ContentLoss, GuidedStyle, StyleLoss, TemporalLoss, total_variation};
 use crate::optimize::masks::Mask;
 use crate::optimize::settings::Settings;
 use crate::optimize::terms::{self, LossTerms, LossWeights};
@@ -34,6 +34,8 @@ pub struct Objective {
     host: Option<(Arc<HostVgg>, HostTargets)>,
     /// The tiles each evaluation runs in, when the picture is evaluated in tiles.
     tiles: Option<TileGrid>,
+    /// A video frame's temporal term and its weight (on the whole image, whatever the path).
+    temporal: Option<(TemporalLoss, f64)>,
 }
 
 /// Post-ReLU features of an image at some layers.
@@ -102,6 +104,21 @@ fn style_loss(
         .collect();
     let generated = (ch as usize, cw as usize);
     StyleLoss::guided(&guided, &settings.style_layers, generated).map(Some)
+}
+
+/// The temporal term of the settings at `content`'s size, with its weight.
+fn temporal_loss(
+    settings: &Settings,
+    vgg: &Vgg19,
+    device: &Device,
+    content: &RgbImage,
+) -> Result<Option<(TemporalLoss, f64)>> {
+    let Some(temporal) = &settings.temporal else {
+        return Ok(None);
+    };
+    let (warped, reliable) = temporal.at_size(content.width(), content.height());
+    let loss = TemporalLoss::new(&warped, &reliable, vgg.convention(), device)?;
+    Ok(Some((loss, temporal.weight())))
 }
 
 /// The losses' targets copied to host memory, for the host path.
@@ -205,6 +222,7 @@ impl Objective {
             weights,
             host,
             tiles: None,
+            temporal: temporal_loss(settings, vgg, device, content)?,
         })
     }
 
@@ -214,6 +232,7 @@ impl Objective {
     pub(crate) fn tiled(
         settings: &Settings,
         vgg: &Vgg19,
+        device: &Device,
         host: Arc<HostVgg>,
         grid: TileGrid,
         content: &RgbImage,
@@ -229,6 +248,7 @@ impl Objective {
             weights,
             host: Some((host, targets)),
             tiles: Some(grid),
+            temporal: temporal_loss(settings, vgg, device, content)?,
         })
     }
 
@@ -268,9 +288,30 @@ impl Objective {
         gradient: bool,
         iteration: usize,
     ) -> Result<(LossTerms, Option<Tensor<4>>)> {
-        if self.host.is_some() {
-            return self.compute_winograd(x, gradient, iteration, None);
-        }
+        let (terms, grad) = match self.host.is_some() {
+            true => self.compute_winograd(x.clone(), gradient, iteration, None)?,
+            false => self.compute_burn(vgg, x.clone(), gradient, iteration)?,
+        };
+        let Some((temporal, weight)) = &self.temporal else {
+            return Ok((terms, grad));
+        };
+        // The temporal term is per pixel: its value and gradient on the whole image, added to
+        // either path's.
+        let value = f64::from(tensor_values(&temporal.forward(&x))[0]);
+        let terms = terms.with_temporal(value, *weight);
+        check_finite(&terms, None, iteration)?;
+        let grad = grad.map(|g| g + temporal.gradient(&x).mul_scalar(*weight));
+        Ok((terms, grad))
+    }
+
+    /// One evaluation by Burn's path: the losses' modules and autodiff.
+    fn compute_burn(
+        &self,
+        vgg: &Vgg19,
+        x: Tensor<4>,
+        gradient: bool,
+        iteration: usize,
+    ) -> Result<(LossTerms, Option<Tensor<4>>)> {
         let x = if gradient {
             x.autodiff().require_grad()
         } else {
@@ -396,6 +437,7 @@ fn check_finite(terms: &LossTerms, grad_sum: Option<f64>, iteration: usize) -> R
         ("content", terms.content),
         ("style", terms.style),
         ("tv", terms.tv),
+        ("temporal", terms.temporal),
         ("total", terms.total),
         ("gradient", grad_sum.unwrap_or(0.0)),
     ];

@@ -8,7 +8,7 @@ use image::{GrayImage, RgbImage};
 use crate::error::{Error, Result};
 use crate::image_io::Size;
 use crate::optimize::losses::LayerWeight;
-use crate::optimize::masks::{check_mask, same_aspect};
+use crate::optimize::masks::{Mask, check_mask, same_aspect};
 use crate::optimize::tiles::{ALIGN, TileGrid};
 use crate::plan::{self, MemoryPlan, Tiling};
 use crate::vgg::layers::Layer;
@@ -62,6 +62,41 @@ pub const DEFAULT_STYLE_LAYERS: [LayerWeight; 5] = [
     (Layer::Conv5_1, 0.2),
 ];
 
+/// A video frame's temporal term ([`crate::losses::TemporalLoss`], Ruder et al. 2016): the
+/// previous stylized frame moved into this one by the optical flow, where the flow can be
+/// trusted, and the term's weight in the total. Both pictures have the output's size (they
+/// are resized to each scale with `--scales`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Temporal {
+    pub(crate) warped: RgbImage,
+    pub(crate) reliable: GrayImage,
+    pub(crate) weight: f64,
+}
+
+impl Temporal {
+    /// The term towards `warped` (the previous output moved by the flow) where `reliable` is
+    /// white (black: no constraint, grays weaken it), with `weight` in the total.
+    pub fn new(warped: RgbImage, reliable: GrayImage, weight: f64) -> Self {
+        Temporal {
+            warped,
+            reliable,
+            weight,
+        }
+    }
+
+    /// The term's weight in the total.
+    pub fn weight(&self) -> f64 {
+        self.weight
+    }
+
+    /// The moved previous output and its reliability (0-1 per pixel, row-major) at
+    /// `width` x `height`.
+    pub(crate) fn at_size(&self, width: u32, height: u32) -> (RgbImage, Vec<f32>) {
+        let warped = crate::image_io::resize(&self.warped, Size::Exact { width, height });
+        (warped, Mask::resized(&self.reliable, width, height).values)
+    }
+}
+
 /// Every setting of a run, with defaults after Gatys et al.: alpha 1, beta 1e3, no TV,
 /// content conv4_2, [`DEFAULT_STYLE_LAYERS`], L-BFGS (history 100), 500 iterations, init from
 /// content, seed 0, output 512 px on the longest side, style at the same scale, one scale,
@@ -102,6 +137,7 @@ pub struct Settings {
     pub(crate) tiling: Tiling,
     pub(crate) tile_halo: u32,
     pub(crate) tile_shift: bool,
+    pub(crate) temporal: Option<Temporal>,
 }
 
 impl Default for Settings {
@@ -129,6 +165,7 @@ impl Default for Settings {
             tiling: Tiling::Auto,
             tile_halo: DEFAULT_TILE_HALO,
             tile_shift: false,
+            temporal: None,
         }
     }
 }
@@ -316,6 +353,14 @@ impl Settings {
     /// weight), black lets the style repaint freely there.
     pub fn with_content_weight_map(mut self, map: Option<GrayImage>) -> Self {
         self.content_weight_map = map;
+        self
+    }
+
+    /// A video frame's temporal term (default: none): the total gains
+    /// `weight * L_temporal` ([`crate::losses::TemporalLoss`]), which keeps the picture
+    /// close to the previous frame's output moved by the flow, where the flow can be trusted.
+    pub fn with_temporal(mut self, temporal: Option<Temporal>) -> Self {
+        self.temporal = temporal;
         self
     }
 
@@ -791,6 +836,19 @@ impl Settings {
         check("content weight", self.content_weight)?;
         check("style weight", self.style_weight)?;
         check("tv weight", self.tv_weight)?;
+        if let Some(temporal) = &self.temporal {
+            check("temporal weight", temporal.weight)?;
+            if temporal.warped.dimensions() != temporal.reliable.dimensions() {
+                let ((a, b), (c, d)) =
+                    (temporal.warped.dimensions(), temporal.reliable.dimensions());
+                return Err(Error::InvalidConfig {
+                    name: "temporal",
+                    reason: format!(
+                        "the moved previous frame is {a}x{b} and its reliability {c}x{d}; give both at the frame's size"
+                    ),
+                });
+            }
+        }
         for (_, w) in self.content_layers.iter().chain(&self.style_layers) {
             check("layer weight", *w as f64)?;
         }

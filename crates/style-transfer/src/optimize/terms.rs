@@ -23,8 +23,21 @@ pub struct LossTerms {
     pub style_layers: Vec<(Layer, f64)>,
     /// `L_tv` (unweighted).
     pub tv: f64,
-    /// `alpha * content + beta * style + tv_weight * tv`.
+    /// `L_temporal` of a video frame (unweighted; 0 without a temporal term,
+    /// [`crate::Settings::with_temporal`]).
+    pub temporal: f64,
+    /// `alpha * content + beta * style + tv_weight * tv + temporal_weight * temporal`.
     pub total: f64,
+}
+
+impl LossTerms {
+    /// These terms with the temporal term `value` (unweighted) added to the total with
+    /// `weight`.
+    pub(crate) fn with_temporal(mut self, value: f64, weight: f64) -> Self {
+        self.temporal = value;
+        self.total += weight * value;
+        self
+    }
 }
 
 /// The factor of one layer's content term: `L = w/2 sum((F - P)^2)`. Its gradient with
@@ -55,6 +68,14 @@ pub(crate) fn style_target_factor(share: f32, total: f32, m: f64) -> f64 {
 /// positions (or its region's size) (`M A`, compared with its Gram `G`).
 pub(crate) fn style_target_at(m: f64) -> f64 {
     m
+}
+
+/// The factor of the temporal term over `d` values (Ruder, Dosovitskiy and Brox 2016):
+/// `L_temporal = 1/D sum_k c_k (x_k - w_k)^2`, with `x` the image and `w` the previous
+/// output moved by the flow, in 0-255 RGB units, and `c` the flow's reliability (0-1). Its
+/// gradient with respect to `x_k` is `2 factor c_k (x_k - w_k)`.
+pub(crate) fn temporal_factor(d: usize) -> f64 {
+    1.0 / d as f64
 }
 
 /// The size of a region given by mask values `r` (0-1) at one layer: `sum(r^2)`, the number
@@ -153,6 +174,7 @@ impl LossWeights {
             style,
             style_layers,
             tv,
+            temporal: 0.0,
             total: self
                 .total(Some(content), Some(style), Some(tv))
                 .unwrap_or(0.0),

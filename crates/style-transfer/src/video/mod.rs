@@ -5,17 +5,20 @@
 //!   forward-backward check and motion boundaries), blending, and the measures (warping
 //!   error, sharpness);
 //! - [`Stabilizer`]: the one-pass networks' outputs made consistent frame by frame: the
-//!   previous output, moved by the flow, blended into the current one where the flow holds.
+//!   previous output, moved by the flow, blended into the current one where the flow holds;
+//! - [`FrameChain`]: the optimization's frames chained (Ruder et al. 2016): each frame starts
+//!   from the previous output moved by the flow, with a temporal term towards it.
 //!
 //! Decoding and encoding are the `stylize video` command's (through the ffmpeg program).
 //!
-//! May use: `image_io` only.
+//! May use: `image_io`, and `optimize`'s [`Temporal`] (the term it sets up).
 
 pub mod flow;
 pub mod temporal;
 
-use image::{Rgb32FImage, RgbImage};
+use image::{GrayImage, Luma, Rgb32FImage, RgbImage};
 
+use crate::optimize::Temporal;
 use crate::video::flow::{Dis, Gray};
 
 /// The neighbourhood [`temporal::restore_contrast`] measures contrast over: 1 pixel each way
@@ -70,5 +73,70 @@ impl Stabilizer {
     /// Restarts the chain from an earlier frame and its output (a resumed video).
     pub fn restart(&mut self, frame: &RgbImage, output: &RgbImage) {
         self.previous = Some((Gray::from_rgb(frame), temporal::to_float(output)));
+    }
+}
+
+/// Where a video frame's optimization starts ([`FrameChain::start`]).
+#[derive(Clone, Debug)]
+pub struct FrameStart {
+    /// The starting image: the previous output moved by the flow where the flow can be
+    /// trusted, the frame itself elsewhere (disocclusions, motion boundaries, the edge).
+    pub init: RgbImage,
+    /// The temporal term towards the moved previous output, for
+    /// [`crate::Settings::with_temporal`].
+    pub temporal: Temporal,
+}
+
+/// Chains the optimized frames of a video (Ruder, Dosovitskiy and Brox 2016): each frame after
+/// the first starts from the previous output moved into it by the optical flow between the
+/// two input frames, and its objective gains a temporal term towards that picture on the
+/// pixels where the flow can be trusted ([`temporal::reliable`]).
+///
+/// The chain's weight is that of `L_temporal` ([`crate::losses::TemporalLoss`], a mean over
+/// the frame's values) in the total: like the style term (normalized by the layers' sizes),
+/// and unlike the content term (a sum), its pull on each pixel shrinks with the frame's
+/// size, so one weight keeps its balance with the style at every size.
+#[derive(Clone, Debug)]
+pub struct FrameChain {
+    weight: f64,
+    dis: Dis,
+    previous: Option<(Gray, RgbImage)>,
+}
+
+impl FrameChain {
+    /// A chain whose temporal terms have `weight` in the total.
+    pub fn new(weight: f64) -> Self {
+        FrameChain {
+            weight,
+            dis: Dis::default(),
+            previous: None,
+        }
+    }
+
+    /// Where input `frame`'s optimization starts: `None` for the first frame (or after
+    /// [`FrameChain::new`]), else the moved previous output and the temporal term. The
+    /// frame has the previous frame's size.
+    pub fn start(&self, frame: &RgbImage) -> Option<FrameStart> {
+        let (previous_gray, previous) = self.previous.as_ref()?;
+        let gray = Gray::from_rgb(frame);
+        let back = self.dis.flow(&gray, previous_gray);
+        let forth = self.dis.flow(previous_gray, &gray);
+        let mask = temporal::reliable(&back, &forth);
+        let warped = temporal::warp(&temporal::to_float(previous), &back);
+        let init = temporal::blend(&temporal::to_float(frame), &warped, &mask, 1.0);
+        let (w, h) = frame.dimensions();
+        let reliable = GrayImage::from_fn(w, h, |x, y| {
+            Luma([(mask[(y * w + x) as usize] * 255.0).round() as u8])
+        });
+        Some(FrameStart {
+            init: crate::image_io::rgb8(&init),
+            temporal: Temporal::new(crate::image_io::rgb8(&warped), reliable, self.weight),
+        })
+    }
+
+    /// Records input `frame`'s `output`: the next frame starts from it (also how a resumed
+    /// video restarts the chain from its last written frame).
+    pub fn done(&mut self, frame: &RgbImage, output: &RgbImage) {
+        self.previous = Some((Gray::from_rgb(frame), output.clone()));
     }
 }
