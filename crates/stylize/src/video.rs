@@ -1,23 +1,123 @@
 //! `stylize video`: a video stylized frame by frame with the feed-forward networks, each
 //! output made consistent with the previous one by optical flow (the library's
-//! `Stabilizer`), decoded and encoded through ffmpeg ([`crate::ffmpeg`]) with the frame rate
+//! `Stabilizer`), or optimized frame by frame through VGG19 (`--optimize`), each frame
+//! started from the previous output moved by the flow with a temporal term (the library's
+//! `FrameChain`); decoded and encoded through ffmpeg ([`crate::ffmpeg`]) with the frame rate
 //! kept and the audio copied.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use image::RgbImage;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use style_transfer::image_io::{self, Size};
-use style_transfer::{Backend, Stabilizer, StyleChoice};
+use style_transfer::{
+    Backend, Control, FastStyle, FrameChain, Init, OriginalColors, Progress, Settings, Stabilizer,
+    StyleChoice, StyleTransfer,
+};
 
 use crate::batch;
 use crate::cli::VideoArgs;
 use crate::failure::{Failure, Kind};
 use crate::fast::load_networks;
 use crate::ffmpeg::{Decoder, Encoder, Ffmpeg, Source};
+use crate::optimize::{engine, engine_settings};
+
+/// How each frame is painted.
+enum Painter {
+    /// The feed-forward networks, stabilized by the flow.
+    Networks {
+        fast: FastStyle,
+        style: StyleChoice,
+        stabilizer: Stabilizer,
+    },
+    /// The optimization, chained by the flow.
+    Optimize {
+        /// The engine, between frames (each frame's settings are set on it).
+        engine: Option<StyleTransfer>,
+        settings: Settings,
+        painting: RgbImage,
+        /// The chain, or `None` for frames optimized on their own (`--temporal-weight 0`).
+        chain: Option<FrameChain>,
+        /// Iterations of the frames after the first.
+        later: usize,
+        interrupted: Arc<AtomicBool>,
+    },
+}
+
+impl Painter {
+    /// Restarts the chain from an earlier frame and its output (a resumed video).
+    fn restart(&mut self, frame: &RgbImage, output: &RgbImage) {
+        match self {
+            Painter::Networks { stabilizer, .. } => stabilizer.restart(frame, output),
+            Painter::Optimize { chain, .. } => {
+                if let Some(chain) = chain {
+                    chain.done(frame, output);
+                }
+            }
+        }
+    }
+
+    /// The output of input `frame`; `None` when Ctrl-C stopped its optimization (not
+    /// written).
+    fn paint(&mut self, frame: &RgbImage, first: bool) -> Result<Option<RgbImage>, Failure> {
+        // (The networks' stabilizer records its own output; the chain records it in `done`.)
+        match self {
+            Painter::Networks {
+                fast,
+                style,
+                stabilizer,
+            } => {
+                let stylized = fast
+                    .stylize_pixels(frame, style)
+                    .map_err(Failure::runtime)?;
+                Ok(Some(image_io::rgb8(&stabilizer.next(frame, stylized))))
+            }
+            Painter::Optimize {
+                engine,
+                settings,
+                painting,
+                chain,
+                later,
+                interrupted,
+            } => {
+                let start = chain.as_ref().and_then(|c| c.start(frame));
+                let mut frame_settings = settings.clone();
+                if !first {
+                    frame_settings = frame_settings.with_iterations(*later);
+                }
+                if let Some(start) = start {
+                    frame_settings = frame_settings
+                        .with_init(Init::Image(start.init))
+                        .with_temporal(Some(start.temporal));
+                }
+                let run = engine
+                    .take()
+                    .expect("the engine is put back after each frame");
+                let run = run
+                    .with_settings(frame_settings)
+                    .map_err(Failure::runtime)?;
+                let mut observer = |_: &Progress<'_>| match interrupted.load(Ordering::SeqCst) {
+                    true => Control::Stop,
+                    false => Control::Continue,
+                };
+                let result = run.run(frame, &[(painting, 1.0)], &mut observer);
+                *engine = Some(run);
+                let stylized = result.map_err(|e| Failure::runtime(*e.error))?;
+                if interrupted.load(Ordering::SeqCst) {
+                    return Ok(None);
+                }
+                if let Some(chain) = chain {
+                    chain.done(frame, &stylized.image);
+                }
+                Ok(Some(stylized.image))
+            }
+        }
+    }
+}
 
 /// The containers the result may be written in (H.264 fits each).
 const CONTAINERS: [&str; 3] = ["mp4", "mkv", "mov"];
@@ -136,21 +236,15 @@ pub fn run(args: VideoArgs) -> Result<ExitCode, Failure> {
         .backend
         .or_else(Backend::preferred)
         .ok_or_else(|| Failure::usage("no backend is compiled into this build"))?;
-    let style = match &args.style_image {
-        Some(path) => StyleChoice::Painting(image_io::load_image(path).map_err(Failure::input)?),
-        None => args.style.clone(),
-    };
     // Frames already in an output folder are not redone: the chain restarts after them.
     let done = match to_folder {
         true => frames_done(&args.output),
         false => 0,
     };
-    let painting = args.style_image.is_some();
-    let fast = load_networks(&args.networks, painting, backend, &say)?
-        .with_strength(args.strength)
-        .with_original_colors(args.original_colors);
+    let interrupted = batch::stop_signal();
+    let mut painter = painter(&args, backend, size, interrupted.clone(), &say)?;
     say(&format!(
-        "stylizing {} ({}x{} at {} fps{}, {} frames) at {}x{} on {}, temporal {}{}",
+        "stylizing {} ({}x{} at {} fps{}, {} frames) at {}x{} on {}, {}{}",
         args.input.display(),
         source.size.0,
         source.size.1,
@@ -160,7 +254,10 @@ pub fn run(args: VideoArgs) -> Result<ExitCode, Failure> {
         size.0,
         size.1,
         backend.name(),
-        args.temporal,
+        match args.optimize {
+            true => format!("optimized, temporal weight {:e}", args.temporal_weight),
+            false => format!("temporal {}", args.temporal),
+        },
         if done > 0 {
             format!("; resuming after the {done} frames done")
         } else {
@@ -168,7 +265,6 @@ pub fn run(args: VideoArgs) -> Result<ExitCode, Failure> {
         }
     ));
     let started = Instant::now();
-    let interrupted = batch::stop_signal();
     let mut frames_in = match &ffmpeg {
         Some(ffmpeg) if !from_folder => {
             Frames::Video(ffmpeg.decode(&args.input, size, &source.rate.0)?)
@@ -194,7 +290,6 @@ pub fn run(args: VideoArgs) -> Result<ExitCode, Failure> {
         (None, false) => unreachable!("ffmpeg is found for a video output"),
     };
     let bar = progress_bar(source.frames, args.quiet);
-    let mut stabilizer = Stabilizer::new(args.temporal);
     let mut frames = 0u64;
     let result = (|| -> Result<(), Failure> {
         while !interrupted.load(Ordering::SeqCst) {
@@ -208,15 +303,15 @@ pub fn run(args: VideoArgs) -> Result<ExitCode, Failure> {
                     let path = args.output.join(frame_name(done));
                     let output =
                         image_io::load_image(&path).map_err(|e| input_failure(&path, e))?;
-                    stabilizer.restart(&frame, &output);
+                    painter.restart(&frame, &output);
                 }
                 continue;
             }
-            let stylized = fast
-                .stylize_pixels(&frame, &style)
-                .map_err(Failure::runtime)?;
-            let out = stabilizer.next(&frame, stylized);
-            sink.write(&image_io::rgb8(&out), frames)?;
+            match painter.paint(&frame, frames == 1)? {
+                Some(out) => sink.write(&out, frames)?,
+                // Stopped mid-frame: the frames before it stay.
+                None => frames -= 1,
+            }
         }
         Ok(())
     })();
@@ -261,7 +356,9 @@ pub fn run(args: VideoArgs) -> Result<ExitCode, Failure> {
             "height": size.1,
             "rate": source.rate.0,
             "audio": source.audio,
+            "optimize": args.optimize,
             "temporal": args.temporal,
+            "temporal_weight": args.optimize.then_some(args.temporal_weight),
             "backend": backend.name(),
             "seconds": seconds,
             "frames_per_second": made as f64 / seconds,
@@ -292,6 +389,66 @@ pub fn run(args: VideoArgs) -> Result<ExitCode, Failure> {
         }),
         false => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// How the frames are painted: the networks (loaded or fetched) with the stabilizer, or the
+/// optimization (the VGG19 weights loaded or fetched) with the chain.
+fn painter(
+    args: &VideoArgs,
+    backend: Backend,
+    (width, height): (u32, u32),
+    interrupted: Arc<AtomicBool>,
+    say: &dyn Fn(&str),
+) -> Result<Painter, Failure> {
+    if !args.optimize {
+        let style = match &args.style_image {
+            Some(path) => {
+                StyleChoice::Painting(image_io::load_image(path).map_err(Failure::input)?)
+            }
+            None => args.style.clone(),
+        };
+        let painting = args.style_image.is_some();
+        let fast = load_networks(&args.networks, painting, backend, say)?
+            .with_strength(args.strength)
+            .with_original_colors(args.original_colors);
+        return Ok(Painter::Networks {
+            fast,
+            style,
+            stabilizer: Stabilizer::new(args.temporal),
+        });
+    }
+    let path = args
+        .style_image
+        .as_ref()
+        .expect("clap requires --style-image");
+    let painting = image_io::load_image(path).map_err(|e| input_failure(path, e))?;
+    let settings = engine_settings(&args.engine)
+        .with_size(Size::Exact { width, height })
+        .with_original_colors(args.original_colors.then_some(OriginalColors::Luminance));
+    settings.validate(width, height).map_err(Failure::input)?;
+    let settings = match backend {
+        // The host path exists on the CPU backends only.
+        Backend::Wgpu => settings.with_winograd(false),
+        _ => settings,
+    };
+    let device = backend.device().map_err(Failure::runtime)?;
+    let engine = engine(
+        args.engine.weights.as_deref(),
+        settings.clone(),
+        &device,
+        say,
+    )?;
+    let weight = args.temporal_weight;
+    Ok(Painter::Optimize {
+        engine: Some(engine),
+        settings,
+        painting,
+        chain: (weight > 0.0).then(|| FrameChain::new(weight)),
+        later: args
+            .later_iterations
+            .unwrap_or(args.engine.iterations.div_ceil(2)),
+        interrupted,
+    })
 }
 
 /// Whether the output is a folder of frames: an existing folder, or a path without a
@@ -431,7 +588,11 @@ fn check_output(args: &VideoArgs, to_folder: bool) -> Result<PathBuf, Failure> {
 /// needs them even: the odd last row or column is left out by the scaling).
 fn frame_size(args: &VideoArgs, source: &Source) -> Result<(u32, u32), Failure> {
     let (w, h) = source.size;
-    let (w, h) = args.size.map_or((w, h), |s| s.dimensions(w, h));
+    let size = match args.optimize {
+        true => Some(args.size.unwrap_or(crate::optimize::DEFAULT_SIZE)),
+        false => args.size,
+    };
+    let (w, h) = size.map_or((w, h), |s| s.dimensions(w, h));
     let (w, h) = (w & !1, h & !1);
     if w.min(h) < 16 {
         return Err(Failure::usage(format!(

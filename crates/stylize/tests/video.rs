@@ -1,7 +1,8 @@
 //! `stylize video` from the real binary with the real ffmpeg: a short clip made here (a pan
 //! over a real photo, with a sine tone) comes back with every frame, its frame rate, its
 //! audio and even sides; bad inputs (not a video, no ffmpeg, an output that is not a video,
-//! an output that exists) are refused with their exit codes, nothing left behind.
+//! an output that exists) are refused with their exit codes, nothing left behind; the
+//! optimization mode (`--optimize`) paints a frames folder in a chain and resumes it.
 
 mod support;
 
@@ -247,4 +248,60 @@ fn frames_folders_with_gaps_or_mixed_sizes_are_refused() {
         assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn the_optimization_mode_chains_frames_and_a_rerun_resumes() {
+    let dir = TempDir::new().unwrap();
+    let input = frames_folder(&dir.path().join("in"), 4, (48, 32));
+    let style = support::style();
+    let args = [
+        "video",
+        s(&input),
+        "--optimize",
+        "--style-image",
+        s(&style),
+        "--size",
+        "48x32",
+        "--iterations",
+        "4",
+        "--later-iterations",
+        "2",
+        "-o",
+        "out",
+        "--json",
+        "--quiet",
+    ];
+    let record = |out: String| -> serde_json::Value { serde_json::from_str(out.trim()).unwrap() };
+    let first = record(succeeded(&args, &stylize_in(dir.path(), &args)));
+    assert_eq!(first["frames_stylized"].as_u64(), Some(4), "{first}");
+    assert_eq!(first["optimize"].as_bool(), Some(true), "{first}");
+    let frame =
+        |k: u32| image_io::load_image(dir.path().join(format!("out/frame_{k:06}.png"))).unwrap();
+    assert_eq!(frame(1).dimensions(), (48, 32));
+    // Painted, not copied: every frame differs from its input.
+    let shot = image_io::load_image(input.join("shot_2.png")).unwrap();
+    assert_ne!(frame(2), shot);
+    let fourth = std::fs::read(dir.path().join("out/frame_000004.png")).unwrap();
+    for k in 3..=4 {
+        std::fs::remove_file(dir.path().join(format!("out/frame_{k:06}.png"))).unwrap();
+    }
+    let again = record(succeeded(&args, &stylize_in(dir.path(), &args)));
+    assert_eq!(again["frames_stylized"].as_u64(), Some(2), "{again}");
+    let redone = std::fs::read(dir.path().join("out/frame_000004.png")).unwrap();
+    assert_eq!(
+        fourth, redone,
+        "the resumed chain gives the frames the first run gave"
+    );
+    // --optimize needs the painting.
+    let bare = ["video", s(&input), "--optimize", "-o", "other"];
+    let out = stylize_in(dir.path(), &bare);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--style-image"));
+    assert!(!dir.path().join("other").exists());
 }
