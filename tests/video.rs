@@ -226,8 +226,8 @@ fn the_temporal_term_has_its_value_and_gradient(backend: Backend) {
         let mut expected = 0.0f64;
         for (i, (p, q)) in rgb.chunks_exact(3).zip(warped.pixels()).enumerate() {
             let c = reliable.as_raw()[i] as f64 / 255.0;
-            for k in 0..3 {
-                expected += c * (p[k] as f64 - q.0[k] as f64).powi(2);
+            for (a, b) in p.iter().zip(q.0) {
+                expected += c * (*a as f64 - b as f64).powi(2);
             }
         }
         expected /= (3 * n * n) as f64;
