@@ -378,6 +378,14 @@ impl TemporalLoss {
     /// The gradient of `L_temporal` with respect to `x`: `2 c_k / D (x_k - w_k)` (in the
     /// network's units).
     pub fn gradient(&self, x: &Tensor<4>) -> Tensor<4> {
-        (x.clone() - self.target.clone()) * self.factors.clone().mul_scalar(2.0)
+        self.value_and_gradient(x).1
+    }
+
+    /// `L_temporal` at `x` and its gradient, from one difference `x - w` (what an
+    /// optimization step needs).
+    pub fn value_and_gradient(&self, x: &Tensor<4>) -> (Tensor<1>, Tensor<4>) {
+        let d = x.clone() - self.target.clone();
+        let scaled = d.clone() * self.factors.clone();
+        ((d * scaled.clone()).sum(), scaled.mul_scalar(2.0))
     }
 }

@@ -297,10 +297,15 @@ impl Objective {
         };
         // The temporal term is per pixel: its value and gradient on the whole image, added to
         // either path's.
-        let value = f64::from(tensor_values(&temporal.forward(&x))[0]);
-        let terms = terms.with_temporal(value, *weight);
+        let (value, grad) = match grad {
+            Some(g) => {
+                let (value, g_temporal) = temporal.value_and_gradient(&x);
+                (value, Some(g + g_temporal.mul_scalar(*weight)))
+            }
+            None => (temporal.forward(&x), None),
+        };
+        let terms = terms.with_temporal(f64::from(tensor_values(&value)[0]), *weight);
         check_finite(&terms, None, iteration)?;
-        let grad = grad.map(|g| g + temporal.gradient(&x).mul_scalar(*weight));
         Ok((terms, grad))
     }
 
