@@ -11,8 +11,9 @@
 //! `measure` decodes a stylized copy of it and prints, as JSON, the mean warping error
 //! between consecutive frames (Lai et al. 2018: mean squared difference, 0-1 values, between
 //! each frame and the previous one moved by the true motion, over the pixels visible in both)
-//! and the mean sharpness (mean gradient magnitude). `flow` times the optical flow on one
-//! frame pair of the clip and prints its endpoint error against the true motion.
+//! and the mean sharpness (mean gradient magnitude), and each pair's error. `flow` times the
+//! optical flow on one frame pair of the clip and prints its endpoint error against the true
+//! motion.
 //!
 //! The clip: the window pans 3 pixels a frame to the right and 1 down over
 //! `examples/images/tubingen.jpg` (the scene moves left and up), while a 64-pixel square cut
@@ -176,17 +177,19 @@ fn main() {
                 .map(|c| RgbImage::from_raw(size.0, size.1, c.to_vec()).expect("a frame"))
                 .collect();
             let pairs = decoded.len().saturating_sub(1).max(1) as f64;
-            let error: f64 = (1..decoded.len())
+            let errors: Vec<f64> = (1..decoded.len())
                 .map(|k| {
                     let (back, mask) = scene.back(size, k as u32);
                     warping_error(&decoded[k], &decoded[k - 1], &back, &mask)
                 })
-                .sum::<f64>()
-                / pairs;
+                .collect();
+            let error = errors.iter().sum::<f64>() / pairs;
             let sharp = decoded.iter().map(sharpness).sum::<f64>() / decoded.len().max(1) as f64;
+            let each: Vec<String> = errors.iter().map(|e| format!("{e:.6}")).collect();
             println!(
-                "{{\"frames\":{},\"warping_error\":{error:.6},\"sharpness\":{sharp:.4}}}",
-                decoded.len()
+                "{{\"frames\":{},\"warping_error\":{error:.6},\"sharpness\":{sharp:.4},\"pairs\":[{}]}}",
+                decoded.len(),
+                each.join(",")
             );
         }
         Some("flow") => {

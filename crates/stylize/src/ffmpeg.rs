@@ -183,6 +183,24 @@ impl Ffmpeg {
         })
     }
 
+    /// The number of frames [`Ffmpeg::decode`] yields from `input` at `rate`: every frame
+    /// decoded (at a small size), since a container's count may be missing or differ from
+    /// the frames at a constant rate. Shards agree on their chunks through it.
+    pub fn count_frames(&self, input: &Path, rate: &str) -> Result<u64, Failure> {
+        let mut decoder = self.decode(input, (16, 16), rate)?;
+        let mut count = 0;
+        while decoder.next_frame()?.is_some() {
+            count += 1;
+        }
+        if count == 0 {
+            return Err(Failure {
+                kind: Kind::Input,
+                message: format!("{}: has no frames", input.display()),
+            });
+        }
+        Ok(count)
+    }
+
     /// Encodes raw RGB frames of `size` at `rate` into `output` (H.264, yuv420p, `crf`),
     /// with `audio_from`'s audio copied unchanged when given.
     pub fn encode(

@@ -5,10 +5,11 @@
 //! stylize [optimize] CONTENT... --style-image STYLE... -o FOLDER [flags]
 //! stylize fast CONTENT... [--style N[:W,...] | --style-image PAINTING] -o OUTPUT [flags]
 //! stylize video INPUT [--style N | --style-image PAINTING] [--temporal S] -o OUTPUT [flags]
+//! stylize video INPUT --shard I/N -o FRAMES; stylize join FRAMES --source INPUT -o OUTPUT
 //! stylize fetch [vgg|fast|arbitrary|all]... [--dir DIR]
 //! ```
 //! This file parses the command line and hands it to the subcommand's module: [`optimize`],
-//! [`fast`], [`video`] (with [`ffmpeg`]), [`download`]; [`batch`] and [`shard`] are the pictures of a run and its part,
+//! [`fast`], [`video`] (with [`ffmpeg`]) and [`join`], [`download`]; [`batch`] and [`shard`] are the pictures of a run and its part,
 //! for both modes. `stylize --help` lists the subcommands, `stylize optimize --help`
 //! every flag with its default; the exit codes are in [`failure::Kind`].
 
@@ -18,6 +19,7 @@ mod download;
 mod failure;
 mod fast;
 mod ffmpeg;
+mod join;
 mod optimize;
 mod output;
 mod plan;
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
         Command::Optimize(args) => optimize::run(args),
         Command::Fast(args) => fast::run(args),
         Command::Video(args) => video::run(args),
+        Command::Join(args) => join::run(args),
         Command::Fetch(args) => fetch(args),
         Command::FetchWeights { dir } => fetch(FetchArgs {
             what: vec![cli::Download::Vgg],

@@ -4,7 +4,9 @@
 //! The split is deterministic: the batch's inputs sorted by path, and the one at position `k`
 //! goes to shard `k mod N`. Every process given the same inputs and count computes the same
 //! parts, whatever order the file system lists a folder in, so N processes on N machines
-//! paint every picture exactly once without talking to each other.
+//! paint every picture exactly once without talking to each other. A video is split
+//! instead into consecutive chunks of frames ([`chunk`]), each with a lead-in of a few frames
+//! before it so that the chunks' borders do not jump.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -241,6 +243,34 @@ pub fn part<T>(mut items: Vec<T>, path: impl Fn(&T) -> &PathBuf, shard: Option<&
     }
 }
 
+/// The consecutive frames of `shard` among `frames` (numbered from 1): the first and the last
+/// it writes, `None` when the shard has none (more shards than frames), and the first it
+/// paints, up to `overlap` frames earlier (the lead-in that warms its temporal chain and that
+/// `stylize join` fades from the previous chunk's frames). The chunks of `count` shards cover
+/// every frame exactly once, in order, their sizes differing by at most one.
+pub fn chunk(frames: u64, shard: &Shard, overlap: u64) -> Option<Chunk> {
+    let (index, count) = (shard.index as u64, shard.count as u64);
+    let first = index * frames / count + 1;
+    let last = (index + 1) * frames / count;
+    (first <= last).then(|| Chunk {
+        lead: first.saturating_sub(overlap).max(1),
+        first,
+        last,
+    })
+}
+
+/// A shard's frames of a video, numbered from 1, inclusive: it paints `lead..=last` and writes
+/// `first..=last` as its own (the frames before `first` as the lead-in).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    /// The first frame painted (the lead-in's first, or `first`).
+    pub lead: u64,
+    /// The first frame of the chunk.
+    pub first: u64,
+    /// The last frame of the chunk.
+    pub last: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,5 +505,32 @@ mod tests {
             );
         }
         assert_eq!(part(inputs.clone(), |p| p, None), sorted);
+    }
+
+    #[test]
+    fn chunks_cover_every_frame_once_in_order_with_lead_ins() {
+        for frames in [1u64, 2, 7, 48, 1000] {
+            for count in 1..=9usize {
+                let mut next = 1;
+                for index in 0..count {
+                    let shard = Shard {
+                        index,
+                        count,
+                        source: String::new(),
+                    };
+                    let Some(chunk) = chunk(frames, &shard, 3) else {
+                        assert!(count as u64 > frames, "{frames} frames, {index}/{count}");
+                        continue;
+                    };
+                    assert_eq!(chunk.first, next, "{frames} frames, {index}/{count}");
+                    assert!(chunk.last >= chunk.first);
+                    let size = chunk.last - chunk.first + 1;
+                    assert!(size.abs_diff(frames / count as u64) <= 1);
+                    assert_eq!(chunk.lead, chunk.first.saturating_sub(3).max(1));
+                    next = chunk.last + 1;
+                }
+                assert_eq!(next, frames + 1, "{frames} frames in {count}");
+            }
+        }
     }
 }

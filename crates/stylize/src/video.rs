@@ -3,7 +3,9 @@
 //! `Stabilizer`), or optimized frame by frame through VGG19 (`--optimize`), each frame
 //! started from the previous output moved by the flow with a temporal term (the library's
 //! `FrameChain`); decoded and encoded through ffmpeg ([`crate::ffmpeg`]) with the frame rate
-//! kept and the audio copied.
+//! kept and the audio copied. With a shard (`--shard I/N`, or a scheduler's array) a run
+//! paints one chunk of consecutive frames into a frames folder, after a lead-in of a few
+//! frames; `stylize join` ([`crate::join`]) makes the folder a video.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -25,6 +27,7 @@ use crate::failure::{Failure, Kind};
 use crate::fast::load_networks;
 use crate::ffmpeg::{Decoder, Encoder, Ffmpeg, Source};
 use crate::optimize::{engine, engine_settings};
+use crate::shard::{self, Chunk, Shard};
 
 /// How each frame is painted.
 enum Painter {
@@ -186,11 +189,12 @@ enum Sink {
 }
 
 impl Sink {
-    fn write(&mut self, frame: &RgbImage, number: u64) -> Result<(), Failure> {
+    /// Writes frame `number` (a frames folder names it by `span`).
+    fn write(&mut self, frame: &RgbImage, number: u64, span: &Span) -> Result<(), Failure> {
         match self {
             Sink::Video(encoder, _) => encoder.write(frame),
             Sink::Folder(dir) => {
-                let path = dir.join(frame_name(number));
+                let path = dir.join(span.name(number));
                 image_io::save_image(frame, &path).map_err(|e| Failure {
                     kind: Kind::Runtime,
                     message: format!("{}: {e}", path.display()),
@@ -201,8 +205,58 @@ impl Sink {
 }
 
 /// The name of output frame `number` (from 1) in a frames folder.
-fn frame_name(number: u64) -> String {
+pub fn frame_name(number: u64) -> String {
     format!("frame_{number:06}.png")
+}
+
+/// The name of frame `number` painted as a shard's lead-in, beside the previous chunk's own
+/// `frame_` file; `stylize join` fades from one to the other.
+pub fn lead_name(number: u64) -> String {
+    format!("lead_{number:06}.png")
+}
+
+/// The frames a run paints, numbered from 1: from `lead` on, its own from `first` (the
+/// frames before are a shard's lead-in), to `last` (the end of the video without a shard).
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    lead: u64,
+    first: u64,
+    last: Option<u64>,
+}
+
+impl Span {
+    /// Every frame, without a shard.
+    const WHOLE: Span = Span {
+        lead: 1,
+        first: 1,
+        last: None,
+    };
+
+    /// The file name of frame `number` in a frames folder.
+    fn name(&self, number: u64) -> String {
+        match number < self.first {
+            true => lead_name(number),
+            false => frame_name(number),
+        }
+    }
+
+    /// How many frames it paints, when known.
+    fn len(&self, frames: Option<u64>) -> Option<u64> {
+        let last = self.last.or(frames)?;
+        Some((last + 1).saturating_sub(self.lead))
+    }
+
+    /// How many of its frames an output folder already holds, from the first it paints on
+    /// without a gap.
+    fn done(&self, dir: &Path) -> u64 {
+        let mut n = 0;
+        while self.last.is_none_or(|last| self.lead + n <= last)
+            && dir.join(self.name(self.lead + n)).is_file()
+        {
+            n += 1;
+        }
+        n
+    }
 }
 
 fn input_failure(path: &Path, e: style_transfer::Error) -> Failure {
@@ -219,7 +273,7 @@ pub fn run(args: VideoArgs) -> Result<ExitCode, Failure> {
         }
     };
     let to_folder = is_folder_output(&args.output);
-    let partial = check_output(&args, to_folder)?;
+    let partial = check_output(&args.output, to_folder, &args.input, args.overwrite)?;
     let from_folder = args.input.is_dir();
     let ffmpeg = match (from_folder, to_folder) {
         (true, true) => None,
@@ -232,20 +286,54 @@ pub fn run(args: VideoArgs) -> Result<ExitCode, Failure> {
     };
     let (source, files) = source;
     let size = frame_size(&args, &source)?;
+    let shard = shard::choose(args.shard, args.shards, &|name| std::env::var(name).ok())?;
+    let span = match &shard {
+        None => Span::WHOLE,
+        Some(shard) => {
+            if !to_folder {
+                return Err(Failure::usage(format!(
+                    "{}: a shard ({shard}) writes its frames into a folder (a path without an \
+                     extension, the same for every shard), which `stylize join` then makes into \
+                     a video",
+                    args.output.display()
+                )));
+            }
+            let total = match (&ffmpeg, from_folder) {
+                (Some(ffmpeg), false) => ffmpeg.count_frames(&args.input, &source.rate.0)?,
+                _ => files.len() as u64,
+            };
+            match shard::chunk(total, shard, args.overlap) {
+                Some(Chunk { lead, first, last }) => Span {
+                    lead,
+                    first,
+                    last: Some(last),
+                },
+                None => return Ok(empty_shard(&args, shard, total, &say)),
+            }
+        }
+    };
     let backend = args
         .backend
         .or_else(Backend::preferred)
         .ok_or_else(|| Failure::usage("no backend is compiled into this build"))?;
     // Frames already in an output folder are not redone: the chain restarts after them.
     let done = match to_folder {
-        true => frames_done(&args.output),
+        true => span.done(&args.output),
         false => 0,
     };
     let interrupted = batch::stop_signal();
     let mut painter = painter(&args, backend, size, interrupted.clone(), &say)?;
     say(&format!(
-        "stylizing {} ({}x{} at {} fps{}, {} frames) at {}x{} on {}, {}{}",
+        "stylizing {}{} ({}x{} at {} fps{}, {} frames) at {}x{} on {}, {}{}",
         args.input.display(),
+        match (&shard, span.last) {
+            (Some(shard), Some(last)) if span.lead < span.first => format!(
+                ", frames {}-{} of {shard} after a lead-in from frame {}",
+                span.first, last, span.lead
+            ),
+            (Some(shard), Some(last)) => format!(", frames {}-{last} of {shard}", span.first),
+            _ => String::new(),
+        },
         source.size.0,
         source.size.1,
         round(source.rate.1),
@@ -289,29 +377,35 @@ pub fn run(args: VideoArgs) -> Result<ExitCode, Failure> {
         }
         (None, false) => unreachable!("ffmpeg is found for a video output"),
     };
-    let bar = progress_bar(source.frames, args.quiet);
-    let mut frames = 0u64;
+    let bar = progress_bar(span.len(source.frames), args.quiet);
+    // `number`: the frames decoded; `frames`: those of the span done, before or now.
+    let (mut number, mut frames) = (0u64, 0u64);
     let result = (|| -> Result<(), Failure> {
-        while !interrupted.load(Ordering::SeqCst) {
+        while !interrupted.load(Ordering::SeqCst) && span.last.is_none_or(|last| number < last) {
             let Some(frame) = frames_in.next_frame()? else {
                 break;
             };
-            frames += 1;
+            number += 1;
+            if number < span.lead {
+                continue;
+            }
             bar.inc(1);
-            if frames <= done {
-                if frames == done {
-                    let path = args.output.join(frame_name(done));
+            if number < span.lead + done {
+                frames += 1;
+                if number + 1 == span.lead + done {
+                    let path = args.output.join(span.name(number));
                     let output =
                         image_io::load_image(&path).map_err(|e| input_failure(&path, e))?;
                     painter.restart(&frame, &output);
                 }
                 continue;
             }
-            match painter.paint(&frame, frames == 1)? {
-                Some(out) => sink.write(&out, frames)?,
+            match painter.paint(&frame, number == span.lead)? {
+                Some(out) => sink.write(&out, number, &span)?,
                 // Stopped mid-frame: the frames before it stay.
-                None => frames -= 1,
+                None => break,
             }
+            frames += 1;
         }
         Ok(())
     })();
@@ -327,7 +421,7 @@ pub fn run(args: VideoArgs) -> Result<ExitCode, Failure> {
         discard(sink);
         return Err(failure);
     }
-    if frames == 0 {
+    if number == 0 {
         discard(sink);
         return Err(Failure {
             kind: Kind::Input,
@@ -359,6 +453,9 @@ pub fn run(args: VideoArgs) -> Result<ExitCode, Failure> {
             "optimize": args.optimize,
             "temporal": args.temporal,
             "temporal_weight": args.optimize.then_some(args.temporal_weight),
+            "shard": shard.as_ref().map(|s| format!("{}/{}", s.index, s.count)),
+            "first_frame": span.first,
+            "lead_frames": span.first - span.lead,
             "backend": backend.name(),
             "seconds": seconds,
             "frames_per_second": made as f64 / seconds,
@@ -457,13 +554,24 @@ fn is_folder_output(output: &Path) -> bool {
     output.is_dir() || output.extension().is_none()
 }
 
-/// How many frames an output folder already holds: `frame_000001.png` on without a gap.
-fn frames_done(dir: &Path) -> u64 {
-    let mut n = 0;
-    while dir.join(frame_name(n + 1)).is_file() {
-        n += 1;
+/// A shard with no frames (more shards than frames): nothing to do, said.
+fn empty_shard(args: &VideoArgs, shard: &Shard, total: u64, say: &dyn Fn(&str)) -> ExitCode {
+    say(&format!(
+        "{shard} has no frames: {} has {total}, fewer than the shards",
+        args.input.display()
+    ));
+    if args.json {
+        let record = serde_json::json!({
+            "mode": "video",
+            "input": args.input.display().to_string(),
+            "output": args.output.display().to_string(),
+            "shard": format!("{}/{}", shard.index, shard.count),
+            "frames": 0,
+            "frames_stylized": 0,
+        });
+        println!("{record}");
     }
-    n
+    ExitCode::SUCCESS
 }
 
 /// The frames of a folder (image files in name order, numbered without gaps where their
@@ -534,16 +642,20 @@ fn folder_source(dir: &Path, rate: f64) -> Result<(Source, Vec<PathBuf>), Failur
 }
 
 /// A frame rate to two decimals, without trailing zeros.
-fn round(rate: f64) -> String {
+pub fn round(rate: f64) -> String {
     let text = format!("{rate:.2}");
     text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
-/// Refuses an output that is not a video container (or a folder), is the input, or is a
-/// video that exists (without `--overwrite`); returns the temporary file a video is written
+/// Refuses an output that is not a video container (or a folder), is the `input`, or is a
+/// video that exists (without `overwrite`); returns the temporary file a video is written
 /// to first, beside it.
-fn check_output(args: &VideoArgs, to_folder: bool) -> Result<PathBuf, Failure> {
-    let out = &args.output;
+pub fn check_output(
+    out: &Path,
+    to_folder: bool,
+    input: &Path,
+    overwrite: bool,
+) -> Result<PathBuf, Failure> {
     if to_folder {
         if out.exists() && !out.is_dir() {
             return Err(Failure::usage(format!(
@@ -551,7 +663,7 @@ fn check_output(args: &VideoArgs, to_folder: bool) -> Result<PathBuf, Failure> {
                 out.display()
             )));
         }
-        return Ok(out.clone());
+        return Ok(out.to_path_buf());
     }
     let ext = (out.extension().and_then(|e| e.to_str()))
         .map(str::to_ascii_lowercase)
@@ -568,13 +680,13 @@ fn check_output(args: &VideoArgs, to_folder: bool) -> Result<PathBuf, Failure> {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
     };
-    if same(out, &args.input) {
+    if same(out, input) {
         return Err(Failure::usage(format!(
             "{}: the output would replace the input; give another path",
             out.display()
         )));
     }
-    if out.exists() && !args.overwrite {
+    if out.exists() && !overwrite {
         return Err(Failure::usage(format!(
             "{} exists; give another path or --overwrite",
             out.display()
@@ -605,7 +717,7 @@ fn frame_size(args: &VideoArgs, source: &Source) -> Result<(u32, u32), Failure> 
 
 /// A bar of frames with frames per second and the time left (a spinner when the count is
 /// unknown), hidden with `--quiet`.
-fn progress_bar(frames: Option<u64>, quiet: bool) -> ProgressBar {
+pub fn progress_bar(frames: Option<u64>, quiet: bool) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
     }

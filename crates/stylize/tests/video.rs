@@ -2,7 +2,8 @@
 //! over a real photo, with a sine tone) comes back with every frame, its frame rate, its
 //! audio and even sides; bad inputs (not a video, no ffmpeg, an output that is not a video,
 //! an output that exists) are refused with their exit codes, nothing left behind; the
-//! optimization mode (`--optimize`) paints a frames folder in a chain and resumes it.
+//! optimization mode (`--optimize`) paints a frames folder in a chain and resumes it; shards
+//! paint consecutive chunks that `stylize join` makes into the whole video.
 
 mod support;
 
@@ -304,4 +305,124 @@ fn the_optimization_mode_chains_frames_and_a_rerun_resumes() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("--style-image"));
     assert!(!dir.path().join("other").exists());
+}
+
+#[test]
+fn shards_paint_consecutive_chunks_and_join_makes_the_whole_video() {
+    let dir = TempDir::new().unwrap();
+    let input = clip(dir.path(), "clip.mp4", (64, 48), 20);
+    let clip = s(&input);
+    let record = |out: String| -> serde_json::Value { serde_json::from_str(out.trim()).unwrap() };
+    let shard = |which: &str| {
+        let args = [
+            "video",
+            clip,
+            "--style",
+            "5",
+            "--shard",
+            which,
+            "--overlap",
+            "3",
+            "-o",
+            "frames",
+            "--json",
+            "--quiet",
+        ];
+        record(succeeded(&args, &stylize_in(dir.path(), &args)))
+    };
+    // Chunks of 20 frames in 3: 1-6, 7-13 (lead-in 4-6), 14-20 (lead-in 11-13).
+    let last = shard("2/3");
+    assert_eq!(
+        (last["first_frame"].as_u64(), last["lead_frames"].as_u64()),
+        (Some(14), Some(3)),
+        "{last}"
+    );
+    assert_eq!(last["frames_stylized"].as_u64(), Some(10), "{last}");
+    let first = shard("0/3");
+    assert_eq!(first["lead_frames"].as_u64(), Some(0), "{first}");
+    assert_eq!(first["frames_stylized"].as_u64(), Some(6), "{first}");
+    // Joining before every chunk is there names the frames missing, and writes nothing.
+    let join = [
+        "join",
+        "frames",
+        "--source",
+        clip,
+        "-o",
+        "styled.mp4",
+        "--json",
+        "--quiet",
+    ];
+    let early = stylize_in(dir.path(), &join);
+    let stderr = String::from_utf8_lossy(&early.stderr);
+    assert_eq!(early.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("7 of the 20 frames are missing (frame 7 to 13)"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("styled.mp4").exists());
+    shard("1/3");
+    let names = listing(&dir.path().join("frames"));
+    let leads: Vec<&String> = names.iter().filter(|n| n.starts_with("lead_")).collect();
+    assert_eq!(
+        leads,
+        [
+            "lead_000004.png",
+            "lead_000005.png",
+            "lead_000006.png",
+            "lead_000011.png",
+            "lead_000012.png",
+            "lead_000013.png"
+        ]
+    );
+    assert_eq!(names.len(), 26, "{names:?}");
+
+    // The first chunk is the whole video's chain from its start: the same frames.
+    let whole = ["video", clip, "--style", "5", "-o", "whole", "--quiet"];
+    succeeded(&whole, &stylize_in(dir.path(), &whole));
+    let bytes = |path: &str| std::fs::read(dir.path().join(path)).unwrap();
+    for k in 1..=6 {
+        let name = format!("frame_{k:06}.png");
+        assert!(
+            bytes(&format!("frames/{name}")) == bytes(&format!("whole/{name}")),
+            "{name}"
+        );
+    }
+    // A chunk cut short resumes where it stopped, with the frames it gave before.
+    let twelfth = bytes("frames/frame_000012.png");
+    for k in [12, 13] {
+        std::fs::remove_file(dir.path().join(format!("frames/frame_{k:06}.png"))).unwrap();
+    }
+    let resumed = shard("1/3");
+    assert_eq!(resumed["frames_stylized"].as_u64(), Some(2), "{resumed}");
+    assert!(bytes("frames/frame_000012.png") == twelfth);
+
+    let joined = record(succeeded(&join, &stylize_in(dir.path(), &join)));
+    assert_eq!(
+        (joined["frames"].as_u64(), joined["lead_frames"].as_u64()),
+        (Some(20), Some(6)),
+        "{joined}"
+    );
+    let streams = streams(&dir.path().join("styled.mp4"));
+    let video = streams.iter().find(|s| s["codec_type"] == "video").unwrap();
+    assert_eq!(video["nb_read_frames"], "20", "{video}");
+    assert_eq!(video["r_frame_rate"], "12/1", "{video}");
+    assert!(
+        streams.iter().any(|s| s["codec_type"] == "audio"),
+        "the source's audio: {streams:?}"
+    );
+
+    // A shard writing a video file, and a shard without frames (20 frames in 30 shards: the
+    // first has none).
+    let to_file = ["video", clip, "--shard", "0/2", "-o", "part.mp4", "--quiet"];
+    let out = stylize_in(dir.path(), &to_file);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("stylize join"), "{stderr}");
+    let empty = [
+        "video", clip, "--shard", "0/30", "-o", "sparse", "--json", "--quiet",
+    ];
+    let none = record(succeeded(&empty, &stylize_in(dir.path(), &empty)));
+    assert_eq!(none["frames_stylized"].as_u64(), Some(0), "{none}");
+    assert!(!dir.path().join("sparse").exists());
+    assert!(!dir.path().join("part.mp4").exists());
 }
