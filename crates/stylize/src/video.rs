@@ -7,6 +7,7 @@
 //! paints one chunk of consecutive frames into a frames folder, after a lead-in of a few
 //! frames; `stylize join` ([`crate::join`]) makes the folder a video.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -273,7 +274,17 @@ pub fn run(args: VideoArgs) -> Result<ExitCode, Failure> {
         }
     };
     let to_folder = is_folder_output(&args.output);
-    let partial = check_output(&args.output, to_folder, &args.input, args.overwrite)?;
+    // A video file this command left on Ctrl-C is resumed rather than refused as existing.
+    let record = match to_folder || args.overwrite {
+        true => None,
+        false => earlier_run(&args.output)?,
+    };
+    let partial = check_output(
+        &args.output,
+        to_folder,
+        &args.input,
+        args.overwrite || record.is_some(),
+    )?;
     let from_folder = args.input.is_dir();
     let ffmpeg = match (from_folder, to_folder) {
         (true, true) => None,
@@ -317,9 +328,18 @@ pub fn run(args: VideoArgs) -> Result<ExitCode, Failure> {
         .or_else(Backend::preferred)
         .ok_or_else(|| Failure::usage("no backend is compiled into this build"))?;
     // Frames already in an output folder are not redone: the chain restarts after them.
-    let done = match to_folder {
-        true => span.done(&args.output),
-        false => 0,
+    // So are those of a video file a Ctrl-C left: they are read back and encoded again, the
+    // chain restarting from the last.
+    let mut kept = match (&ffmpeg, record) {
+        (Some(ffmpeg), Some(frames)) => {
+            Some(kept_frames(ffmpeg, &args.output, frames, size, &source)?)
+        }
+        _ => None,
+    };
+    let done = match (to_folder, record) {
+        (true, _) => span.done(&args.output),
+        (false, Some(frames)) => frames,
+        (false, None) => 0,
     };
     let interrupted = batch::stop_signal();
     let mut painter = painter(&args, backend, size, interrupted.clone(), &say)?;
@@ -378,6 +398,12 @@ pub fn run(args: VideoArgs) -> Result<ExitCode, Failure> {
         (None, false) => unreachable!("ffmpeg is found for a video output"),
     };
     let bar = progress_bar(span.len(source.frames), args.quiet);
+    // Without a terminal (a log file, a batch job) the bar is hidden: lines instead.
+    let mut log = (!args.quiet && !std::io::stderr().is_terminal()).then(|| FrameLog {
+        total: span.len(source.frames),
+        started: Instant::now(),
+        last: None,
+    });
     // `number`: the frames decoded; `frames`: those of the span done, before or now.
     let (mut number, mut frames) = (0u64, 0u64);
     let result = (|| -> Result<(), Failure> {
@@ -392,10 +418,28 @@ pub fn run(args: VideoArgs) -> Result<ExitCode, Failure> {
             bar.inc(1);
             if number < span.lead + done {
                 frames += 1;
+                let output = match &mut kept {
+                    Some(decoder) => {
+                        let output = decoder.next_frame()?.ok_or_else(|| Failure {
+                            kind: Kind::Runtime,
+                            message: format!(
+                                "{}: ended before its {done} frames",
+                                args.output.display()
+                            ),
+                        })?;
+                        sink.write(&output, number, &span)?;
+                        Some(output)
+                    }
+                    None => None,
+                };
                 if number + 1 == span.lead + done {
-                    let path = args.output.join(span.name(number));
-                    let output =
-                        image_io::load_image(&path).map_err(|e| input_failure(&path, e))?;
+                    let output = match output {
+                        Some(output) => output,
+                        None => {
+                            let path = args.output.join(span.name(number));
+                            image_io::load_image(&path).map_err(|e| input_failure(&path, e))?
+                        }
+                    };
                     painter.restart(&frame, &output);
                 }
                 continue;
@@ -406,6 +450,9 @@ pub fn run(args: VideoArgs) -> Result<ExitCode, Failure> {
                 None => break,
             }
             frames += 1;
+            if let Some(log) = &mut log {
+                log.frame(number, frames, frames - done);
+            }
         }
         Ok(())
     })();
@@ -428,6 +475,9 @@ pub fn run(args: VideoArgs) -> Result<ExitCode, Failure> {
             message: format!("{}: no frames", args.input.display()),
         });
     }
+    let stopped = interrupted.load(Ordering::SeqCst);
+    let made = frames.saturating_sub(done);
+    drop(kept);
     if let Sink::Video(encoder, partial) = sink {
         if let Err(failure) = encoder.finish() {
             let _ = std::fs::remove_file(&partial);
@@ -435,10 +485,19 @@ pub fn run(args: VideoArgs) -> Result<ExitCode, Failure> {
         }
         std::fs::rename(&partial, &args.output)
             .map_err(|e| Failure::io(Kind::Runtime, &args.output, e))?;
+        let record = record_path(&args.output);
+        match stopped {
+            true => {
+                let text = serde_json::json!({ "command": this_command(), "frames": frames });
+                std::fs::write(&record, text.to_string())
+                    .map_err(|e| Failure::io(Kind::Runtime, &record, e))?;
+            }
+            false => {
+                let _ = std::fs::remove_file(&record);
+            }
+        }
     }
     let seconds = started.elapsed().as_secs_f64();
-    let stopped = interrupted.load(Ordering::SeqCst);
-    let made = frames.saturating_sub(done);
     if args.json {
         let record = serde_json::json!({
             "mode": "video",
@@ -480,8 +539,12 @@ pub fn run(args: VideoArgs) -> Result<ExitCode, Failure> {
         true => Err(Failure {
             kind: Kind::Interrupted,
             message: format!(
-                "interrupted after {frames} frames; {} holds them",
-                args.output.display()
+                "interrupted after {frames} frames; {} holds them{}",
+                args.output.display(),
+                match to_folder {
+                    true => "; the same command again goes on after them",
+                    false => ", playable; the same command again goes on after them",
+                }
             ),
         }),
         false => Ok(ExitCode::SUCCESS),
@@ -552,6 +615,109 @@ fn painter(
 /// file extension.
 fn is_folder_output(output: &Path) -> bool {
     output.is_dir() || output.extension().is_none()
+}
+
+/// The record beside a video-file output that a run stopped by Ctrl-C left playable: the
+/// command that made it and its frames, so that the same command resumes it.
+fn record_path(output: &Path) -> PathBuf {
+    let name = output
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("video");
+    output.with_file_name(format!(".{name}.resume.json"))
+}
+
+/// What identifies a run for resuming: the current folder and the arguments.
+fn this_command() -> Vec<String> {
+    let here = std::env::current_dir().map(|d| d.display().to_string());
+    std::iter::once(here.unwrap_or_default())
+        .chain(std::env::args().skip(1))
+        .collect()
+}
+
+/// The frames of an interrupted run of this command that `output` holds, from its record;
+/// `None` without one (an output made otherwise, or finished). A record of another command
+/// is refused: the output is that command's to resume.
+fn earlier_run(output: &Path) -> Result<Option<u64>, Failure> {
+    let record = record_path(output);
+    if !output.is_file() {
+        return Ok(None);
+    }
+    let Ok(text) = std::fs::read_to_string(&record) else {
+        return Ok(None);
+    };
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let command: Option<Vec<String>> = json["command"].as_array().map(|a| {
+        a.iter()
+            .map(|v| v.as_str().unwrap_or_default().to_string())
+            .collect()
+    });
+    let frames = json["frames"].as_u64();
+    match (command, frames) {
+        (Some(command), Some(frames)) if command == this_command() => Ok(Some(frames)),
+        (Some(command), Some(frames)) => Err(Failure::usage(format!(
+            "{} holds the first {frames} frames of an interrupted `stylize {}` (in {}): give \
+             that command again to go on with it, or --overwrite to start this one",
+            output.display(),
+            command[1..].join(" "),
+            command.first().map_or("", String::as_str)
+        ))),
+        _ => Err(Failure::usage(format!(
+            "{}: its resume record {} is unreadable; give --overwrite to start again",
+            output.display(),
+            record.display()
+        ))),
+    }
+}
+
+/// The frames of an interrupted video-file output to resume, checked against its record
+/// (`frames`), as a decoder that reads them again.
+fn kept_frames(
+    ffmpeg: &Ffmpeg,
+    output: &Path,
+    frames: u64,
+    size: (u32, u32),
+    source: &Source,
+) -> Result<Decoder, Failure> {
+    let count = ffmpeg.count_frames(output, &source.rate.0)?;
+    if count != frames {
+        return Err(Failure::usage(format!(
+            "{} holds {count} frames, while its resume record says {frames}: it changed since; \
+             give --overwrite to start again",
+            output.display()
+        )));
+    }
+    ffmpeg.decode(output, size, &source.rate.0)
+}
+
+/// Progress as lines on standard error when it is not a terminal: the first frame painted,
+/// then one line every [`FrameLog::EVERY`] seconds, and the last.
+struct FrameLog {
+    total: Option<u64>,
+    started: Instant,
+    last: Option<Instant>,
+}
+
+impl FrameLog {
+    const EVERY: f64 = 5.0;
+
+    /// Frame `number` of the video written, the run's `frames`-th, `made` of them painted now.
+    fn frame(&mut self, number: u64, frames: u64, made: u64) {
+        if self
+            .last
+            .is_some_and(|t| t.elapsed().as_secs_f64() < Self::EVERY)
+            && self.total != Some(frames)
+        {
+            return;
+        }
+        self.last = Some(Instant::now());
+        let seconds = self.started.elapsed().as_secs_f64();
+        eprintln!(
+            "frame {number} done ({frames}{}), {:.2} frames/s",
+            self.total.map_or(String::new(), |t| format!(" of {t}")),
+            made as f64 / seconds
+        );
+    }
 }
 
 /// A shard with no frames (more shards than frames): nothing to do, said.

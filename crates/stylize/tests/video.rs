@@ -3,11 +3,12 @@
 //! audio and even sides; bad inputs (not a video, no ffmpeg, an output that is not a video,
 //! an output that exists) are refused with their exit codes, nothing left behind; the
 //! optimization mode (`--optimize`) paints a frames folder in a chain and resumes it; shards
-//! paint consecutive chunks that `stylize join` makes into the whole video.
+//! paint consecutive chunks that `stylize join` makes into the whole video; a video file
+//! stopped by Ctrl-C is playable and the same command resumes it.
 
 mod support;
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -425,4 +426,85 @@ fn shards_paint_consecutive_chunks_and_join_makes_the_whole_video() {
     assert_eq!(none["frames_stylized"].as_u64(), Some(0), "{none}");
     assert!(!dir.path().join("sparse").exists());
     assert!(!dir.path().join("part.mp4").exists());
+}
+
+#[test]
+fn a_video_stopped_by_ctrl_c_is_playable_and_the_same_command_resumes_it() {
+    let dir = TempDir::new().unwrap();
+    clip(dir.path(), "clip.mp4", (48, 32), 6);
+    let style = support::style();
+    let args = [
+        "video",
+        "clip.mp4",
+        "--optimize",
+        "--style-image",
+        s(&style),
+        "--size",
+        "48x32",
+        "--iterations",
+        "60",
+        "--later-iterations",
+        "30",
+        "-o",
+        "out.mp4",
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stylize"))
+        .args(args)
+        .current_dir(dir.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Without a terminal the progress comes as lines: stop after the first frame's.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.starts_with("frame 1 done") {
+            break;
+        }
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    for line in lines {
+        seen.push_str(&line.unwrap());
+        seen.push('\n');
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(130), "{seen}");
+    assert!(seen.contains("the same command again goes on"), "{seen}");
+    let frames = |path: &str| -> u64 {
+        let streams = streams(&dir.path().join(path));
+        let video = streams.iter().find(|s| s["codec_type"] == "video").unwrap();
+        video["nb_read_frames"].as_str().unwrap().parse().unwrap()
+    };
+    let kept = frames("out.mp4");
+    assert!((1..6).contains(&kept), "{kept} frames kept\n{seen}");
+
+    // Another command does not take the interrupted video over.
+    let mut other = args.to_vec();
+    other.extend(["--temporal-weight", "0"]);
+    let refused = stylize_in(dir.path(), &other);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("give that command again"), "{stderr}");
+    assert_eq!(frames("out.mp4"), kept);
+
+    // The same command goes on after the frames kept, and the video ends whole, with audio.
+    let resumed = stylize_in(dir.path(), &args);
+    let stderr = succeeded(&args, &resumed);
+    let stderr = stderr + &String::from_utf8_lossy(&resumed.stderr);
+    assert!(
+        stderr.contains(&format!("resuming after the {kept} frames done")),
+        "{stderr}"
+    );
+    let streams = streams(&dir.path().join("out.mp4"));
+    let video = streams.iter().find(|s| s["codec_type"] == "video").unwrap();
+    assert_eq!(video["nb_read_frames"], "6", "{video}");
+    assert_eq!(video["r_frame_rate"], "12/1", "{video}");
+    assert!(streams.iter().any(|s| s["codec_type"] == "audio"));
+    assert_eq!(listing(dir.path()), ["clip.mp4", "out.mp4"]);
 }
