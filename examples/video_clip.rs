@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release --example video_clip -- make clip.mp4 [WIDTHxHEIGHT] [FRAMES]
 //! cargo run --release --example video_clip -- measure styled.mp4 [WIDTHxHEIGHT] [FRAMES]
-//! cargo run --release --example video_clip -- flow [WIDTHxHEIGHT]
+//! cargo run --release --example video_clip -- flow [WIDTHxHEIGHT] [--dump DIR]
 //! ```
 //!
 //! `make` writes the clip (H.264 at 24 frames a second, through the ffmpeg program).
@@ -207,6 +207,25 @@ fn main() {
             }
             let ms = start.elapsed().as_secs_f64() * 1000.0 / runs as f64;
             let (truth, mask) = scene.back(size, 11);
+            // `--dump DIR`: the pair and the truth for another flow method (the benchmark's
+            // OpenCV DIS): a.png, b.png, truth_u.f32, truth_v.f32, mask.f32 (little-endian,
+            // row by row; the flow takes b's pixels back to a's).
+            if let (Some("--dump"), Some(dir)) = (args.get(2).map(String::as_str), args.get(3)) {
+                let dir = std::path::Path::new(dir);
+                std::fs::create_dir_all(dir).expect("the dump folder");
+                a.save(dir.join("a.png")).expect("a.png");
+                b.save(dir.join("b.png")).expect("b.png");
+                let raw = |values: &[f32]| -> Vec<u8> {
+                    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+                };
+                for (name, values) in [
+                    ("truth_u", &truth.u),
+                    ("truth_v", &truth.v),
+                    ("mask", &mask),
+                ] {
+                    std::fs::write(dir.join(format!("{name}.f32")), raw(values)).expect("dump");
+                }
+            }
             let epe = flow
                 .expect("ran")
                 .endpoint_error(&truth, |x, y| mask[y * size.0 as usize + x] > 0.0);
@@ -215,6 +234,9 @@ fn main() {
                 size.0, size.1
             );
         }
-        _ => eprintln!("usage: video_clip make|measure|flow PATH [WIDTHxHEIGHT] [FRAMES]"),
+        _ => eprintln!(
+            "usage: video_clip make|measure PATH [WIDTHxHEIGHT] [FRAMES], video_clip flow \
+             [WIDTHxHEIGHT] [--dump DIR]"
+        ),
     }
 }
