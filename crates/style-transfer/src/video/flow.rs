@@ -3,15 +3,17 @@
 //! implements: coarse to fine over an image pyramid, each level's flow found for a grid of
 //! overlapping patches by inverse-compositional Lucas-Kanade (the template's gradient and
 //! Hessian computed once per patch), then made dense by averaging the patches that cover each
-//! pixel, weighted by how well each explains it. Written here rather than taken from a crate:
-//! no maintained Rust crate computes dense flow without binding OpenCV (docs/video.md says
-//! what was looked at). Without DIS's variational refinement: measured against OpenCV's DIS
-//! in `benches/flow_side_by_side.py`.
+//! pixel, weighted by how well each explains it, and refined variationally
+//! (`video/refine.rs`). Written here rather than taken from a crate: no maintained Rust crate
+//! computes dense flow without binding OpenCV (docs/video.md says what was looked at);
+//! measured against OpenCV's DIS in `benches/flow_opencv.py`.
 //!
-//! On host memory, for every backend: a 640x360 frame pair takes a few milliseconds per
-//! pyramid level on two cores.
+//! On host memory, for every backend: a 640x360 frame pair takes about 0.1 s on two cores,
+//! half of it the refinement (docs/video.md).
 
 use rayon::prelude::*;
+
+use super::refine::Refinement;
 
 /// A grayscale image, intensities 0-255, row by row.
 #[derive(Clone, Debug, PartialEq)]
@@ -145,8 +147,8 @@ impl Flow {
     }
 }
 
-/// Dense Inverse Search's settings (the defaults are close to OpenCV's `PRESET_MEDIUM`
-/// without its variational refinement).
+/// Dense Inverse Search's settings (the defaults: OpenCV's `PRESET_FAST` patches searched to
+/// `PRESET_MEDIUM`'s finest level, with its variational refinement).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Dis {
     /// Patch side in pixels (default 8).
@@ -157,6 +159,9 @@ pub struct Dis {
     pub iterations: usize,
     /// The finest pyramid level searched (0: full size; default 1, then doubled).
     pub finest: usize,
+    /// Fixed-point iterations of the variational refinement on each level (default 5; 0:
+    /// none).
+    pub refinement: usize,
 }
 
 impl Default for Dis {
@@ -166,6 +171,7 @@ impl Default for Dis {
             stride: 4,
             iterations: 16,
             finest: 1,
+            refinement: 5,
         }
     }
 }
@@ -191,7 +197,13 @@ impl Dis {
                 Some(f) => f.doubled(a.width, a.height),
                 None => Flow::zero(a.width, a.height),
             };
-            flow = Some(self.level(a, b, &start));
+            let mut found = self.level(a, b, &start);
+            let refinement = Refinement {
+                outer: self.refinement,
+                ..Refinement::default()
+            };
+            refinement.refine(a, b, &mut found);
+            flow = Some(found);
         }
         let mut flow = flow.expect("at least one level");
         for level in (0..finest).rev() {
@@ -351,5 +363,43 @@ mod tests {
             });
             assert!(epe < 0.25, "{shift:?}: endpoint error {epe}");
         }
+    }
+
+    #[test]
+    fn the_refinement_lowers_the_error_of_a_zoom() {
+        // b is a zoomed 4% about the centre: a(x) ~ b(c + 1.04 (x - c)).
+        let (w, h) = (128usize, 96usize);
+        let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
+        let a = texture(w, h, (0.0, 0.0));
+        let zoomed = |x: f32, y: f32| {
+            let (sx, sy) = (cx + (x - cx) / 1.04, cy + (y - cy) / 1.04);
+            a.sample(sx, sy)
+        };
+        let b = Gray {
+            width: w,
+            height: h,
+            data: (0..h)
+                .flat_map(|y| (0..w).map(move |x| (x as f32, y as f32)))
+                .map(|(x, y)| zoomed(x, y))
+                .collect(),
+        };
+        let truth = Flow {
+            width: w,
+            height: h,
+            u: (0..w * h).map(|i| 0.04 * ((i % w) as f32 - cx)).collect(),
+            v: (0..w * h).map(|i| 0.04 * ((i / w) as f32 - cy)).collect(),
+        };
+        let inside = |x: usize, y: usize| (12..w - 12).contains(&x) && (12..h - 12).contains(&y);
+        let plain = Dis {
+            refinement: 0,
+            ..Dis::default()
+        }
+        .flow(&a, &b)
+        .endpoint_error(&truth, inside);
+        let refined = Dis::default().flow(&a, &b).endpoint_error(&truth, inside);
+        assert!(
+            refined < 0.8 * plain,
+            "refined {refined} against {plain} without the refinement"
+        );
     }
 }

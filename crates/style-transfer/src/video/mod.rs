@@ -14,6 +14,7 @@
 //! May use: `image_io`, and `optimize`'s [`Temporal`] (the term it sets up).
 
 pub mod flow;
+mod refine;
 pub mod temporal;
 
 use image::{GrayImage, Luma, Rgb32FImage, RgbImage};
