@@ -71,6 +71,9 @@ impl<S: Space> Lbfgs<S> {
 const C1: f64 = 1e-4;
 /// Curvature condition constant of the strong-Wolfe test.
 const C2: f64 = 0.9;
+/// The relative change of a float32 loss that may be its rounding and evaluation noise alone
+/// (about 8 units in the last place).
+const LOSS_NOISE: f64 = 1e-6;
 
 /// One line search in progress: where it starts, the direction, and its evaluations.
 struct Search<'a, 'e, S: Space, E> {
@@ -128,10 +131,17 @@ impl<S: Space, E> Search<'_, '_, S, E> {
             // keeps extrapolating (PyTorch brackets there): with float32 losses in the 1e12s
             // (a 2048 px image) L-BFGS's first step of 1/|g|_1 changes the loss by less than
             // its rounding, and bracketing on that tie ended the run after one iteration.
-            let unresolved = new.f == prev.f && new.gtd < 0.0;
+            // Nor does a loss that moved by no more than its float32 rounding and evaluation
+            // noise (sums in a different order per call) while the slope along the direction
+            // has not flattened (the curvature condition fails): at 2048 px a one-unit rise
+            // from that noise bracketed the first step at ~1e-14 and stopped the run as
+            // "converged" after one iteration.
+            let within_noise = (new.f - prev.f).abs() <= LOSS_NOISE * prev.f.abs();
+            let unresolved =
+                new.gtd < 0.0 && (new.f == prev.f || (within_noise && !self.curvature_ok(&new)));
             if !new.f.is_finite()
                 || (self.armijo_fails(&new) && !unresolved)
-                || (self.iterations > 1 && new.f > prev.f)
+                || (self.iterations > 1 && new.f > prev.f && !unresolved)
             {
                 return Ok(Bracketed::Between([prev, new]));
             }

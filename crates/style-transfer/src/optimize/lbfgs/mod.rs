@@ -453,6 +453,42 @@ mod tests {
         assert!(worst < 0.05, "x should approach 1, worst |x - 1| = {worst}");
     }
 
+    #[test]
+    fn evaluation_noise_at_a_tiny_first_step_does_not_stop_the_run() {
+        // Loss 1e15 + sum(1e7 (x - 1)^2) in float32 (its unit in the last place 1.3e8), where
+        // the evaluation at the start rounds a unit lower than the later ones (the reductions'
+        // order differs per call): the first step (1 / |g|_1) lowers the loss by 2e7, a sixth
+        // of a unit, so the first, tiny steps see it rise by a unit; the whole descent is
+        // 1e10, about 80 units.
+        let n = 1000;
+        let mut calls = 0u32;
+        let mut eval = |x: &Vec<f32>| {
+            calls += 1;
+            let sum: f64 = x.iter().map(|v| 1e7 * (*v as f64 - 1.0).powi(2)).sum();
+            let g = x.iter().map(|v| (2e7 * (*v as f64 - 1.0)) as f32).collect();
+            let loss = (1e15 + sum) as f32;
+            // The first evaluation rounds down, every later one a unit up.
+            let units = if calls == 1 { 0 } else { 1 };
+            let noisy = f32::from_bits((loss.to_bits() as i32 + units) as u32);
+            Ok::<_, ()>((noisy as f64, g))
+        };
+        let mut opt = Lbfgs::new(LbfgsConfig::default(), HostSpace::default());
+        let mut x = vec![0.0f32; n];
+        let first = opt.step(&mut x, &mut eval).unwrap();
+        assert!(
+            first.converged.is_none(),
+            "noise at a step below the loss's resolution is not convergence: {:?}",
+            first.converged
+        );
+        for _ in 0..20 {
+            if opt.step(&mut x, &mut eval).unwrap().converged.is_some() {
+                break;
+            }
+        }
+        let worst = x.iter().fold(0.0f32, |m, v| m.max((v - 1.0).abs()));
+        assert!(worst < 0.05, "x should approach 1, worst |x - 1| = {worst}");
+    }
+
     /// Settings under which a line search that finds no lower loss uses exactly
     /// `1 + max_line_search` evaluations (a first probe, then the whole zoom budget): with a
     /// change tolerance of 0 the bracket never counts as collapsed.
