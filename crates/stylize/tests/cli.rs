@@ -7,7 +7,6 @@
 mod backend_tests;
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -423,7 +422,8 @@ fn short_run_lowers_the_loss_and_saves_intermediates(backend: Backend) {
 fn ctrl_c_saves_the_current_image() {
     let dir = TempDir::new().unwrap();
     let out = dir.path().join("stopped.png");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stylize"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_stylize"));
+    command
         .args([s(&content()), s(&style()), "-o", s(&out)])
         .args([
             "--size",
@@ -432,31 +432,9 @@ fn ctrl_c_saves_the_current_image() {
             "100000",
             "--print-every",
             "1",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.starts_with("iteration 2/") {
-            break;
-        }
-    }
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    for line in lines {
-        seen.push_str(&line.unwrap());
-        seen.push('\n');
-    }
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "stderr:\n{seen}");
+        ]);
+    let (code, seen) = support::interrupted(command, "iteration 2/");
+    assert_eq!(code, Some(130), "stderr:\n{seen}");
     assert!(seen.contains("interrupted"), "{seen}");
     let image = image_io::load_image(&out).unwrap();
     assert_eq!(image.dimensions(), (48, 36));

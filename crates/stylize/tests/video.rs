@@ -8,7 +8,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -448,33 +448,11 @@ fn a_video_stopped_by_ctrl_c_is_playable_and_the_same_command_resumes_it() {
         "-o",
         "out.mp4",
     ];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stylize"))
-        .args(args)
-        .current_dir(dir.path())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // Without a terminal the progress comes as lines: stop after the first frame's.
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.starts_with("frame 1 done") {
-            break;
-        }
-    }
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    for line in lines {
-        seen.push_str(&line.unwrap());
-        seen.push('\n');
-    }
-    assert_eq!(child.wait().unwrap().code(), Some(130), "{seen}");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_stylize"));
+    command.args(args).current_dir(dir.path());
+    let (code, seen) = support::interrupted(command, "frame 1 done");
+    assert_eq!(code, Some(130), "{seen}");
     assert!(seen.contains("the same command again goes on"), "{seen}");
     let frames = |path: &str| -> u64 {
         let streams = streams(&dir.path().join(path));

@@ -65,3 +65,33 @@ pub fn succeeded(args: &[&str], out: &Output) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Runs `command` with its standard error read line by line, sends it SIGINT (Ctrl-C) once a
+/// line starts with `after`, and returns its exit code and everything it wrote there.
+pub fn interrupted(mut command: Command, after: &str) -> (Option<i32>, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = command
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run stylize");
+    let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.expect("stderr");
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.starts_with(after) {
+            break;
+        }
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    for line in lines {
+        seen.push_str(&line.expect("stderr"));
+        seen.push('\n');
+    }
+    (child.wait().expect("wait").code(), seen)
+}
