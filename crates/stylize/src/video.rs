@@ -476,6 +476,17 @@ pub fn run(args: VideoArgs) -> Result<ExitCode, Failure> {
         });
     }
     let stopped = interrupted.load(Ordering::SeqCst);
+    if stopped && frames < done {
+        // Stopped while the kept frames were being copied: the output stays as it was.
+        discard(sink);
+        return Err(Failure {
+            kind: Kind::Interrupted,
+            message: format!(
+                "interrupted before any new frame; {} is left as it was",
+                args.output.display()
+            ),
+        });
+    }
     let made = frames.saturating_sub(done);
     drop(kept);
     if let Sink::Video(encoder, partial) = sink {
