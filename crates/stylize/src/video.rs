@@ -670,7 +670,7 @@ fn earlier_run(output: &Path) -> Result<Option<u64>, Failure> {
             "{} holds the first {frames} frames of an interrupted `stylize {}` (in {}): give \
              that command again to go on with it, or --overwrite to start this one",
             output.display(),
-            command[1..].join(" "),
+            command.get(1..).unwrap_or_default().join(" "),
             command.first().map_or("", String::as_str)
         ))),
         _ => Err(Failure::usage(format!(
@@ -910,4 +910,42 @@ pub fn progress_bar(frames: Option<u64>, quiet: bool) -> ProgressBar {
         bar.set_style(style);
     }
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resume_records_of_other_commands_or_broken_are_refused_without_a_panic() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let output = dir.path().join("out.mp4");
+        assert_eq!(earlier_run(&output).unwrap(), None, "no output, no record");
+        std::fs::write(&output, "a video").unwrap();
+        assert_eq!(
+            earlier_run(&output).unwrap(),
+            None,
+            "an output without a record"
+        );
+        for (record, needle) in [
+            (r#"{"command":[],"frames":3}"#, "interrupted `stylize `"),
+            (
+                r#"{"command":["/elsewhere","video","a.mp4"],"frames":3}"#,
+                "`stylize video a.mp4` (in /elsewhere)",
+            ),
+            ("not json", "unreadable"),
+        ] {
+            std::fs::write(record_path(&output), record).unwrap();
+            let failure = earlier_run(&output).unwrap_err();
+            assert_eq!(failure.kind, Kind::Usage, "{record}");
+            assert!(
+                failure.message.contains(needle),
+                "{record}: {}",
+                failure.message
+            );
+        }
+        let this = serde_json::json!({ "command": this_command(), "frames": 3 });
+        std::fs::write(record_path(&output), this.to_string()).unwrap();
+        assert_eq!(earlier_run(&output).unwrap(), Some(3));
+    }
 }
