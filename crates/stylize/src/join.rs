@@ -17,7 +17,7 @@ use style_transfer::image_io;
 use crate::cli::JoinArgs;
 use crate::failure::{Failure, Kind};
 use crate::ffmpeg::Ffmpeg;
-use crate::video::{check_output, frame_name, lead_name, progress_bar, round};
+use crate::video::{check_output, frame_name, input_failure, lead_name, progress_bar, round};
 
 /// Runs `stylize join`.
 pub fn run(args: JoinArgs) -> Result<ExitCode, Failure> {
@@ -154,11 +154,7 @@ fn input(message: String) -> Failure {
 }
 
 fn load(path: &Path) -> Result<RgbImage, Failure> {
-    image_io::load_image(path).map_err(|e| {
-        let mut failure = Failure::input(e);
-        failure.message = format!("{}: {}", path.display(), failure.message);
-        failure
-    })
+    image_io::load_image(path).map_err(|e| input_failure(path, e))
 }
 
 /// The numbers of the files `PREFIXNNNNNN.png` in `dir`.

@@ -260,7 +260,8 @@ impl Span {
     }
 }
 
-fn input_failure(path: &Path, e: style_transfer::Error) -> Failure {
+/// An input failure (exit 3) that names the file.
+pub fn input_failure(path: &Path, e: style_transfer::Error) -> Failure {
     let mut failure = Failure::input(e);
     failure.message = format!("{}: {}", path.display(), failure.message);
     failure
