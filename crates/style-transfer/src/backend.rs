@@ -98,6 +98,18 @@ pub(crate) fn is_host_device(device: &Device) -> bool {
     false
 }
 
+/// Whether `device` has float16 tensors (everything but ndarray, which panics on a cast to
+/// float16): what [`crate::Convolution::Half`] needs.
+pub(crate) fn has_float16(device: &Device) -> bool {
+    #[cfg(feature = "ndarray")]
+    #[allow(deprecated)]
+    if *device == Device::ndarray() {
+        return false;
+    }
+    let _ = device;
+    true
+}
+
 /// The device probe of the GPU backend, run once per process: Burn acquires a GPU lazily and
 /// panics inside its runtime when none is there.
 #[cfg(feature = "wgpu")]

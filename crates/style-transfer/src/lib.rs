@@ -111,7 +111,9 @@ pub use optimize::{
     Solver, StyleTransfer, Stylized, Temporal,
 };
 pub use plan::{MemoryPlan, Tiling};
-pub use vgg::{ConvWeights, Features, Layer, MIN_INPUT_SIDE, Pooling, Vgg19, VggWeights};
+pub use vgg::{
+    ConvWeights, Convolution, Features, Layer, MIN_INPUT_SIDE, Pooling, Vgg19, VggWeights,
+};
 pub use video::{FrameChain, FrameStart, Stabilizer};
 
 /// The former name of [`Objective`], kept so that code written against it still compiles.

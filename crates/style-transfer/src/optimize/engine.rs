@@ -46,7 +46,8 @@ impl StyleTransfer {
     /// reading the weights; [`StyleTransfer::run`] checks them again.
     pub fn from_settings(weights: &VggWeights, settings: Settings, device: &Device) -> Self {
         StyleTransfer {
-            vgg: Vgg19::new(weights, settings.pooling, device),
+            vgg: Vgg19::new(weights, settings.pooling, device)
+                .with_convolution(settings.convolution),
             device: device.clone(),
             settings,
             host: Mutex::new(None),
@@ -74,6 +75,7 @@ impl StyleTransfer {
                     .into(),
             });
         }
+        self.vgg = self.vgg.with_convolution(settings.convolution);
         self.settings = settings;
         Ok(self)
     }

@@ -11,6 +11,7 @@ use crate::optimize::losses::LayerWeight;
 use crate::optimize::masks::{Mask, check_mask, same_aspect};
 use crate::optimize::tiles::{ALIGN, TileGrid};
 use crate::plan::{self, MemoryPlan, Tiling};
+use crate::vgg::convolution::Convolution;
 use crate::vgg::layers::Layer;
 use crate::vgg::model::{MIN_INPUT_SIDE, Pooling};
 
@@ -100,7 +101,7 @@ impl Temporal {
 /// Every setting of a run, with defaults after Gatys et al.: alpha 1, beta 1e3, no TV,
 /// content conv4_2, [`DEFAULT_STYLE_LAYERS`], L-BFGS (history 100), 500 iterations, init from
 /// content, seed 0, output 512 px on the longest side, style at the same scale, one scale,
-/// max pooling, the host path on.
+/// max pooling, the host path on, Burn's convolution on the tensor path.
 ///
 /// Build with the `with_*` methods; [`Settings::validate`] checks them against a content
 /// image's size without a network, so a caller can refuse bad settings before reading or
@@ -131,6 +132,7 @@ pub struct Settings {
     pub(crate) original_colors: Option<OriginalColors>,
     pub(crate) pooling: Pooling,
     pub(crate) winograd: bool,
+    pub(crate) convolution: Convolution,
     pub(crate) style_masks: Vec<Option<GrayImage>>,
     pub(crate) style_image_masks: Vec<Option<GrayImage>>,
     pub(crate) content_weight_map: Option<GrayImage>,
@@ -159,6 +161,7 @@ impl Default for Settings {
             original_colors: None,
             pooling: Pooling::Max,
             winograd: true,
+            convolution: Convolution::Burn,
             style_masks: Vec::new(),
             style_image_masks: Vec::new(),
             content_weight_map: None,
@@ -286,6 +289,13 @@ impl Settings {
     /// rounding (relative differences around 1e-5).
     pub fn with_winograd(mut self, on: bool) -> Self {
         self.winograd = on;
+        self
+    }
+    /// How VGG19's convolutions are computed on the tensor path (wgpu, and the CPU backends
+    /// with [`Settings::with_winograd`] off): default [`Convolution::Burn`], Burn's own;
+    /// the others turn them into matrix multiplies (docs/backends.md compares them).
+    pub fn with_convolution(mut self, convolution: Convolution) -> Self {
+        self.convolution = convolution;
         self
     }
     /// How the optimization fits pictures past memory (default [`Tiling::Auto`]): with

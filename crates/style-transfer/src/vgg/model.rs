@@ -8,9 +8,11 @@ use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use crate::backend::has_float16;
 use crate::error::{Error, Result};
 use crate::image_io::convention::InputConvention;
 use crate::image_io::tensor_values;
+use crate::vgg::convolution::Convolution;
 use crate::vgg::layers::Layer;
 use crate::vgg::weights::{VggWeights, layer_weight_shape};
 
@@ -58,6 +60,8 @@ pub struct Vgg19 {
     pool: Pool,
     #[module(skip)]
     convention: InputConvention,
+    #[module(skip)]
+    convolution: Convolution,
 }
 
 /// The activations of one forward pass, in network order.
@@ -115,7 +119,20 @@ impl Vgg19 {
             convs,
             pool,
             convention: weights.convention(),
+            convolution: Convolution::default(),
         }
+    }
+
+    /// The same network computing its convolutions the way `convolution` says (default
+    /// [`Convolution::Burn`]); the weights are shared, not copied.
+    pub fn with_convolution(mut self, convolution: Convolution) -> Self {
+        self.convolution = convolution;
+        self
+    }
+
+    /// How this network computes its convolutions.
+    pub fn convolution(&self) -> Convolution {
+        self.convolution
     }
 
     /// The input convention of the weights this network was built from.
@@ -151,6 +168,14 @@ impl Vgg19 {
             });
         }
         check_input_size(w, h)?;
+        if self.convolution == Convolution::Half && !has_float16(&self.convs[0].weight.device()) {
+            return Err(Error::InvalidConfig {
+                name: "convolution",
+                reason: "f16 needs float16 tensors, which the ndarray backend does not have: use \
+                         flex or wgpu, or another convolution"
+                    .into(),
+            });
+        }
         let Some(deepest) = layers.iter().max().copied() else {
             return Ok(Features { layers: Vec::new() });
         };
@@ -158,7 +183,11 @@ impl Vgg19 {
         let mut x = input;
         for layer in Layer::ALL.into_iter().take(deepest.index() + 1) {
             // [batch, channels(layer), h / 2^(block-1), w / 2^(block-1)]
-            x = relu(self.convs[layer.index()].forward(x));
+            let conv = &self.convs[layer.index()];
+            x = relu(match self.convolution {
+                Convolution::Burn => conv.forward(x),
+                other => other.apply(x, conv.weight.val(), conv.bias.as_ref().map(|b| b.val())),
+            });
             if layers.contains(&layer) {
                 out.push((layer, x.clone()));
             }
