@@ -25,7 +25,8 @@ Modes:
               pixel range before each evaluation as the crate projects it; reports the wall
               time, the evaluations and the final total loss.
 
-On CUDA, TF32 is off (full float32, as the crate computes), and each timed iteration ends with
+On CUDA, TF32 is off (full float32, as the crate computes) unless --tf32 default leaves
+PyTorch's defaults (cuDNN's convolutions in TF32), and each timed iteration ends with
 the loss read back to the host (a synchronization). Every mode reports the time from the
 process start (START_NS in the environment, nanoseconds since the epoch, set by the caller just
 before starting it) to the end of the first iteration, and the GPU's peak allocated memory.
@@ -168,13 +169,16 @@ def main():
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--iterations", type=int, default=10, help="timed iterations")
     ap.add_argument("--warmup", type=int, default=2, help="untimed iterations first")
+    ap.add_argument("--tf32", choices=["off", "default"], default="off",
+                    help="CUDA: off (full float32, as the crate computes) or PyTorch's default "
+                         "(TF32 in cuDNN's convolutions, as a user gets it)")
     args = ap.parse_args()
 
     start_ns = int(os.environ.get("START_NS", T_IMPORT))
     path = args.onnx or next((p for p in DEFAULT_ONNX if os.path.exists(p)), DEFAULT_ONNX[0])
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    if device.type == "cuda":
+    if device.type == "cuda" and args.tf32 == "off":
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
     weights, convention = load_onnx(path)
@@ -242,6 +246,7 @@ def main():
         "torch": torch.__version__,
         "device": args.device,
         "gpu": gpu,
+        "tf32": {"off": False, "default": torch.backends.cudnn.allow_tf32}[args.tf32] if gpu else None,
         "mode": args.mode,
         "size": args.size,
         "threads": torch.get_num_threads(),

@@ -18,18 +18,22 @@
 //! ```text
 //! cargo run --release --example iteration_timing -- [--mode adam|lbfgs-eval|run] [--size N]
 //!     [--iterations K] [--warmup W] [--backend flex|ndarray|wgpu|cuda] [--no-winograd]
+//!     [--convolution burn|im2col|winograd2|winograd4|f16]
 //! cargo run --release --example iteration_timing -- --list-backends
 //! ```
 //!
 //! `--no-winograd` times Burn's own convolutions and autodiff instead of the Winograd CPU
-//! path (the before/after of docs/performance.md).
+//! path (the before/after of docs/performance.md). `--convolution` (or the environment's
+//! `STYLE_TRANSFER_CONVOLUTION`; the flag wins) picks how the tensor path computes VGG19's
+//! convolutions (`Settings::with_convolution`, the GPU candidates of
+//! `benches/gpu_candidates.sh`). `run` also reports the objective's evaluations.
 
 use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use style_transfer::image_io::{self, Size};
 use style_transfer::{
-    Backend, Control, Progress, Settings, Solver, StyleTransfer, VggWeights, fetch,
+    Backend, Control, Convolution, Progress, Settings, Solver, StyleTransfer, VggWeights, fetch,
 };
 
 /// Nanoseconds since the epoch.
@@ -47,6 +51,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut mode, mut size, mut iterations, mut warmup) = ("adam".to_string(), 256u32, 10, 2);
     let mut backend = Backend::preferred().ok_or("no backend compiled in")?;
     let mut winograd = true;
+    let mut convolution: Convolution = match std::env::var("STYLE_TRANSFER_CONVOLUTION") {
+        Ok(name) => name.parse()?,
+        Err(_) => Convolution::default(),
+    };
+    let mut evaluations = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
@@ -57,6 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--warmup" => warmup = value()?.parse()?,
             "--backend" => backend = value()?.parse()?,
             "--no-winograd" => winograd = false,
+            "--convolution" => convolution = value()?.parse()?,
             "--list-backends" => {
                 Backend::available().iter().for_each(|b| println!("{b}"));
                 return Ok(());
@@ -70,7 +80,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let device = backend.device()?;
     let weights = VggWeights::from_onnx(fetch::default_weights()?)?;
-    let images = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/images");
+    // The repository's images; a binary copied to another machine (benches/gpu_candidates.sh)
+    // finds them under the current folder.
+    let images = [Path::new(env!("CARGO_MANIFEST_DIR")), Path::new(".")]
+        .map(|root| root.join("examples/images"))
+        .into_iter()
+        .find(|dir| dir.is_dir())
+        .ok_or("examples/images not found: run from the repository's root")?;
     let exact = Size::Exact {
         width: size,
         height: size,
@@ -80,6 +96,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let convention = weights.convention();
     let settings = Settings::new()
         .with_winograd(winograd)
+        .with_convolution(convolution)
         .with_size(exact)
         .with_style_size(exact);
     let settings = match mode.as_str() {
@@ -103,6 +120,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })?;
         times.push(begin.elapsed().as_secs_f64());
         totals.push(result.losses.total);
+        evaluations = Some(result.evaluations);
         (warmup, iterations) = (0, result.iterations);
     } else if mode == "adam" {
         // The engine's own loop, timed between consecutive iterations by the observer.
@@ -154,7 +172,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     println!(
-        "{{\"impl\": \"style-transfer\", \"backend\": \"{backend}\", \"mode\": \"{mode}\", \"winograd\": {winograd}, \"size\": {size}, \"threads\": {threads}, \"warmup\": {warmup}, \"iterations\": {iterations}, \"seconds_per_iteration\": {{\"mean\": {mean}, \"median\": {median}}}, \"total_loss_first\": {}, \"total_loss_last\": {}, \"peak_rss_kib\": {peak_kib}, \"first_iteration_seconds\": {}, \"wall_seconds\": {}}}",
+        "{{\"impl\": \"style-transfer\", \"backend\": \"{backend}\", \"mode\": \"{mode}\", \"winograd\": {winograd}, \"convolution\": \"{convolution}\", \"evaluations\": {}, \"size\": {size}, \"threads\": {threads}, \"warmup\": {warmup}, \"iterations\": {iterations}, \"seconds_per_iteration\": {{\"mean\": {mean}, \"median\": {median}}}, \"total_loss_first\": {}, \"total_loss_last\": {}, \"peak_rss_kib\": {peak_kib}, \"first_iteration_seconds\": {}, \"wall_seconds\": {}}}",
+        evaluations.map_or("null".to_string(), |n| n.to_string()),
         totals.first().copied().unwrap_or(f64::NAN),
         totals.last().copied().unwrap_or(f64::NAN),
         first_ns.map_or(f64::NAN, |t| t.saturating_sub(start_ns) as f64 / 1e9),

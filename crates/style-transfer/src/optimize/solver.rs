@@ -63,6 +63,7 @@ pub(crate) fn solve(
         device,
     );
     let mut tracker = Tracker {
+        evaluations: 0,
         best: None,
         last_finite: None,
         start: level.start,
@@ -212,6 +213,8 @@ impl Projector {
 
 /// Best and last finite images, and the observer.
 struct Tracker<'a> {
+    /// Evaluations of the objective so far.
+    evaluations: usize,
     best: Option<(f64, Tensor<4>, LossTerms)>,
     last_finite: Option<Tensor<4>>,
     start: Instant,
@@ -225,6 +228,7 @@ struct Tracker<'a> {
 impl Tracker<'_> {
     /// Notes an evaluated point with finite losses.
     fn record(&mut self, x: &Tensor<4>, terms: &LossTerms) {
+        self.evaluations += 1;
         self.last_finite = Some(x.clone());
         if self
             .best
@@ -280,6 +284,7 @@ impl Tracker<'_> {
             pixels,
             losses,
             iterations,
+            evaluations: self.evaluations,
             scale: self.scale.0,
             ended,
         })
