@@ -11,7 +11,7 @@
 //! weight gradient the same way when the weights are not tracked).
 //!
 //! Each candidate is checked against Burn's `conv2d` on every backend, values and input
-//! gradient, on every VGG19 layer shape (crates/style-transfer/tests/convolution.rs).
+//! gradient, on every VGG19 layer shape (tests/convolution.rs).
 
 use std::fmt;
 use std::str::FromStr;
@@ -344,7 +344,8 @@ mod tests {
     }
 
     /// `B^T`, `G` and `A^T` of both forms make an exact 1-D correlation: for every filter and
-    /// signal, `A^T [(G g) . (B^T d)]` equals `y[i] = sum_k d[i + k] g[k]`.
+    /// signal, `A^T [(G g) . (B^T d)]` equals `y[i] = sum_k d[i + k] g[k]` (up to the float32
+    /// rounding of the matrices' entries such as 1/6).
     #[test]
     fn the_transforms_compute_a_correlation() {
         for form in [&F2X2, &F4X4] {
@@ -362,7 +363,7 @@ mod tests {
                     .map(|a| form.at[p * t + a] as f64 * gg[a] * bd[a])
                     .sum();
                 let want: f64 = (0..3).map(|k| d[p + k] * g[k]).sum();
-                assert!((y - want).abs() < 1e-9, "m {m}, output {p}: {y} vs {want}");
+                assert!((y - want).abs() < 1e-6, "m {m}, output {p}: {y} vs {want}");
             }
         }
     }
