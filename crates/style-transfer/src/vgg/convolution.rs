@@ -275,7 +275,9 @@ fn winograd(x: Tensor<4>, weight: Tensor<4>, form: &WinogradForm) -> Tensor<4> {
         .matmul(kin)
         .reshape([channels, count, xi])
         .permute([2, 0, 1]);
-    // U = G g G^T: [out * in, 9] x [9, xi] -> [xi, out, in]
+    // U = G g G^T: [out * in, 9] x [9, xi] -> [xi, out, in]. Recomputed (with the three
+    // small transform matrices uploaded) on every forward pass: a few percent of the layer's
+    // multiplies; caching U per layer in `Vgg19` is the next step if the GPU run picks this.
     let kg = Tensor::<2>::from_data(TensorData::new(two_sided(form.g, t, 3), [9, xi]), &device);
     let u = weight
         .reshape([out * channels, 9])
