@@ -71,6 +71,13 @@ fn adam_and_lbfgs_lower_the_loss(backend: Backend) {
             result.losses.total
         );
         assert!(result.losses.style > 0.0 && result.losses.content > 0.0);
+        // One evaluation per Adam iteration and the final scoring; L-BFGS at least one per
+        // iteration (its line searches may add more).
+        if matches!(solver, Solver::Adam { .. }) {
+            assert_eq!(result.evaluations, 5);
+        } else {
+            assert!(result.evaluations >= result.iterations);
+        }
     }
 }
 

@@ -79,8 +79,9 @@ pub struct Stylized {
     pub losses: LossTerms,
     /// Iterations done at the scale the run ended in.
     pub iterations: usize,
-    /// Evaluations of the objective (loss and gradient) at the scale the run ended in: one
-    /// per Adam iteration plus the final scoring, L-BFGS's line searches included.
+    /// Evaluations of the objective at the scale the run ended in: one (loss and gradient)
+    /// per Adam iteration plus the final scoring (loss only); L-BFGS's line searches
+    /// included.
     pub evaluations: usize,
     /// The scale the run ended in, from 1 (the last, `scales`, unless stopped earlier).
     pub scale: usize,
