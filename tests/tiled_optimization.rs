@@ -10,13 +10,14 @@ use common::{image, perturbed, weights};
 use image::{GrayImage, Luma, RgbImage};
 use style_transfer::burn::tensor::{Tensor, TensorData};
 use style_transfer::{
-    Backend, Control, DEFAULT_TILE_HALO, Error, Objective, Progress, Settings, Size, Solver,
-    StyleTransfer, Tiling,
+    Backend, Control, DEFAULT_TILE_HALO, EndReason, Error, Objective, Observer, Progress, Settings,
+    Size, Solver, StyleTransfer, TileProgress, Tiling,
 };
 
 backend_tests!(
     tiles_evaluate_the_whole_pictures_objective,
-    a_run_in_tiles_ends_near_the_whole_run_without_seams
+    a_run_in_tiles_ends_near_the_whole_run_without_seams,
+    a_run_in_tiles_stops_between_two_tiles
 );
 
 /// The content photo and the painting at the test's size.
@@ -244,6 +245,103 @@ fn a_run_in_tiles_ends_near_the_whole_run_without_seams(backend: Backend) {
         seams <= 1.1 * whole_seams,
         "seams {seams} vs whole {whole_seams}"
     );
+}
+
+/// Stops a run at the first tile of `at` (an iteration and a pass), keeping every tile
+/// reported before.
+struct StopAtTile {
+    at: (usize, usize),
+    seen: Vec<TileProgress>,
+    /// Tiles per evaluation as the iterations' progress reports them.
+    tiles: usize,
+}
+
+impl Observer for StopAtTile {
+    fn observe(&mut self, progress: &Progress<'_>) -> Control {
+        self.tiles = progress.tiles;
+        Control::Continue
+    }
+    fn tile(&mut self, progress: &TileProgress) -> Control {
+        self.seen.push(*progress);
+        match (progress.iteration, progress.pass) == self.at {
+            true => Control::Stop,
+            false => Control::Continue,
+        }
+    }
+}
+
+/// An evaluation in tiles can be stopped between two tiles (Ctrl-C at 4096 px does not wait
+/// for an iteration of minutes): the run ends with the best image of the iterations before,
+/// the same as a run stopped after them; during the first evaluation there is none
+/// ([`Error::Stopped`]), unless a coarser scale finished.
+fn a_run_in_tiles_stops_between_two_tiles(backend: Backend) {
+    if backend == Backend::Wgpu {
+        return; // Tiles run on the host path; the refusal is tested above.
+    }
+    let (content, style) = pictures();
+    let device = backend.device().unwrap();
+    let settings = Settings::default()
+        .with_size(Size::Longest(176))
+        .with_solver(Solver::Adam { lr: 2.0 })
+        .with_iterations(5)
+        .with_tiling(Tiling::Tiles(64));
+    let engine = StyleTransfer::from_settings(weights(), settings.clone(), &device);
+    let styles = [(&style, 1.0)];
+    let stop = |at: (usize, usize)| {
+        let mut observer = StopAtTile {
+            at,
+            seen: Vec::new(),
+            tiles: 0,
+        };
+        let result = engine.run(&content, &styles, &mut observer);
+        (result, observer)
+    };
+    // Stopped in iteration 3's second pass.
+    let (stopped, observer) = stop((3, 2));
+    let stopped = stopped.unwrap();
+    assert_eq!(stopped.ended, EndReason::Stopped);
+    assert_eq!(stopped.iterations, 2);
+    // Every tile of both passes reported, in order, up to the stop.
+    let n = observer.tiles;
+    assert!(n >= 6, "{n} tiles");
+    let expected: Vec<(usize, usize, usize)> = (1..=3)
+        .flat_map(|i| (1..=2).flat_map(move |pass| (1..=n).map(move |t| (i, pass, t))))
+        .take(2 * n * 2 + n + 1)
+        .collect();
+    let seen: Vec<(usize, usize, usize)> = (observer.seen.iter())
+        .map(|p| {
+            assert_eq!(p.tiles, n);
+            (p.iteration, p.pass, p.tile)
+        })
+        .collect();
+    assert_eq!(seen, expected);
+    // The same image as a run stopped by its observer after iteration 2.
+    let mut after_two = |p: &Progress<'_>| match p.iteration {
+        2 => Control::Stop,
+        _ => Control::Continue,
+    };
+    let reference = engine.run(&content, &styles, &mut after_two).unwrap();
+    assert_eq!(reference.iterations, 2);
+    assert_eq!(stopped.image, reference.image);
+    assert_eq!(stopped.losses.total, reference.losses.total);
+    // Stopped during the first evaluation: no image.
+    let (first, _) = stop((1, 1));
+    let err = first.unwrap_err();
+    assert!(matches!(*err.error, Error::Stopped), "{err}");
+    // Two scales (88 px whole, then 176 in tiles of 96): stopped at the second scale's first
+    // tile, the first scale's result, at the output size.
+    let two = settings.with_scales(2).with_tiling(Tiling::Tiles(96));
+    let engine = StyleTransfer::from_settings(weights(), two, &device);
+    let mut observer = StopAtTile {
+        at: (1, 1),
+        seen: Vec::new(),
+        tiles: 0,
+    };
+    let coarse = engine.run(&content, &styles, &mut observer).unwrap();
+    assert_eq!(observer.seen.len(), 1);
+    assert_eq!(coarse.ended, EndReason::Stopped);
+    assert_eq!(coarse.scale, 1);
+    assert_eq!(coarse.image.dimensions(), content.dimensions());
 }
 
 #[test]

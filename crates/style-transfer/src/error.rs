@@ -157,6 +157,11 @@ pub enum Error {
         hint: String,
     },
 
+    /// The observer stopped the run (between the tiles of an evaluation) before any
+    /// evaluation finished, so there is no image to return.
+    #[error("stopped before the first evaluation finished: there is no image to return")]
+    Stopped,
+
     /// A configuration value is out of range.
     #[error("invalid {name}: {reason}")]
     InvalidConfig {

@@ -108,7 +108,7 @@ pub use optimize::losses;
 pub use optimize::{
     Control, Criterion, DEFAULT_STYLE_LAYERS, DEFAULT_TILE_HALO, EndReason, Init, LayerWeight,
     LossTerms, MIN_TILE_SIDE, Objective, Observer, OriginalColors, Progress, RunError, Settings,
-    Solver, StyleTransfer, Stylized, Temporal,
+    Solver, StyleTransfer, Stylized, Temporal, TileProgress,
 };
 pub use plan::{MemoryPlan, Tiling};
 pub use vgg::{

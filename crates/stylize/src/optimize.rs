@@ -15,8 +15,8 @@ use style_transfer::burn::tensor::Device;
 use style_transfer::fetch::{self, FastNetwork};
 use style_transfer::image_io::{self, DecodeLimits, Picture, Size};
 use style_transfer::{
-    Backend, FastStyle, Init, MIN_INPUT_SIDE, OriginalColors, Pooling, RunError, Settings, Solver,
-    StyleTransfer, Stylized, Tiling, VggWeights,
+    Backend, Error, FastStyle, Init, MIN_INPUT_SIDE, OriginalColors, Pooling, RunError, Settings,
+    Solver, StyleTransfer, Stylized, Tiling, VggWeights,
 };
 
 use crate::batch::{self, Batch, Job, Painted};
@@ -363,6 +363,16 @@ fn finish(
 ) -> Result<Painted, Failure> {
     let stylized = match result {
         Ok(stylized) => stylized,
+        Err(run_error) if how.interrupted && matches!(*run_error.error, Error::Stopped) => {
+            // Ctrl-C during the first evaluation (in tiles): no image to save.
+            return Err(Failure {
+                kind: Kind::Interrupted,
+                message: format!(
+                    "{}: interrupted before the first iteration finished: nothing saved",
+                    how.input.display()
+                ),
+            });
+        }
         Err(run_error) => {
             let mut failure = Failure::runtime(*run_error.error);
             failure.message = format!("{}: {}", how.input.display(), failure.message);

@@ -1,13 +1,14 @@
 //! The run's observer: a progress bar on a terminal, plain lines otherwise, intermediate
-//! images with `--save-every`, and Ctrl-C, which stops the run at the next iteration.
+//! images with `--save-every`, and Ctrl-C, which stops the run at the next iteration (in
+//! tiles, at the next tile).
 
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use style_transfer::{Control, LossTerms, Observer, Progress};
+use style_transfer::{Control, LossTerms, Observer, Progress, TileProgress};
 
 use crate::output::Output;
 
@@ -58,6 +59,10 @@ pub struct Reporter<'a> {
     /// Work done, in units of one iteration at the output size (a level half the size costs
     /// a quarter), so that the time left of a multi-scale run is not underestimated.
     work_done: f64,
+    /// The bar's message after the last iteration (tiles are reported after it).
+    message: String,
+    /// When the last line was printed (lines view: tiles are reported every 30 s).
+    last_line: Instant,
 }
 
 impl<'a> Reporter<'a> {
@@ -94,6 +99,8 @@ impl<'a> Reporter<'a> {
             iterations,
             scales,
             work_done: 0.0,
+            message: String::new(),
+            last_line: Instant::now(),
         }
     }
 
@@ -168,14 +175,16 @@ impl Observer for Reporter<'_> {
             ProgressView::Bar => {
                 if let Some(bar) = &self.bar {
                     bar.set_position(self.done as u64);
-                    bar.set_message(format!(
+                    self.message = format!(
                         "{}{scale} {per_iteration:.2} s/it, {left} left",
                         summary(p.losses)
-                    ));
+                    );
+                    bar.set_message(self.message.clone());
                 }
             }
             ProgressView::Lines(every) => {
                 if self.done.is_multiple_of(every) || self.done == self.total {
+                    self.last_line = Instant::now();
                     eprintln!(
                         "iteration {}/{}{scale}: {}, {per_iteration:.2} s/it, {left} left",
                         self.done,
@@ -190,6 +199,35 @@ impl Observer for Reporter<'_> {
             self.say(&format!(
                 "interrupted at iteration {}: saving the best image so far",
                 self.done
+            ));
+            return Control::Stop;
+        }
+        Control::Continue
+    }
+
+    /// Ctrl-C between two tiles ends the run without waiting for the iteration; the tiles
+    /// show on the bar after the last iteration's losses (in a log, a line every 30 s).
+    fn tile(&mut self, p: &TileProgress) -> Control {
+        let what = match p.pass {
+            1 => "Grams",
+            _ => "gradient",
+        };
+        let tile = format!("tile {}/{} ({what})", p.tile, p.tiles);
+        match (&self.bar, self.view) {
+            (Some(bar), _) => bar.set_message(match self.message.is_empty() {
+                true => format!("iteration {}: {tile}", self.done + 1),
+                false => format!("{} | {tile}", self.message),
+            }),
+            (None, ProgressView::Lines(_)) if self.last_line.elapsed().as_secs() >= 30 => {
+                self.last_line = Instant::now();
+                eprintln!("iteration {}/{}: {tile}", self.done + 1, self.total);
+            }
+            _ => {}
+        }
+        if self.interrupted.load(Ordering::SeqCst) {
+            self.say(&format!(
+                "interrupted during iteration {}: saving the best image of the iterations before it",
+                self.done + 1
             ));
             return Control::Stop;
         }

@@ -180,7 +180,7 @@ impl StyleTransfer {
             .map(|(s, (_, w))| (s, *w))
             .collect();
         let mut previous: Option<RgbImage> = None;
-        let mut result = None;
+        let mut result: Option<Stylized> = None;
         for (scale, (w, h)) in (1..).zip(levels) {
             let level_content = image_io::resize(
                 &final_content,
@@ -201,7 +201,7 @@ impl StyleTransfer {
                 (None, Init::Noise) => noise_image(w, h, settings.seed),
             };
             let objective = self.objective(&level_content, &styles)?;
-            let level = solver::solve(
+            let solved = solver::solve(
                 settings.solver,
                 settings.iterations,
                 Problem {
@@ -217,7 +217,17 @@ impl StyleTransfer {
                     tiles: objective.tile_count(h as usize, w as usize),
                 },
                 observer,
-            )?;
+            );
+            let level = match (solved, result.take()) {
+                (Ok(level), _) => level,
+                // Stopped during this scale's first evaluation: the coarser scale's result.
+                (Err(e), Some(mut coarser)) if matches!(*e.error, Error::Stopped) => {
+                    coarser.ended = EndReason::Stopped;
+                    result = Some(coarser);
+                    break;
+                }
+                (Err(e), _) => return Err(e),
+            };
             let stopped = level.ended == EndReason::Stopped;
             previous = Some(level.image.clone());
             result = Some(level);

@@ -32,7 +32,7 @@ pub use engine::StyleTransfer;
 pub use lbfgs::Criterion;
 pub use losses::LayerWeight;
 pub use objective::Objective;
-pub use progress::{Control, EndReason, Observer, Progress, RunError, Stylized};
+pub use progress::{Control, EndReason, Observer, Progress, RunError, Stylized, TileProgress};
 pub use settings::{
     DEFAULT_STYLE_LAYERS, DEFAULT_TILE_HALO, Init, MIN_TILE_SIDE, OriginalColors, Settings, Solver,
     Temporal,

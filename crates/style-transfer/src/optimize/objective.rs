@@ -16,6 +16,7 @@ use crate::optimize::host_path::{
 };
 use crate::optimize::losses::{ContentLoss, GuidedStyle, StyleLoss, TemporalLoss, total_variation};
 use crate::optimize::masks::Mask;
+use crate::optimize::progress::{Control, TileProgress};
 use crate::optimize::settings::Settings;
 use crate::optimize::terms::{self, LossTerms, LossWeights};
 use crate::optimize::tiles::{self, TileGrid};
@@ -265,7 +266,9 @@ impl Objective {
 
     /// The loss terms at `x` (`[1, 3, h, w]`, no autodiff) without a gradient.
     pub fn terms(&self, vgg: &Vgg19, x: Tensor<4>) -> Result<LossTerms> {
-        let (terms, _) = self.compute(vgg, x, false, 0)?;
+        let (terms, _) = self
+            .compute(vgg, x, false, 0, &mut go_on)
+            .map_err(Halt::error)?;
         Ok(terms)
     }
 
@@ -277,8 +280,32 @@ impl Objective {
         x: Tensor<4>,
         iteration: usize,
     ) -> Result<(LossTerms, Tensor<4>)> {
-        let (terms, grad) = self.compute(vgg, x, true, iteration)?;
+        self.evaluate_watched(vgg, x, iteration, &mut go_on)
+            .map_err(Halt::error)
+    }
+
+    /// [`Objective::evaluate`], telling `watch` after each tile of an evaluation in tiles
+    /// (which may stop it: [`Halt::Stopped`]).
+    pub(crate) fn evaluate_watched(
+        &self,
+        vgg: &Vgg19,
+        x: Tensor<4>,
+        iteration: usize,
+        watch: &mut dyn FnMut(&TileProgress) -> Control,
+    ) -> std::result::Result<(LossTerms, Tensor<4>), Halt> {
+        let (terms, grad) = self.compute(vgg, x, true, iteration, watch)?;
         Ok((terms, grad.expect("gradient requested")))
+    }
+
+    /// [`Objective::terms`], telling `watch` after each tile.
+    pub(crate) fn terms_watched(
+        &self,
+        vgg: &Vgg19,
+        x: Tensor<4>,
+        watch: &mut dyn FnMut(&TileProgress) -> Control,
+    ) -> std::result::Result<LossTerms, Halt> {
+        let (terms, _) = self.compute(vgg, x, false, 0, watch)?;
+        Ok(terms)
     }
 
     fn compute(
@@ -287,9 +314,10 @@ impl Objective {
         x: Tensor<4>,
         gradient: bool,
         iteration: usize,
-    ) -> Result<(LossTerms, Option<Tensor<4>>)> {
+        watch: &mut dyn FnMut(&TileProgress) -> Control,
+    ) -> std::result::Result<(LossTerms, Option<Tensor<4>>), Halt> {
         let (terms, grad) = match self.host.is_some() {
-            true => self.compute_winograd(x.clone(), gradient, iteration, None)?,
+            true => self.compute_winograd(x.clone(), gradient, iteration, None, watch)?,
             false => self.compute_burn(vgg, x.clone(), gradient, iteration)?,
         };
         let Some((temporal, weight)) = &self.temporal else {
@@ -379,21 +407,33 @@ impl Objective {
         Ok((terms, grad))
     }
 
-    /// One evaluation on the host path, with its steps timed into `profile`.
+    /// One evaluation on the host path, with its steps timed into `profile`; in tiles,
+    /// `watch` is told after each tile.
     fn compute_winograd(
         &self,
         x: Tensor<4>,
         gradient: bool,
         iteration: usize,
         mut profile: Option<&mut Vec<StepTime>>,
-    ) -> Result<(LossTerms, Option<Tensor<4>>)> {
+        watch: &mut dyn FnMut(&TileProgress) -> Control,
+    ) -> std::result::Result<(LossTerms, Option<Tensor<4>>), Halt> {
         let (vgg, targets) = self.host.as_ref().expect("the host path applies");
         let [_, _, h, w] = x.dims();
         let start = Instant::now();
         let pixels = tensor_values(&x);
         let mut copies = start.elapsed().as_secs_f64();
         let (terms, grad) = match &self.tiles {
-            Some(grid) => tiles::evaluate(vgg, &pixels, (h, w), targets, grid, gradient, iteration),
+            Some(grid) => tiles::evaluate(
+                vgg,
+                &pixels,
+                (h, w),
+                targets,
+                grid,
+                gradient,
+                iteration,
+                watch,
+            )
+            .ok_or(Halt::Stopped)?,
             None => vgg.evaluate(&pixels, h, w, targets, gradient, profile.as_deref_mut()),
         };
         let start = Instant::now();
@@ -430,9 +470,39 @@ impl Objective {
             });
         }
         let mut steps = Vec::new();
-        self.compute_winograd(x, true, 0, Some(&mut steps))?;
+        (self.compute_winograd(x, true, 0, Some(&mut steps), &mut go_on)).map_err(Halt::error)?;
         Ok(steps)
     }
+}
+
+/// Why an evaluation returned no value.
+#[derive(Debug)]
+pub(crate) enum Halt {
+    /// It failed.
+    Failed(Error),
+    /// The watch answered [`Control::Stop`] between two tiles.
+    Stopped,
+}
+
+impl From<Error> for Halt {
+    fn from(error: Error) -> Self {
+        Halt::Failed(error)
+    }
+}
+
+impl Halt {
+    /// The error; a stop is [`Error::Stopped`].
+    pub(crate) fn error(self) -> Error {
+        match self {
+            Halt::Failed(error) => error,
+            Halt::Stopped => Error::Stopped,
+        }
+    }
+}
+
+/// A watch that always goes on.
+fn go_on(_: &TileProgress) -> Control {
+    Control::Continue
 }
 
 /// [`Error::NonFinite`] naming the first loss term (or the gradient, by its sum) that is NaN

@@ -45,6 +45,24 @@ pub enum Control {
     Stop,
 }
 
+/// What an observer sees after each tile of an evaluation in tiles (see
+/// [`crate::Settings::with_tiling`]): at sizes where one evaluation takes minutes, this is
+/// where a run can be stopped without waiting for the iteration to end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TileProgress {
+    /// The iteration the evaluation belongs to, from 1 (L-BFGS's line search may evaluate
+    /// several times in one iteration; 0 is the final scoring after the last iteration).
+    pub iteration: usize,
+    /// The pass: 1 sums the Gram matrices tile by tile (forward only), 2 runs each tile
+    /// backward with the whole picture's loss (evaluations with a gradient only).
+    pub pass: usize,
+    /// Tiles finished in this pass, from 1.
+    pub tile: usize,
+    /// Tiles in this pass.
+    pub tiles: usize,
+}
+
 /// Receives progress after each iteration and may stop the run.
 pub trait Observer {
     /// Whether [`Progress::image`] should hold the current image at `iteration` (converting it
@@ -55,6 +73,14 @@ pub trait Observer {
     }
     /// Called after each iteration.
     fn observe(&mut self, progress: &Progress<'_>) -> Control;
+    /// Called after each tile of an evaluation in tiles; [`Control::Stop`] abandons the
+    /// evaluation and ends the run with the best image of the iterations finished before it
+    /// (a run stopped during its first evaluation has none: [`Error::Stopped`], unless a
+    /// coarser scale finished). Default: go on.
+    fn tile(&mut self, progress: &TileProgress) -> Control {
+        let _ = progress;
+        Control::Continue
+    }
 }
 
 impl<F: FnMut(&Progress<'_>) -> Control> Observer for F {

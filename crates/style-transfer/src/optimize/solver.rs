@@ -12,8 +12,10 @@ use crate::error::{Error, Result};
 use crate::image_io::convention::InputConvention;
 use crate::image_io::{image_to_tensor, tensor_to_image, tensor_to_pixels, tensor_values};
 use crate::optimize::lbfgs::{DeviceSpace, HostSpace, Lbfgs, LbfgsConfig, Space};
-use crate::optimize::objective::Objective;
-use crate::optimize::progress::{Control, EndReason, Observer, Progress, RunError, Stylized};
+use crate::optimize::objective::{Halt, Objective};
+use crate::optimize::progress::{
+    Control, EndReason, Observer, Progress, RunError, Stylized, TileProgress,
+};
 use crate::optimize::settings::Solver;
 use crate::optimize::terms::LossTerms;
 use crate::vgg::model::Vgg19;
@@ -73,14 +75,20 @@ pub(crate) fn solve(
         tiles: level.tiles,
         convention,
     };
-    let evaluate = |x: Tensor<4>, iteration: usize| losses.evaluate(vgg, x, iteration);
+    let evaluate = |x: Tensor<4>, iteration: usize, watch: &mut Watch<'_>| {
+        losses.evaluate_watched(vgg, x, iteration, watch)
+    };
     match solver {
         Solver::Adam { lr } => {
             let adam = AdamConfig::new().with_epsilon(1e-8).build();
             let mut x = projector.project(x);
             let mut state = None;
             for iteration in 1..=iterations {
-                let (terms, grad) = evaluate(x.clone(), iteration).map_err(|e| tracker.fail(e))?;
+                let (terms, grad) = match evaluate(x.clone(), iteration, &mut |p| tracker.tile(p)) {
+                    Ok(value) => value,
+                    Err(Halt::Stopped) => return tracker.finish(iteration - 1, EndReason::Stopped),
+                    Err(Halt::Failed(e)) => return Err(tracker.fail(e)),
+                };
                 tracker.record(&x, &terms);
                 let (next, next_state) = adam.step(lr, x, grad, state);
                 (x, state) = (projector.project(next), next_state);
@@ -89,7 +97,11 @@ pub(crate) fn solve(
                 }
             }
             // Score the final image too: the last step may have improved it.
-            let terms = losses.terms(vgg, x.clone()).map_err(|e| tracker.fail(e))?;
+            let terms = match losses.terms_watched(vgg, x.clone(), &mut |p| tracker.tile(p)) {
+                Ok(terms) => terms,
+                Err(Halt::Stopped) => return tracker.finish(iterations, EndReason::Stopped),
+                Err(Halt::Failed(e)) => return Err(tracker.fail(e)),
+            };
             tracker.record(&x, &terms);
             tracker.finish(iterations, EndReason::Done)
         }
@@ -131,7 +143,13 @@ struct LbfgsRun<'a, 't, E> {
     tracker: &'a mut Tracker<'t>,
 }
 
-impl<E: Fn(Tensor<4>, usize) -> Result<(LossTerms, Tensor<4>)>> LbfgsRun<'_, '_, E> {
+/// A watch told after each tile of an evaluation in tiles.
+type Watch<'a> = dyn FnMut(&TileProgress) -> Control + 'a;
+
+impl<E> LbfgsRun<'_, '_, E>
+where
+    E: Fn(Tensor<4>, usize, &mut Watch<'_>) -> std::result::Result<(LossTerms, Tensor<4>), Halt>,
+{
     /// L-BFGS iterations from `x` until `iterations` are done, the observer stops or a
     /// stopping rule fires; `convert` turns L-BFGS's vectors into images and gradients back.
     /// Returns the iterations done and why the loop ended.
@@ -154,15 +172,20 @@ impl<E: Fn(Tensor<4>, usize) -> Result<(LossTerms, Tensor<4>)>> LbfgsRun<'_, '_,
         for iteration in 1..=iterations {
             // Every point the line search evaluates; the accepted one is reported.
             let mut evaluated: Vec<(LossTerms, Tensor<4>)> = Vec::new();
-            let mut eval = |v: &S::Vector| -> Result<(f64, S::Vector)> {
+            let mut eval = |v: &S::Vector| -> std::result::Result<(f64, S::Vector), Halt> {
                 let x = projector.project(to_tensor(v));
-                let (terms, grad) = evaluate(x.clone(), iteration)?;
+                let (terms, grad) = evaluate(x.clone(), iteration, &mut |p| tracker.tile(p))?;
                 let total = terms.total;
                 tracker.record(&x, &terms);
                 evaluated.push((terms, x));
                 Ok((total, from_tensor(grad)))
             };
-            let step = lbfgs.step(&mut x, &mut eval).map_err(|e| tracker.fail(e))?;
+            let step = match lbfgs.step(&mut x, &mut eval) {
+                Ok(step) => step,
+                // Stopped between two tiles: the iterations before this one stand.
+                Err(Halt::Stopped) => return Ok((iteration - 1, EndReason::Stopped)),
+                Err(Halt::Failed(e)) => return Err(tracker.fail(e)),
+            };
             x = from_tensor(projector.project(to_tensor(&x)));
             let accepted = evaluated
                 .iter()
@@ -258,6 +281,11 @@ impl Tracker<'_> {
         self.observer.observe(&progress)
     }
 
+    /// Tells the observer that a tile is done.
+    fn tile(&mut self, progress: &TileProgress) -> Control {
+        self.observer.tile(progress)
+    }
+
     /// A failed run, carrying the last image whose losses were finite.
     fn fail(&mut self, error: Error) -> RunError {
         let image = self
@@ -272,9 +300,12 @@ impl Tracker<'_> {
 
     fn finish(self, iterations: usize, ended: EndReason) -> Result<Stylized, RunError> {
         let (_, x, losses) = self.best.ok_or_else(|| {
-            RunError::from(Error::InvalidConfig {
-                name: "iterations",
-                reason: "the run ended before any evaluation".into(),
+            RunError::from(match ended {
+                EndReason::Stopped => Error::Stopped,
+                _ => Error::InvalidConfig {
+                    name: "iterations",
+                    reason: "the run ended before any evaluation".into(),
+                },
             })
         })?;
         let image = tensor_to_image(&x, self.convention)?;
