@@ -1,8 +1,8 @@
 //! The optimization in tiles: with a halo that covers the picture the tiled objective is the
 //! whole one (loss terms and gradient, with masks and a content-weight map too); with the
-//! default halo it stays close; a short run in tiles ends near the whole run's loss without
-//! seams along the tile borders; tiles off the host path and tiles no run can use are
-//! refused with their error kinds.
+//! default halo it stays close, on the host path and on Burn's (wgpu's); a short run in tiles
+//! ends near the whole run's loss without seams along the tile borders, and stops between two
+//! tiles when asked; tiles no run can use are refused with their error kinds.
 
 mod common;
 
@@ -17,7 +17,8 @@ use style_transfer::{
 backend_tests!(
     tiles_evaluate_the_whole_pictures_objective,
     a_run_in_tiles_ends_near_the_whole_run_without_seams,
-    a_run_in_tiles_stops_between_two_tiles
+    a_run_in_tiles_stops_between_two_tiles,
+    tiles_on_burns_path_evaluate_the_whole_pictures_objective
 );
 
 /// The content photo and the painting at the test's size.
@@ -119,12 +120,7 @@ fn tiles_evaluate_the_whole_pictures_objective(backend: Backend) {
             evaluate(s, backend, &content, &styles, &x)
         };
         if backend == Backend::Wgpu {
-            // Tiles run on the host path only: asked for on a GPU, they are refused.
-            let err = tiled(64, 64, true).unwrap_err();
-            assert!(
-                matches!(err, Error::InvalidConfig { name: "tile", .. }),
-                "{err}"
-            );
+            // Burn's path: the next test (at a size lavapipe runs in time).
             return;
         }
         let (total, grad) = whole().unwrap();
@@ -163,6 +159,50 @@ fn tiles_evaluate_the_whole_pictures_objective(backend: Backend) {
     }
 }
 
+/// Burn's path in tiles (wgpu's, and the CPU backends' with the host path off): with a halo
+/// that covers the picture the tiled objective is the whole one (masks, a content-weight
+/// map, two styles, TV); with the default halo it stays close. At 80x32 in tiles of 64 (on
+/// lavapipe without the second halo), so that lavapipe runs it in time.
+fn tiles_on_burns_path_evaluate_the_whole_pictures_objective(backend: Backend) {
+    let size = Size::Exact {
+        width: 80,
+        height: 32,
+    };
+    let content = style_transfer::image_io::resize(&image("tubingen.jpg"), size);
+    let style = style_transfer::image_io::resize(&image("starry_night.jpg"), Size::Longest(64));
+    let device = backend.device().unwrap();
+    let x = perturbed(&content, &device);
+    let (w, h) = content.dimensions();
+    let settings = Settings::default()
+        .with_winograd(false)
+        .with_tv_weight(1e-3)
+        .with_style_masks(vec![
+            Some(half_mask(w, h, 0.6, true)),
+            Some(half_mask(w, h, 0.6, false)),
+        ])
+        .with_content_weight_map(Some(half_mask(w, h, 0.3, false)));
+    let styles = [(&style, 1.0), (&content, 0.5)];
+    let run = |tiling: Tiling, halo: u32| {
+        let s = (settings.clone()).with_tiling(tiling).with_tile_halo(halo);
+        evaluate(s, backend, &content, &styles, &x).unwrap()
+    };
+    let (total, grad) = run(Tiling::Off, DEFAULT_TILE_HALO);
+    let (tiled_total, tiled_grad) = run(Tiling::Tiles(64), 64);
+    let loss_diff = (tiled_total - total).abs() / total;
+    assert!(loss_diff < 1e-4, "{tiled_total} vs {total}");
+    let r = relative(&grad, &tiled_grad);
+    assert!(r < 1e-3, "gradient differs by {r} of its largest value");
+    if backend == Backend::Wgpu {
+        return;
+    }
+    let (near_total, near_grad) = run(Tiling::Tiles(64), DEFAULT_TILE_HALO);
+    let loss_diff = (near_total - total).abs() / total;
+    let cos = cosine(&grad, &near_grad);
+    eprintln!("default halo: loss differs by {loss_diff:.2e}, gradient cosine {cos:.6}");
+    assert!(loss_diff < 1e-2, "{near_total} vs {total}");
+    assert!(cos > 0.99, "gradient cosine {cos}");
+}
+
 /// Mean gradient magnitude of the luminance within 4 pixels of the vertical and horizontal
 /// lines every `tile` pixels, over the same away from them.
 fn seam_measure(image: &RgbImage, tile: u32) -> f64 {
@@ -193,7 +233,7 @@ fn seam_measure(image: &RgbImage, tile: u32) -> f64 {
 
 fn a_run_in_tiles_ends_near_the_whole_run_without_seams(backend: Backend) {
     if backend == Backend::Wgpu {
-        return; // Tiles run on the host path; the refusal is tested above.
+        return; // lavapipe is too slow for runs in tiles; Burn's path is tested below.
     }
     let (content, style) = pictures();
     let device = backend.device().unwrap();
@@ -276,7 +316,7 @@ impl Observer for StopAtTile {
 /// ([`Error::Stopped`]), unless a coarser scale finished.
 fn a_run_in_tiles_stops_between_two_tiles(backend: Backend) {
     if backend == Backend::Wgpu {
-        return; // Tiles run on the host path; the refusal is tested above.
+        return; // lavapipe is too slow for runs in tiles: the CPU backends run both paths.
     }
     let (content, style) = pictures();
     let device = backend.device().unwrap();
@@ -285,49 +325,58 @@ fn a_run_in_tiles_stops_between_two_tiles(backend: Backend) {
         .with_solver(Solver::Adam { lr: 2.0 })
         .with_iterations(5)
         .with_tiling(Tiling::Tiles(64));
-    let engine = StyleTransfer::from_settings(weights(), settings.clone(), &device);
     let styles = [(&style, 1.0)];
-    let stop = |at: (usize, usize)| {
-        let mut observer = StopAtTile {
-            at,
-            seen: Vec::new(),
-            tiles: 0,
+    // The host path, and on flex Burn's (wgpu's; lavapipe is too slow for runs in tiles,
+    // ndarray's convolutions for this one).
+    let paths: &[bool] = match backend {
+        Backend::Flex => &[true, false],
+        _ => &[true],
+    };
+    for &host in paths {
+        let engine =
+            StyleTransfer::from_settings(weights(), settings.clone().with_winograd(host), &device);
+        let stop = |at: (usize, usize)| {
+            let mut observer = StopAtTile {
+                at,
+                seen: Vec::new(),
+                tiles: 0,
+            };
+            let result = engine.run(&content, &styles, &mut observer);
+            (result, observer)
         };
-        let result = engine.run(&content, &styles, &mut observer);
-        (result, observer)
-    };
-    // Stopped in iteration 3's second pass.
-    let (stopped, observer) = stop((3, 2));
-    let stopped = stopped.unwrap();
-    assert_eq!(stopped.ended, EndReason::Stopped);
-    assert_eq!(stopped.iterations, 2);
-    // Every tile of both passes reported, in order, up to the stop.
-    let n = observer.tiles;
-    assert!(n >= 6, "{n} tiles");
-    let expected: Vec<(usize, usize, usize)> = (1..=3)
-        .flat_map(|i| (1..=2).flat_map(move |pass| (1..=n).map(move |t| (i, pass, t))))
-        .take(2 * n * 2 + n + 1)
-        .collect();
-    let seen: Vec<(usize, usize, usize)> = (observer.seen.iter())
-        .map(|p| {
-            assert_eq!(p.tiles, n);
-            (p.iteration, p.pass, p.tile)
-        })
-        .collect();
-    assert_eq!(seen, expected);
-    // The same image as a run stopped by its observer after iteration 2.
-    let mut after_two = |p: &Progress<'_>| match p.iteration {
-        2 => Control::Stop,
-        _ => Control::Continue,
-    };
-    let reference = engine.run(&content, &styles, &mut after_two).unwrap();
-    assert_eq!(reference.iterations, 2);
-    assert_eq!(stopped.image, reference.image);
-    assert_eq!(stopped.losses.total, reference.losses.total);
-    // Stopped during the first evaluation: no image.
-    let (first, _) = stop((1, 1));
-    let err = first.unwrap_err();
-    assert!(matches!(*err.error, Error::Stopped), "{err}");
+        // Stopped in iteration 3's second pass.
+        let (stopped, observer) = stop((3, 2));
+        let stopped = stopped.unwrap();
+        assert_eq!(stopped.ended, EndReason::Stopped);
+        assert_eq!(stopped.iterations, 2);
+        // Every tile of both passes reported, in order, up to the stop.
+        let n = observer.tiles;
+        assert!(n >= 6, "{n} tiles");
+        let expected: Vec<(usize, usize, usize)> = (1..=3)
+            .flat_map(|i| (1..=2).flat_map(move |pass| (1..=n).map(move |t| (i, pass, t))))
+            .take(2 * n * 2 + n + 1)
+            .collect();
+        let seen: Vec<(usize, usize, usize)> = (observer.seen.iter())
+            .map(|p| {
+                assert_eq!(p.tiles, n);
+                (p.iteration, p.pass, p.tile)
+            })
+            .collect();
+        assert_eq!(seen, expected);
+        // The same image as a run stopped by its observer after iteration 2.
+        let mut after_two = |p: &Progress<'_>| match p.iteration {
+            2 => Control::Stop,
+            _ => Control::Continue,
+        };
+        let reference = engine.run(&content, &styles, &mut after_two).unwrap();
+        assert_eq!(reference.iterations, 2);
+        assert_eq!(stopped.image, reference.image);
+        assert_eq!(stopped.losses.total, reference.losses.total);
+        // Stopped during the first evaluation: no image.
+        let (first, _) = stop((1, 1));
+        let err = first.unwrap_err();
+        assert!(matches!(*err.error, Error::Stopped), "{err}");
+    }
     // Two scales (88 px whole, then 176 in tiles of 96): stopped at the second scale's first
     // tile, the first scale's result, at the output size.
     let two = settings.with_scales(2).with_tiling(Tiling::Tiles(96));

@@ -31,8 +31,8 @@ pub enum Tiling {
     /// Always, in bands of about this many rows of the picture (the feed-forward networks).
     Rows(u32),
     /// The optimization's objective evaluated in square tiles of this many pixels a side
-    /// (rounded down to a multiple of 16) at every scale larger than one tile, on the CPU
-    /// backends' host path.
+    /// (rounded down to a multiple of 16) at every scale larger than one tile, on any
+    /// backend.
     Tiles(u32),
 }
 

@@ -53,7 +53,7 @@ pub fn run(args: OptimizeArgs) -> Result<ExitCode, Failure> {
     let mut shared = load(&args, &styles, blend)?;
     let backend = args.common.backend()?;
     if backend == Backend::Wgpu {
-        // The host path (and its tiles) exist on the CPU backends only: plan for Burn's.
+        // The host path exists on the CPU backends only: plan for Burn's (tiles run on both).
         shared.settings = shared.settings.with_winograd(false);
     }
     let mut painter = Painter {

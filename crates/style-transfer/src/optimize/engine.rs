@@ -117,9 +117,9 @@ impl StyleTransfer {
     /// (at their original size; resized here) with blend weights: the loss terms and their
     /// gradient at any image, as a run evaluates them.
     ///
-    /// With [`Settings::with_tiling`] (and on the host path), the objective of a picture
-    /// past memory, or larger than the tiles asked for, is evaluated in tiles: the same
-    /// objective, tile by tile.
+    /// With [`Settings::with_tiling`], the objective of a picture past memory (on the host
+    /// path), or larger than the tiles asked for (on any path), is evaluated in tiles: the
+    /// same objective, tile by tile.
     pub fn objective(&self, content: &RgbImage, styles: &[(&RgbImage, f32)]) -> Result<Objective> {
         self.settings.validate_values()?;
         self.settings.check_styles(styles, None)?;
@@ -139,14 +139,20 @@ impl StyleTransfer {
                 styles,
             );
         }
-        Objective::new(
+        let objective = Objective::new(
             &self.settings,
             &self.vgg,
             &self.device,
             host,
             content,
             styles,
-        )
+        )?;
+        // Burn's path (wgpu; the CPU backends with the host path off): the targets whole, the
+        // evaluations in tiles.
+        Ok(match grid {
+            Some(grid) => objective.in_tiles(grid),
+            None => objective,
+        })
     }
 
     /// Stylizes `content` with `styles` (image and blend weight each), calling `observer` after

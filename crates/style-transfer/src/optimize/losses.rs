@@ -100,6 +100,11 @@ impl ContentLoss {
         self.targets.iter().map(|(l, _, _)| *l)
     }
 
+    /// Each layer's content-weight map at its resolution (`[1, 1, h, w]`), if any.
+    pub(crate) fn maps(&self) -> impl Iterator<Item = Option<&Tensor<4>>> + '_ {
+        self.maps.iter().map(|m| m.as_ref().map(|(t, _)| t))
+    }
+
     /// Each layer, its weight and the content features there.
     pub(crate) fn targets(&self) -> &[(Layer, f32, Tensor<4>)] {
         &self.targets

@@ -8,7 +8,8 @@
 //!   ([`host_path`], the Winograd kernels and a hand-written backward pass, on the CPU
 //!   backends);
 //! - [`terms`]: the one definition of each loss formula, shared by both paths;
-//! - [`tiles`]: the objective evaluated tile by tile (host path) for pictures past memory;
+//! - [`tiles`] and [`tiles_burn`]: the objective evaluated tile by tile for pictures past
+//!   memory, on the host path and on Burn's;
 //! - [`masks`]: spatial control's masks brought to each layer;
 //! - [`solver`] and [`lbfgs`]: the stepping loops (Adam, L-BFGS) and [`progress`], what a
 //!   run tells its caller.
@@ -27,6 +28,7 @@ pub(crate) mod settings;
 pub(crate) mod solver;
 pub(crate) mod terms;
 pub(crate) mod tiles;
+pub(crate) mod tiles_burn;
 
 pub use engine::StyleTransfer;
 pub use lbfgs::Criterion;

@@ -20,6 +20,7 @@ use crate::optimize::progress::{Control, TileProgress};
 use crate::optimize::settings::Settings;
 use crate::optimize::terms::{self, LossTerms, LossWeights};
 use crate::optimize::tiles::{self, TileGrid};
+use crate::optimize::tiles_burn::{self, TiledLosses};
 use crate::vgg::layers::Layer;
 use crate::vgg::model::{Features, Vgg19, check_input_size};
 
@@ -33,7 +34,8 @@ pub struct Objective {
     weights: LossWeights,
     /// The host path and the targets on the host, when it applies.
     host: Option<(Arc<HostVgg>, HostTargets)>,
-    /// The tiles each evaluation runs in, when the picture is evaluated in tiles.
+    /// The tiles each evaluation runs in, when the picture is evaluated in tiles (on the
+    /// host path when it applies, on Burn's otherwise).
     tiles: Option<TileGrid>,
     /// A video frame's temporal term and its weight (on the whole image, whatever the path).
     temporal: Option<(TemporalLoss, f64)>,
@@ -253,6 +255,13 @@ impl Objective {
         })
     }
 
+    /// This objective (on Burn's path) evaluated in tiles ([`crate::optimize::tiles_burn`]):
+    /// the same targets, the same value and gradient.
+    pub(crate) fn in_tiles(mut self, grid: TileGrid) -> Self {
+        self.tiles = Some(grid);
+        self
+    }
+
     /// How many tiles an evaluation of an `h x w` picture runs in, at most (1: whole).
     pub(crate) fn tile_count(&self, h: usize, w: usize) -> usize {
         self.tiles.map_or(1, |grid| grid.count(h, w))
@@ -316,9 +325,21 @@ impl Objective {
         iteration: usize,
         watch: &mut dyn FnMut(&TileProgress) -> Control,
     ) -> std::result::Result<(LossTerms, Option<Tensor<4>>), Halt> {
-        let (terms, grad) = match self.host.is_some() {
-            true => self.compute_winograd(x.clone(), gradient, iteration, None, watch)?,
-            false => self.compute_burn(vgg, x.clone(), gradient, iteration)?,
+        let (terms, grad) = match (&self.host, &self.tiles) {
+            (Some(_), _) => self.compute_winograd(x.clone(), gradient, iteration, None, watch)?,
+            (None, Some(grid)) => {
+                let losses = TiledLosses {
+                    content: self.content.as_ref(),
+                    style: self.style.as_ref(),
+                    layers: &self.layers,
+                    weights: self.weights,
+                };
+                let (terms, grad, grad_sum) =
+                    tiles_burn::evaluate(vgg, &x, &losses, (grid, iteration), gradient, watch)?;
+                check_finite(&terms, grad.as_ref().map(|_| grad_sum), iteration)?;
+                (terms, grad)
+            }
+            (None, None) => self.compute_burn(vgg, x.clone(), gradient, iteration)?,
         };
         let Some((temporal, weight)) = &self.temporal else {
             return Ok((terms, grad));

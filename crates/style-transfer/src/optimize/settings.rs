@@ -303,9 +303,10 @@ impl Settings {
     /// against what the machine has when the scale starts) has its objective evaluated in
     /// tiles, the largest that fit; `Tiles(px)` tiles every scale larger than `px` (rounded
     /// down to a multiple of 16, at least [`MIN_TILE_SIDE`] and the halo); `Off` never
-    /// tiles. Tiles run on the CPU backends' host path (flex, ndarray, with
-    /// [`Settings::with_winograd`] on); `Tiles` elsewhere is refused. `Rows` is the
-    /// feed-forward networks' and is refused here. The objective stays the whole picture's
+    /// tiles. `Auto` tiles on the CPU backends' host path (flex, ndarray, with
+    /// [`Settings::with_winograd`] on), whose memory the plan models; `Tiles` works on
+    /// every path, wgpu included (Burn's path: the targets are computed whole, the
+    /// evaluations in tiles). `Rows` is the feed-forward networks' and is refused here. The objective stays the whole picture's
     /// (Grams accumulated over the tiles, then each tile's gradient from the whole loss),
     /// so results match the whole run's up to the halo's approximation.
     pub fn with_tiling(mut self, tiling: Tiling) -> Self {
@@ -497,15 +498,6 @@ impl Settings {
                 let side = side / ALIGN as u32 * ALIGN as u32;
                 if side >= longest {
                     return Ok(None);
-                }
-                if !host {
-                    return Err(Error::InvalidConfig {
-                        name: "tile",
-                        reason: "the optimization runs in tiles on the CPU backends' host path \
-                                 (flex or ndarray, with the Winograd path on); on this device \
-                                 it runs whole: use --tile auto or off"
-                            .into(),
-                    });
                 }
                 Ok(Some(grid(side)))
             }

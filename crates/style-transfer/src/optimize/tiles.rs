@@ -1,5 +1,5 @@
-//! The optimization in tiles, for pictures whose whole evaluation does not fit in memory
-//! (host path only).
+//! The optimization in tiles, for pictures whose whole evaluation does not fit in memory,
+//! on the host path (Burn's path: [`crate::optimize::tiles_burn`], the same two passes).
 //!
 //! The objective stays the whole picture's: a Gram matrix is a sum over positions, so a
 //! first pass accumulates every style layer's Gram (and the content terms) tile by tile;
@@ -77,7 +77,7 @@ impl Span {
     }
 
     /// The pixels with the halo.
-    fn ext(&self) -> Range<usize> {
+    pub(crate) fn ext(&self) -> Range<usize> {
         self.ext_start..self.ext_end
     }
 }
@@ -167,15 +167,15 @@ fn add_block(
 }
 
 /// One tile's own part of a layer: where it lies in the whole map and in the tile's map.
-struct Part {
-    global: (Range<usize>, Range<usize>),
-    local: (Range<usize>, Range<usize>),
+pub(crate) struct Part {
+    pub(crate) global: (Range<usize>, Range<usize>),
+    pub(crate) local: (Range<usize>, Range<usize>),
     /// The whole map's size.
     whole: (usize, usize),
 }
 
 impl Part {
-    fn new(tile: &(Span, Span), layer: Layer, (h, w): (usize, usize)) -> Self {
+    pub(crate) fn new(tile: &(Span, Span), layer: Layer, (h, w): (usize, usize)) -> Self {
         let poolings = layer.block() - 1;
         let (rows, local_rows) = tile.0.at_layer(poolings, h);
         let (cols, local_cols) = tile.1.at_layer(poolings, w);
@@ -187,7 +187,7 @@ impl Part {
     }
 
     /// Positions per channel.
-    fn positions(&self) -> usize {
+    pub(crate) fn positions(&self) -> usize {
         self.global.0.len() * self.global.1.len()
     }
 
