@@ -74,7 +74,9 @@ impl Gray {
 pub fn bilinear(plane: &[f32], w: usize, h: usize, x: f32, y: f32) -> f32 {
     let x = x.clamp(0.0, (w - 1) as f32);
     let y = y.clamp(0.0, (h - 1) as f32);
-    let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+    // Not negative after the clamp: truncation is the floor, without a call to `floorf`
+    // (x86-64's baseline has no rounding instruction).
+    let (x0, y0) = (x as usize, y as usize);
     let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
     let (fx, fy) = (x - x0 as f32, y - y0 as f32);
     let top = plane[y0 * w + x0] * (1.0 - fx) + plane[y0 * w + x1] * fx;
@@ -213,6 +215,12 @@ impl Dis {
         flow
     }
 
+    /// The flows from `from` to `to` and back, computed side by side (each refinement runs
+    /// on one thread).
+    pub fn both_ways(&self, from: &Gray, to: &Gray) -> (Flow, Flow) {
+        rayon::join(|| self.flow(from, to), || self.flow(to, from))
+    }
+
     /// One level: every patch's displacement from `start`, then the dense flow.
     fn level(&self, a: &Gray, b: &Gray, start: &Flow) -> Flow {
         let (w, h, ps) = (a.width, a.height, self.patch.min(a.width).min(a.height));
@@ -224,18 +232,22 @@ impl Dis {
             s
         };
         let (xs, ys) = (starts(w), starts(h));
-        // The template's gradients, central differences.
-        let grad = |x: usize, y: usize| {
-            let gx = (a.at((x + 1).min(w - 1), y) - a.at(x.saturating_sub(1), y)) / 2.0;
-            let gy = (a.at(x, (y + 1).min(h - 1)) - a.at(x, y.saturating_sub(1))) / 2.0;
-            (gx, gy)
-        };
+        // The template's gradients, central differences (halved at the border too).
+        let grad: Vec<(f32, f32)> = (0..w * h)
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                let gx = (a.at((x + 1).min(w - 1), y) - a.at(x.saturating_sub(1), y)) / 2.0;
+                let gy = (a.at(x, (y + 1).min(h - 1)) - a.at(x, y.saturating_sub(1))) / 2.0;
+                (gx, gy)
+            })
+            .collect();
+        let grad = &grad;
         let patches: Vec<(usize, usize, f32, f32)> = ys
             .par_iter()
             .flat_map_iter(|&py| {
                 xs.iter().map(move |&px| {
                     let c = (py + ps / 2) * w + px + ps / 2;
-                    let (u, v) = self.search(a, b, (px, py, ps), (start.u[c], start.v[c]), &grad);
+                    let (u, v) = self.search(a, b, (px, py, ps), (start.u[c], start.v[c]), grad);
                     (px, py, u, v)
                 })
             })
@@ -266,20 +278,22 @@ impl Dis {
     }
 
     /// One patch's displacement by inverse-compositional Gauss-Newton from `init`; the
-    /// initial one when the search ends with a larger error.
+    /// initial one when the search ends with a larger error. `grad` holds the template's
+    /// gradients (central differences) at every pixel of `a`.
     fn search(
         &self,
         a: &Gray,
         b: &Gray,
         (px, py, ps): (usize, usize, usize),
         init: (f32, f32),
-        grad: &(impl Fn(usize, usize) -> (f32, f32) + Sync),
+        grad: &[(f32, f32)],
     ) -> (f32, f32) {
+        let w = a.width;
         let mut g = Vec::with_capacity(ps * ps);
         let (mut hxx, mut hxy, mut hyy) = (0.0f32, 0.0f32, 0.0f32);
         for y in py..py + ps {
             for x in px..px + ps {
-                let (gx, gy) = grad(x, y);
+                let (gx, gy) = grad[y * w + x];
                 hxx += gx * gx;
                 hxy += gx * gy;
                 hyy += gy * gy;
@@ -287,27 +301,22 @@ impl Dis {
             }
         }
         let det = hxx * hyy - hxy * hxy;
-        let error = |(u, v): (f32, f32)| -> f32 {
-            let mut e = 0.0;
-            for (k, &(_, _, t)) in g.iter().enumerate() {
-                let (x, y) = ((px + k % ps) as f32, (py + k / ps) as f32);
-                let d = b.sample(x + u, y + v) - t;
-                e += d * d;
-            }
-            e
-        };
         if det.abs() < 1e-3 {
             return init;
         }
+        let patch = Patch { b, px, py, ps };
+        let error = |at: (f32, f32)| -> f32 {
+            let mut e = 0.0;
+            patch.differences(at, &g, |_, d| e += d * d);
+            e
+        };
         let (mut u, mut v) = init;
         for _ in 0..self.iterations {
             let (mut bx, mut by) = (0.0f32, 0.0f32);
-            for (k, &(gx, gy, t)) in g.iter().enumerate() {
-                let (x, y) = ((px + k % ps) as f32, (py + k / ps) as f32);
-                let d = b.sample(x + u, y + v) - t;
+            patch.differences((u, v), &g, |&(gx, gy, _), d| {
                 bx += gx * d;
                 by += gy * d;
-            }
+            });
             let du = (hyy * bx - hxy * by) / det;
             let dv = (hxx * by - hxy * bx) / det;
             u -= du;
@@ -320,6 +329,53 @@ impl Dis {
             init
         } else {
             (u, v)
+        }
+    }
+}
+
+/// A patch of the first image (`ps x ps` from `(px, py)`) sampled in the second.
+struct Patch<'a> {
+    b: &'a Gray,
+    px: usize,
+    py: usize,
+    ps: usize,
+}
+
+impl Patch<'_> {
+    /// Calls `each` with every pixel's template entry and its difference `b(x + u, y + v) -
+    /// t`, row by row. The whole patch moves by one `(u, v)`, so its bilinear weights are
+    /// the same at every pixel: computed once when the moved patch lies inside `b` (the
+    /// values equal [`bilinear`]'s), else pixel by pixel, clamped to the border.
+    fn differences(
+        &self,
+        (u, v): (f32, f32),
+        g: &[(f32, f32, f32)],
+        mut each: impl FnMut(&(f32, f32, f32), f32),
+    ) {
+        let Patch { b, px, py, ps } = *self;
+        let (w, h) = (b.width, b.height);
+        let (x, y) = (px as f32 + u, py as f32 + v);
+        let inside = x >= 0.0
+            && y >= 0.0
+            && x + ((ps - 1) as f32) < (w - 1) as f32
+            && y + ((ps - 1) as f32) < (h - 1) as f32;
+        if !inside {
+            for (k, t) in g.iter().enumerate() {
+                let (x, y) = ((px + k % ps) as f32, (py + k / ps) as f32);
+                each(t, b.sample(x + u, y + v) - t.2);
+            }
+            return;
+        }
+        let (x0, y0) = (x as usize, y as usize);
+        let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+        for (row, ts) in g.chunks_exact(ps).enumerate() {
+            let top = &b.data[(y0 + row) * w + x0..][..ps + 1];
+            let bottom = &b.data[(y0 + row + 1) * w + x0..][..ps + 1];
+            for (k, t) in ts.iter().enumerate() {
+                let upper = top[k] * (1.0 - fx) + top[k + 1] * fx;
+                let lower = bottom[k] * (1.0 - fx) + bottom[k + 1] * fx;
+                each(t, upper * (1.0 - fy) + lower * fy - t.2);
+            }
         }
     }
 }

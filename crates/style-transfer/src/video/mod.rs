@@ -55,8 +55,7 @@ impl Stabilizer {
         let gray = Gray::from_rgb(frame);
         let out = match self.previous.take() {
             Some((previous_gray, previous)) if self.strength > 0.0 => {
-                let back = self.dis.flow(&gray, &previous_gray);
-                let forth = self.dis.flow(&previous_gray, &gray);
+                let (back, forth) = self.dis.both_ways(&gray, &previous_gray);
                 let mask = temporal::reliable(&back, &forth);
                 let warped = temporal::warp(&previous, &back);
                 let blended = temporal::blend(&stylized, &warped, &mask, self.strength);
@@ -120,8 +119,7 @@ impl FrameChain {
     pub fn start(&self, frame: &RgbImage) -> Option<FrameStart> {
         let (previous_gray, previous) = self.previous.as_ref()?;
         let gray = Gray::from_rgb(frame);
-        let back = self.dis.flow(&gray, previous_gray);
-        let forth = self.dis.flow(previous_gray, &gray);
+        let (back, forth) = self.dis.both_ways(&gray, previous_gray);
         let mask = temporal::reliable(&back, &forth);
         let warped = temporal::warp(&temporal::to_float(previous), &back);
         let init = temporal::blend(&temporal::to_float(frame), &warped, &mask, 1.0);

@@ -40,6 +40,19 @@ impl Default for Refinement {
     }
 }
 
+/// One pixel's linear system: the data terms' off-diagonal entry and right-hand side, the
+/// inverses of the diagonal with the smoothness weights' sum (0 where it vanishes), and that
+/// sum.
+#[derive(Clone, Copy, Debug, Default)]
+struct Cell {
+    a12: f32,
+    b1: f32,
+    b2: f32,
+    inv11: f32,
+    inv22: f32,
+    sum: f32,
+}
+
 /// The over-relaxation factor.
 const OMEGA: f32 = 1.6;
 /// The robust function's epsilon, squared.
@@ -102,80 +115,101 @@ impl Refinement {
                 iyy[i] = dy(&iy, w, h, x, y);
             }
         }
-        let mut du = vec![0.0f32; n];
-        let mut dv = vec![0.0f32; n];
+        // The refined flow `(uu, vv) = (u + du, v + dv)`, kept padded by one row and one
+        // pixel on each side (pixel `i` at `i + pad`) so that the sweeps read all four
+        // neighbours without a branch: the padding and the edges leaving the picture weigh 0.
+        let pad = w + 1;
+        let padded = |values: &[f32]| {
+            let mut out = vec![0.0f32; n + 2 * pad];
+            out[pad..pad + n].copy_from_slice(values);
+            out
+        };
         let (u, v) = (&flow.u, &flow.v);
+        let (mut uu, mut vv) = (padded(u), padded(v));
+        // Per pixel: the smoothness weights of the edges to the right and down neighbours
+        // (0 where they leave the picture), then the system's terms.
+        let mut right = vec![0.0f32; n + 2 * pad];
+        let mut down = vec![0.0f32; n + 2 * pad];
+        let mut system: Vec<Cell> = vec![Cell::default(); n];
         for _ in 0..self.outer {
-            // The linear system at the current increment's robust weights: per pixel the
-            // data terms' 2x2 matrix and right-hand side, and the smoothness weight.
-            let system: Vec<[f32; 6]> = (0..n)
+            // The robust weights at the current flow.
+            let (uu_now, vv_now) = (&uu, &vv);
+            let weights: Vec<(f32, f32, f32)> = (0..n)
                 .into_par_iter()
                 .map(|i| {
-                    let data = iz[i] + ix[i] * du[i] + iy[i] * dv[i];
+                    let (p, (x, y)) = (i + pad, (i % w, i / w));
+                    let (du, dv) = (uu_now[p] - u[i], vv_now[p] - v[i]);
+                    let data = iz[i] + ix[i] * du + iy[i] * dv;
                     let wd = self.delta / (data * data + EPS2).sqrt();
-                    let gx = ixz[i] + ixx[i] * du[i] + ixy[i] * dv[i];
-                    let gy = iyz[i] + ixy[i] * du[i] + iyy[i] * dv[i];
+                    let gx = ixz[i] + ixx[i] * du + ixy[i] * dv;
+                    let gy = iyz[i] + ixy[i] * du + iyy[i] * dv;
                     let wg = self.gamma / (gx * gx + gy * gy + EPS2).sqrt();
-                    let (x, y) = (i % w, i / w);
-                    let (r, b) = (y * w + (x + 1).min(w - 1), (y + 1).min(h - 1) * w + x);
-                    let (ux, uy) = (u[r] + du[r] - u[i] - du[i], u[b] + du[b] - u[i] - du[i]);
-                    let (vx, vy) = (v[r] + dv[r] - v[i] - dv[i], v[b] + dv[b] - v[i] - dv[i]);
-                    [
-                        wd * ix[i] * ix[i] + wg * (ixx[i] * ixx[i] + ixy[i] * ixy[i]),
-                        wd * ix[i] * iy[i] + wg * (ixx[i] * ixy[i] + ixy[i] * iyy[i]),
-                        wd * iy[i] * iy[i] + wg * (ixy[i] * ixy[i] + iyy[i] * iyy[i]),
-                        -wd * ix[i] * iz[i] - wg * (ixx[i] * ixz[i] + ixy[i] * iyz[i]),
-                        -wd * iy[i] * iz[i] - wg * (ixy[i] * ixz[i] + iyy[i] * iyz[i]),
-                        self.alpha / (ux * ux + uy * uy + vx * vx + vy * vy + EPS2).sqrt(),
-                    ]
+                    let (r, b) = (p + usize::from(x + 1 < w), p + w * usize::from(y + 1 < h));
+                    let (ux, uy) = (uu_now[r] - uu_now[p], uu_now[b] - uu_now[p]);
+                    let (vx, vy) = (vv_now[r] - vv_now[p], vv_now[b] - vv_now[p]);
+                    let smooth = self.alpha / (ux * ux + uy * uy + vx * vx + vy * vy + EPS2).sqrt();
+                    (wd, wg, smooth)
                 })
                 .collect();
-            // Red-black Gauss-Seidel sweeps with over-relaxation: the pixels of one colour
-            // depend only on the other's, so each half-sweep runs in parallel by rows.
+            for (i, &(_, _, smooth)) in weights.iter().enumerate() {
+                let (x, y) = (i % w, i / w);
+                right[i + pad] = if x + 1 < w { smooth } else { 0.0 };
+                down[i + pad] = if y + 1 < h { smooth } else { 0.0 };
+            }
+            // The linear system: per pixel the data terms' 2x2 matrix and right-hand side,
+            // with the smoothness weights' sum on the diagonal.
+            for (i, (cell, &(wd, wg, _))) in system.iter_mut().zip(&weights).enumerate() {
+                let p = i + pad;
+                let sum = right[p] + right[p - 1] + down[p] + down[p - w];
+                let a11 = wd * ix[i] * ix[i] + wg * (ixx[i] * ixx[i] + ixy[i] * ixy[i]) + sum;
+                let a22 = wd * iy[i] * iy[i] + wg * (ixy[i] * ixy[i] + iyy[i] * iyy[i]) + sum;
+                *cell = Cell {
+                    a12: wd * ix[i] * iy[i] + wg * (ixx[i] * ixy[i] + ixy[i] * iyy[i]),
+                    b1: -wd * ix[i] * iz[i] - wg * (ixx[i] * ixz[i] + ixy[i] * iyz[i]),
+                    b2: -wd * iy[i] * iz[i] - wg * (ixy[i] * ixz[i] + iyy[i] * iyz[i]),
+                    inv11: if a11 > 0.0 { 1.0 / a11 } else { 0.0 },
+                    inv22: if a22 > 0.0 { 1.0 / a22 } else { 0.0 },
+                    sum,
+                };
+            }
+            // Red-black Gauss-Seidel sweeps with over-relaxation, in place: the pixels of
+            // one colour depend only on the other's. (Sequential: the two flows of a frame
+            // run in parallel instead.)
             for _ in 0..self.sweeps {
                 for colour in 0..2 {
-                    let (old_u, old_v) = (du.clone(), dv.clone());
-                    du.par_chunks_mut(w)
-                        .zip(dv.par_chunks_mut(w))
-                        .enumerate()
-                        .for_each(|(y, (row_u, row_v))| {
-                            for x in ((y + colour) % 2..w).step_by(2) {
-                                let i = y * w + x;
-                                let [a11, a12, a22, b1, b2, _] = system[i];
-                                let (mut sum_w, mut su, mut sv) = (0.0f32, 0.0f32, 0.0f32);
-                                // The edge between pixels i and j weighs the smoothness by
-                                // the weight of the first pixel (its forward difference's).
-                                let mut edge = |j: usize, weight: f32| {
-                                    sum_w += weight;
-                                    su += weight * (u[j] + old_u[j] - u[i]);
-                                    sv += weight * (v[j] + old_v[j] - v[i]);
-                                };
-                                if x > 0 {
-                                    edge(i - 1, system[i - 1][5]);
-                                }
-                                if x + 1 < w {
-                                    edge(i + 1, system[i][5]);
-                                }
-                                if y > 0 {
-                                    edge(i - w, system[i - w][5]);
-                                }
-                                if y + 1 < h {
-                                    edge(i + w, system[i][5]);
-                                }
-                                let (mut pu, mut pv) = (row_u[x], row_v[x]);
-                                if a11 + sum_w > 0.0 {
-                                    pu += OMEGA * ((b1 + su - a12 * pv) / (a11 + sum_w) - pu);
-                                }
-                                if a22 + sum_w > 0.0 {
-                                    pv += OMEGA * ((b2 + sv - a12 * pu) / (a22 + sum_w) - pv);
-                                }
-                                row_u[x] = pu;
-                                row_v[x] = pv;
+                    for y in 0..h {
+                        for x in ((y + colour) % 2..w).step_by(2) {
+                            let i = y * w + x;
+                            let p = i + pad;
+                            let c = &system[i];
+                            let (e, west, s, north) =
+                                (right[p], right[p - 1], down[p], down[p - w]);
+                            let su = e * uu[p + 1]
+                                + west * uu[p - 1]
+                                + s * uu[p + w]
+                                + north * uu[p - w]
+                                - c.sum * u[i];
+                            let sv = e * vv[p + 1]
+                                + west * vv[p - 1]
+                                + s * vv[p + w]
+                                + north * vv[p - w]
+                                - c.sum * v[i];
+                            let (mut pu, mut pv) = (uu[p] - u[i], vv[p] - v[i]);
+                            if c.inv11 > 0.0 {
+                                pu += OMEGA * ((c.b1 + su - c.a12 * pv) * c.inv11 - pu);
                             }
-                        });
+                            if c.inv22 > 0.0 {
+                                pv += OMEGA * ((c.b2 + sv - c.a12 * pu) * c.inv22 - pv);
+                            }
+                            uu[p] = u[i] + pu;
+                            vv[p] = v[i] + pv;
+                        }
+                    }
                 }
             }
         }
+        let du: Vec<f32> = (0..n).map(|i| uu[i + pad] - u[i]).collect();
+        let dv: Vec<f32> = (0..n).map(|i| vv[i + pad] - v[i]).collect();
         for i in 0..n {
             flow.u[i] += du[i];
             flow.v[i] += dv[i];
