@@ -43,7 +43,8 @@ pub fn gram_matrix(features: Tensor<4>) -> Tensor<3> {
 /// A layer and its weight in a loss.
 pub type LayerWeight = (Layer, f32);
 
-fn feature(features: &Features, layer: Layer) -> Result<&Tensor<4>> {
+/// The features of `layer`, or an error naming the layer a loss needs but was not computed.
+pub(crate) fn feature(features: &Features, layer: Layer) -> Result<&Tensor<4>> {
     features.get(layer).ok_or_else(|| Error::InvalidConfig {
         name: "features",
         reason: format!("layer {layer} is needed by the loss but was not computed"),

@@ -15,9 +15,9 @@ use std::ops::Range;
 
 use burn::tensor::Tensor;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::image_io::tensor_values;
-use crate::optimize::losses::{ContentLoss, StyleLoss, gram_matrix, total_variation};
+use crate::optimize::losses::{ContentLoss, StyleLoss, feature, gram_matrix, total_variation};
 use crate::optimize::objective::Halt;
 use crate::optimize::progress::{Control, TileProgress};
 use crate::optimize::terms::{
@@ -49,10 +49,7 @@ fn own(
     tile: &(Span, Span),
     (h, w): (usize, usize),
 ) -> Result<Option<(Tensor<4>, Part)>> {
-    let f = features.get(layer).ok_or_else(|| Error::InvalidConfig {
-        name: "features",
-        reason: format!("layer {layer} is needed by the loss but was not computed"),
-    })?;
+    let f = feature(features, layer)?;
     let part = Part::new(tile, layer, (h, w));
     if part.positions() == 0 {
         return Ok(None);
