@@ -16,7 +16,7 @@ use crate::optimize::host_path::{
 };
 use crate::optimize::losses::{ContentLoss, GuidedStyle, StyleLoss, TemporalLoss, total_variation};
 use crate::optimize::masks::Mask;
-use crate::optimize::progress::{Control, TileProgress};
+use crate::optimize::progress::{Halt, TileWatch, go_on};
 use crate::optimize::settings::Settings;
 use crate::optimize::terms::{self, LossTerms, LossWeights};
 use crate::optimize::tiles::{self, TileGrid};
@@ -294,13 +294,13 @@ impl Objective {
     }
 
     /// [`Objective::evaluate`], telling `watch` after each tile of an evaluation in tiles
-    /// (which may stop it: [`Halt::Stopped`]).
+    /// (which may stop it: `Halt::Stopped`).
     pub(crate) fn evaluate_watched(
         &self,
         vgg: &Vgg19,
         x: Tensor<4>,
         iteration: usize,
-        watch: &mut dyn FnMut(&TileProgress) -> Control,
+        watch: &mut TileWatch<'_>,
     ) -> std::result::Result<(LossTerms, Tensor<4>), Halt> {
         let (terms, grad) = self.compute(vgg, x, true, iteration, watch)?;
         Ok((terms, grad.expect("gradient requested")))
@@ -311,7 +311,7 @@ impl Objective {
         &self,
         vgg: &Vgg19,
         x: Tensor<4>,
-        watch: &mut dyn FnMut(&TileProgress) -> Control,
+        watch: &mut TileWatch<'_>,
     ) -> std::result::Result<LossTerms, Halt> {
         let (terms, _) = self.compute(vgg, x, false, 0, watch)?;
         Ok(terms)
@@ -323,7 +323,7 @@ impl Objective {
         x: Tensor<4>,
         gradient: bool,
         iteration: usize,
-        watch: &mut dyn FnMut(&TileProgress) -> Control,
+        watch: &mut TileWatch<'_>,
     ) -> std::result::Result<(LossTerms, Option<Tensor<4>>), Halt> {
         let (terms, grad) = match (&self.host, &self.tiles) {
             (Some(_), _) => self.compute_winograd(x.clone(), gradient, iteration, None, watch)?,
@@ -436,7 +436,7 @@ impl Objective {
         gradient: bool,
         iteration: usize,
         mut profile: Option<&mut Vec<StepTime>>,
-        watch: &mut dyn FnMut(&TileProgress) -> Control,
+        watch: &mut TileWatch<'_>,
     ) -> std::result::Result<(LossTerms, Option<Tensor<4>>), Halt> {
         let (vgg, targets) = self.host.as_ref().expect("the host path applies");
         let [_, _, h, w] = x.dims();
@@ -453,8 +453,7 @@ impl Objective {
                 gradient,
                 iteration,
                 watch,
-            )
-            .ok_or(Halt::Stopped)?,
+            )?,
             None => vgg.evaluate(&pixels, h, w, targets, gradient, profile.as_deref_mut()),
         };
         let start = Instant::now();
@@ -494,36 +493,6 @@ impl Objective {
         (self.compute_winograd(x, true, 0, Some(&mut steps), &mut go_on)).map_err(Halt::error)?;
         Ok(steps)
     }
-}
-
-/// Why an evaluation returned no value.
-#[derive(Debug)]
-pub(crate) enum Halt {
-    /// It failed.
-    Failed(Error),
-    /// The watch answered [`Control::Stop`] between two tiles.
-    Stopped,
-}
-
-impl From<Error> for Halt {
-    fn from(error: Error) -> Self {
-        Halt::Failed(error)
-    }
-}
-
-impl Halt {
-    /// The error; a stop is [`Error::Stopped`].
-    pub(crate) fn error(self) -> Error {
-        match self {
-            Halt::Failed(error) => error,
-            Halt::Stopped => Error::Stopped,
-        }
-    }
-}
-
-/// A watch that always goes on.
-fn go_on(_: &TileProgress) -> Control {
-    Control::Continue
 }
 
 /// [`Error::NonFinite`] naming the first loss term (or the gradient, by its sum) that is NaN

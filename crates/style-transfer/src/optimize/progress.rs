@@ -63,6 +63,51 @@ pub struct TileProgress {
     pub tiles: usize,
 }
 
+/// What an evaluation in tiles tells after each tile (the solver passes
+/// [`Observer::tile`]).
+pub(crate) type TileWatch<'a> = dyn FnMut(&TileProgress) -> Control + 'a;
+
+/// A watch that always goes on (evaluations outside a run).
+pub(crate) fn go_on(_: &TileProgress) -> Control {
+    Control::Continue
+}
+
+impl TileProgress {
+    /// Tells `watch` that this tile is done: [`Halt::Stopped`] when it answers
+    /// [`Control::Stop`].
+    pub(crate) fn tell(self, watch: &mut TileWatch<'_>) -> std::result::Result<(), Halt> {
+        match watch(&self) {
+            Control::Continue => Ok(()),
+            Control::Stop => Err(Halt::Stopped),
+        }
+    }
+}
+
+/// Why an evaluation returned no value.
+#[derive(Debug)]
+pub(crate) enum Halt {
+    /// It failed.
+    Failed(Error),
+    /// The watch answered [`Control::Stop`] between two tiles.
+    Stopped,
+}
+
+impl From<Error> for Halt {
+    fn from(error: Error) -> Self {
+        Halt::Failed(error)
+    }
+}
+
+impl Halt {
+    /// The error; a stop is [`Error::Stopped`].
+    pub(crate) fn error(self) -> Error {
+        match self {
+            Halt::Failed(error) => error,
+            Halt::Stopped => Error::Stopped,
+        }
+    }
+}
+
 /// Receives progress after each iteration and may stop the run.
 pub trait Observer {
     /// Whether [`Progress::image`] should hold the current image at `iteration` (converting it

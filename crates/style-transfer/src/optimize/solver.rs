@@ -12,9 +12,9 @@ use crate::error::{Error, Result};
 use crate::image_io::convention::InputConvention;
 use crate::image_io::{image_to_tensor, tensor_to_image, tensor_to_pixels, tensor_values};
 use crate::optimize::lbfgs::{DeviceSpace, HostSpace, Lbfgs, LbfgsConfig, Space};
-use crate::optimize::objective::{Halt, Objective};
+use crate::optimize::objective::Objective;
 use crate::optimize::progress::{
-    Control, EndReason, Observer, Progress, RunError, Stylized, TileProgress,
+    Control, EndReason, Halt, Observer, Progress, RunError, Stylized, TileProgress, TileWatch,
 };
 use crate::optimize::settings::Solver;
 use crate::optimize::terms::LossTerms;
@@ -75,7 +75,7 @@ pub(crate) fn solve(
         tiles: level.tiles,
         convention,
     };
-    let evaluate = |x: Tensor<4>, iteration: usize, watch: &mut Watch<'_>| {
+    let evaluate = |x: Tensor<4>, iteration: usize, watch: &mut TileWatch<'_>| {
         losses.evaluate_watched(vgg, x, iteration, watch)
     };
     match solver {
@@ -86,8 +86,7 @@ pub(crate) fn solve(
             for iteration in 1..=iterations {
                 let (terms, grad) = match evaluate(x.clone(), iteration, &mut |p| tracker.tile(p)) {
                     Ok(value) => value,
-                    Err(Halt::Stopped) => return tracker.finish(iteration - 1, EndReason::Stopped),
-                    Err(Halt::Failed(e)) => return Err(tracker.fail(e)),
+                    Err(halt) => return tracker.halted(halt, iteration - 1),
                 };
                 tracker.record(&x, &terms);
                 let (next, next_state) = adam.step(lr, x, grad, state);
@@ -99,8 +98,7 @@ pub(crate) fn solve(
             // Score the final image too: the last step may have improved it.
             let terms = match losses.terms_watched(vgg, x.clone(), &mut |p| tracker.tile(p)) {
                 Ok(terms) => terms,
-                Err(Halt::Stopped) => return tracker.finish(iterations, EndReason::Stopped),
-                Err(Halt::Failed(e)) => return Err(tracker.fail(e)),
+                Err(halt) => return tracker.halted(halt, iterations),
             };
             tracker.record(&x, &terms);
             tracker.finish(iterations, EndReason::Done)
@@ -143,12 +141,13 @@ struct LbfgsRun<'a, 't, E> {
     tracker: &'a mut Tracker<'t>,
 }
 
-/// A watch told after each tile of an evaluation in tiles.
-type Watch<'a> = dyn FnMut(&TileProgress) -> Control + 'a;
-
 impl<E> LbfgsRun<'_, '_, E>
 where
-    E: Fn(Tensor<4>, usize, &mut Watch<'_>) -> std::result::Result<(LossTerms, Tensor<4>), Halt>,
+    E: Fn(
+        Tensor<4>,
+        usize,
+        &mut TileWatch<'_>,
+    ) -> std::result::Result<(LossTerms, Tensor<4>), Halt>,
 {
     /// L-BFGS iterations from `x` until `iterations` are done, the observer stops or a
     /// stopping rule fires; `convert` turns L-BFGS's vectors into images and gradients back.
@@ -284,6 +283,15 @@ impl Tracker<'_> {
     /// Tells the observer that a tile is done.
     fn tile(&mut self, progress: &TileProgress) -> Control {
         self.observer.tile(progress)
+    }
+
+    /// The run after an evaluation that did not return, with `iterations` done before it:
+    /// stopped between two tiles, or failed.
+    fn halted(mut self, halt: Halt, iterations: usize) -> Result<Stylized, RunError> {
+        match halt {
+            Halt::Stopped => self.finish(iterations, EndReason::Stopped),
+            Halt::Failed(e) => Err(self.fail(e)),
+        }
     }
 
     /// A failed run, carrying the last image whose losses were finite.

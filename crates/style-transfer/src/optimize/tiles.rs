@@ -30,7 +30,7 @@ use crate::optimize::host_path::{
     Tape, TermValues, content_term, gram, masked_features, total_variation,
 };
 use crate::optimize::masks::Mask;
-use crate::optimize::progress::{Control, TileProgress};
+use crate::optimize::progress::{Halt, TileProgress, TileWatch};
 use crate::optimize::settings::Settings;
 use crate::optimize::terms::{LossTerms, LossWeights, region_size, style_target_factor};
 use crate::vgg::layers::Layer;
@@ -585,8 +585,8 @@ impl TileLosses<'_> {
 /// `x`, evaluated tile by tile: the whole picture's Grams and content terms in a first pass,
 /// each tile's gradient from the whole picture's loss in a second. The second pass runs the
 /// tiles in reverse order and starts from the first pass's last tile, kept with its tape,
-/// which saves one tile's forward pass. `watch` is told after each tile; `None` when it
-/// answered [`Control::Stop`] (the evaluation abandoned).
+/// which saves one tile's forward pass. `watch` is told after each tile; `Halt::Stopped`
+/// when it answered `Control::Stop` (the evaluation abandoned).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn evaluate(
     vgg: &HostVgg,
@@ -596,18 +596,18 @@ pub(crate) fn evaluate(
     grid: &TileGrid,
     gradient: bool,
     iteration: usize,
-    watch: &mut dyn FnMut(&TileProgress) -> Control,
-) -> Option<(LossTerms, Option<Vec<f32>>)> {
+    watch: &mut TileWatch<'_>,
+) -> Result<(LossTerms, Option<Vec<f32>>), Halt> {
     let tiles = grid.tiles(h, w, iteration);
-    // After each tile: whether to go on.
-    let mut go_on = |pass: usize, tile: usize| {
-        let progress = TileProgress {
+    let mut tell = |pass: usize, tile: usize| {
+        let tiles = tiles.len();
+        (TileProgress {
             iteration,
             pass,
             tile,
-            tiles: tiles.len(),
-        };
-        watch(&progress) == Control::Continue
+            tiles,
+        })
+        .tell(watch)
     };
     let deepest = targets.deepest();
     let losses = TileLosses {
@@ -643,9 +643,7 @@ pub(crate) fn evaluate(
         if keep {
             kept_tape = Some(tape);
         }
-        if !go_on(1, k + 1) {
-            return None;
-        }
+        tell(1, k + 1)?;
     }
     let differences: Vec<StyleDifference> = (targets.style.iter())
         .zip(sums)
@@ -662,7 +660,7 @@ pub(crate) fn evaluate(
     };
     let terms = values.terms(targets, tv);
     let Some(mut tape) = kept_tape else {
-        return Some((terms, None));
+        return Ok((terms, None));
     };
     // Second pass, last tile first (its forward pass done), then the others backwards.
     let mut grad = vec![0.0f32; x.len()];
@@ -673,9 +671,7 @@ pub(crate) fn evaluate(
     }
     backward_tile(vgg, &mut tape, &tiles[last], (h, w), &mut grad, buffers);
     drop(tape);
-    if !go_on(2, 1) {
-        return None;
-    }
+    tell(2, 1)?;
     for (done, tile) in (2..).zip(tiles[..last].iter().rev()) {
         let mut at_layer = |t: &(Span, Span), y: &[f32], layer: Layer, size, b: &mut Buffers| {
             if !losses.reads(layer) {
@@ -685,15 +681,13 @@ pub(crate) fn evaluate(
         };
         let mut tape = run_tile(vgg, x, (h, w), tile, deepest, true, &mut at_layer, buffers);
         backward_tile(vgg, &mut tape, tile, (h, w), &mut grad, buffers);
-        if !go_on(2, done) {
-            return None;
-        }
+        tell(2, done)?;
     }
     if let Some(tv_grad) = tv_grad {
         let s = losses.slopes.2 as f32;
         grad.iter_mut().zip(tv_grad).for_each(|(g, t)| *g += s * t);
     }
-    Some((terms, Some(grad)))
+    Ok((terms, Some(grad)))
 }
 
 #[cfg(test)]

@@ -18,8 +18,7 @@ use burn::tensor::Tensor;
 use crate::error::Result;
 use crate::image_io::tensor_values;
 use crate::optimize::losses::{ContentLoss, StyleLoss, feature, gram_matrix, total_variation};
-use crate::optimize::objective::Halt;
-use crate::optimize::progress::{Control, TileProgress};
+use crate::optimize::progress::{Halt, TileProgress, TileWatch};
 use crate::optimize::terms::{
     self, LossTerms, LossWeights, content_factor, style_factor, style_target_at,
 };
@@ -112,7 +111,7 @@ fn add<const D: usize>(a: Option<Tensor<D>>, b: Tensor<D>) -> Option<Tensor<D>> 
 
 /// The loss terms at `x` (`[1, 3, h, w]`, no autodiff) and, with `gradient`, their gradient
 /// with respect to `x`, evaluated tile by tile; `watch` is told after each tile
-/// ([`Halt::Stopped`] when it answers [`Control::Stop`]). Returns the terms, the gradient
+/// (`Halt::Stopped` when it answers `Control::Stop`). Returns the terms, the gradient
 /// and the gradient's sum (to catch NaN).
 pub(crate) fn evaluate(
     vgg: &Vgg19,
@@ -120,18 +119,19 @@ pub(crate) fn evaluate(
     losses: &TiledLosses<'_>,
     (grid, iteration): (&TileGrid, usize),
     gradient: bool,
-    watch: &mut dyn FnMut(&TileProgress) -> Control,
+    watch: &mut TileWatch<'_>,
 ) -> std::result::Result<(LossTerms, Option<Tensor<4>>, f64), Halt> {
     let [_, _, h, w] = x.dims();
     let tiles = grid.tiles(h, w, iteration);
-    let mut go_on = |pass: usize, tile: usize| match watch(&TileProgress {
-        iteration,
-        pass,
-        tile,
-        tiles: tiles.len(),
-    }) {
-        Control::Continue => Ok(()),
-        _ => Err(Halt::Stopped),
+    let mut tell = |pass: usize, tile: usize| {
+        let tiles = tiles.len();
+        (TileProgress {
+            iteration,
+            pass,
+            tile,
+            tiles,
+        })
+        .tell(watch)
     };
     let style_targets = losses.style.map_or(&[][..], |l| l.targets());
     let content_targets = losses.content.map_or(&[][..], |l| l.targets());
@@ -152,7 +152,7 @@ pub(crate) fn evaluate(
                 *sum = add(sum.take(), c);
             }
         }
-        go_on(1, k + 1)?;
+        tell(1, k + 1)?;
     }
     // The whole picture's style differences, each with its factor and size.
     let differences: Vec<(Tensor<3>, f64)> = (style_targets.iter())
@@ -215,7 +215,7 @@ pub(crate) fn evaluate(
             let at = block(3, &(tile.0.ext(), tile.1.ext()));
             grad = grad.clone().slice_assign(at.clone(), grad.slice(at) + g);
         }
-        go_on(2, k + 1)?;
+        tell(2, k + 1)?;
     }
     if losses.weights.tv > 0.0 {
         let x = x.clone().autodiff().require_grad();
