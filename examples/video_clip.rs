@@ -5,6 +5,7 @@
 //! cargo run --release --example video_clip -- make clip.mp4 [WIDTHxHEIGHT] [FRAMES]
 //! cargo run --release --example video_clip -- measure styled.mp4 [WIDTHxHEIGHT] [FRAMES]
 //! cargo run --release --example video_clip -- flow [WIDTHxHEIGHT] [--dump DIR]
+//! cargo run --release --example video_clip -- flows VIDEO WIDTHxHEIGHT DIR
 //! ```
 //!
 //! `make` writes the clip (H.264 at 24 frames a second, through the ffmpeg program).
@@ -13,7 +14,8 @@
 //! each frame and the previous one moved by the true motion, over the pixels visible in both)
 //! and the mean sharpness (mean gradient magnitude), and each pair's error. `flow` times the
 //! optical flow on one frame pair of the clip and prints its endpoint error against the true
-//! motion.
+//! motion. `flows` writes our flow between the consecutive frames of any video (for
+//! `benches/real_clip_floor.py`).
 //!
 //! The clip: the window pans 3 pixels a frame to the right and 1 down over
 //! `examples/images/tubingen.jpg` (the scene moves left and up), while a 64-pixel square cut
@@ -153,29 +155,7 @@ fn main() {
             assert!(child.wait().expect("ffmpeg").success());
         }
         Some("measure") => {
-            let mut child = Command::new("ffmpeg")
-                .args([
-                    "-v", "error", "-i", &args[1], "-f", "rawvideo", "-pix_fmt", "rgb24", "-",
-                ])
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("ffmpeg");
-            let mut raw = Vec::new();
-            child
-                .stdout
-                .take()
-                .expect("piped")
-                .read_to_end(&mut raw)
-                .expect("frames");
-            assert!(
-                child.wait().expect("ffmpeg").success(),
-                "ffmpeg could not decode"
-            );
-            let len = (size.0 * size.1 * 3) as usize;
-            let decoded: Vec<RgbImage> = raw
-                .chunks_exact(len)
-                .map(|c| RgbImage::from_raw(size.0, size.1, c.to_vec()).expect("a frame"))
-                .collect();
+            let decoded = decode(&args[1], size);
             let pairs = decoded.len().saturating_sub(1).max(1) as f64;
             let errors: Vec<f64> = (1..decoded.len())
                 .map(|k| {
@@ -234,9 +214,52 @@ fn main() {
                 size.0, size.1
             );
         }
+        Some("flows") => {
+            // `flows VIDEO WIDTHxHEIGHT DIR`: the flow from each frame k of any video to frame
+            // k - 1 (as the stabilizer computes it), for benches/real_clip_floor.py:
+            // DIR/back_K.f32, u then v, little-endian, row by row.
+            let dir = std::path::Path::new(args.get(3).expect("the flows' folder"));
+            std::fs::create_dir_all(dir).expect("the flows' folder");
+            let grays: Vec<Gray> = decode(&args[1], size).iter().map(Gray::from_rgb).collect();
+            for k in 1..grays.len() {
+                let back = Dis::default().flow(&grays[k], &grays[k - 1]);
+                let raw: Vec<u8> = back
+                    .u
+                    .iter()
+                    .chain(&back.v)
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect();
+                std::fs::write(dir.join(format!("back_{k}.f32")), raw).expect("a flow");
+            }
+        }
         _ => eprintln!(
             "usage: video_clip make|measure PATH [WIDTHxHEIGHT] [FRAMES], video_clip flow \
-             [WIDTHxHEIGHT] [--dump DIR]"
+             [WIDTHxHEIGHT] [--dump DIR], video_clip flows VIDEO WIDTHxHEIGHT DIR"
         ),
     }
+}
+
+/// Every frame of a `w x h` video, decoded by the ffmpeg program.
+fn decode(path: &str, (w, h): (u32, u32)) -> Vec<RgbImage> {
+    let mut child = Command::new("ffmpeg")
+        .args([
+            "-v", "error", "-i", path, "-f", "rawvideo", "-pix_fmt", "rgb24", "-",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("ffmpeg");
+    let mut raw = Vec::new();
+    child
+        .stdout
+        .take()
+        .expect("piped")
+        .read_to_end(&mut raw)
+        .expect("frames");
+    assert!(
+        child.wait().expect("ffmpeg").success(),
+        "ffmpeg could not decode"
+    );
+    raw.chunks_exact((w * h * 3) as usize)
+        .map(|c| RgbImage::from_raw(w, h, c.to_vec()).expect("a frame"))
+        .collect()
 }

@@ -109,6 +109,65 @@ fn the_flow_finds_shifts_a_zoom_and_a_rotation() {
     }
 }
 
+/// Real footage changes exposure between frames (auto exposure, flicker): with patches
+/// compared after taking out their mean difference (`Dis::mean_normalization`, the default)
+/// a shift whose second frame is brighter (more on one side) is found to a fraction of a
+/// pixel; compared as they are, the change reads as motion.
+#[test]
+fn the_flow_holds_through_a_change_of_exposure() {
+    let photo = photo();
+    let size = (160u32, 112u32);
+    let first = moved(&photo, size, |x, y| (x + 70.0, y + 44.0));
+    let shifted = moved(&photo, size, |x, y| (x + 66.0, y + 46.5));
+    // Exposure: 10 levels brighter, and 0.95x to 1.05x from left to right.
+    let second = RgbImage::from_fn(size.0, size.1, |x, y| {
+        let gain = 0.95 + 0.1 * x as f32 / size.0 as f32;
+        Rgb(shifted
+            .get_pixel(x, y)
+            .0
+            .map(|v| (v as f32 * gain + 10.0).clamp(0.0, 255.0).round() as u8))
+    });
+    let truth = truth(size, |x, y| (x + 4.0, y - 2.5));
+    let inside = |x: usize, y: usize| (12..148).contains(&x) && (12..100).contains(&y);
+    let (a, b) = (Gray::from_rgb(&first), Gray::from_rgb(&second));
+    let normalized = Dis::default().flow(&a, &b).endpoint_error(&truth, inside);
+    let plain = Dis {
+        mean_normalization: false,
+        ..Dis::default()
+    }
+    .flow(&a, &b)
+    .endpoint_error(&truth, inside);
+    eprintln!(
+        "exposure change: endpoint error {normalized:.3} px, {plain:.3} without the mean normalization"
+    );
+    assert!(normalized < 0.3, "endpoint error {normalized}");
+    assert!(normalized < 0.5 * plain, "{normalized} against {plain}");
+}
+
+/// A large motion (12 px right, 7 down on a 160x112 frame) where a patch's own start, the
+/// coarser level's flow, can be wrong: with spatial propagation (the default) each patch
+/// also tries its neighbours' displacements, as OpenCV's DIS does.
+#[test]
+fn spatial_propagation_finds_a_large_motion() {
+    let photo = photo();
+    let size = (160u32, 112u32);
+    let first = moved(&photo, size, |x, y| (x + 70.0, y + 44.0));
+    let second = moved(&photo, size, |x, y| (x + 58.0, y + 37.0));
+    let truth = truth(size, |x, y| (x + 12.0, y + 7.0));
+    let inside = |x: usize, y: usize| (20..140).contains(&x) && (16..96).contains(&y);
+    let (a, b) = (Gray::from_rgb(&first), Gray::from_rgb(&second));
+    let propagated = Dis::default().flow(&a, &b).endpoint_error(&truth, inside);
+    let alone = Dis {
+        propagation: false,
+        ..Dis::default()
+    }
+    .flow(&a, &b)
+    .endpoint_error(&truth, inside);
+    eprintln!("large motion: endpoint error {propagated:.3} px, {alone:.3} without propagation");
+    assert!(propagated < 0.3, "endpoint error {propagated}");
+    assert!(propagated <= alone, "{propagated} against {alone}");
+}
+
 fn model() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {

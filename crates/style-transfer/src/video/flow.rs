@@ -2,14 +2,15 @@
 //! Optical Flow using Dense Inverse Search", ECCV 2016), the method OpenCV's `DISOpticalFlow`
 //! implements: coarse to fine over an image pyramid, each level's flow found for a grid of
 //! overlapping patches by inverse-compositional Lucas-Kanade (the template's gradient and
-//! Hessian computed once per patch), then made dense by averaging the patches that cover each
-//! pixel, weighted by how well each explains it, and refined variationally
-//! (`video/refine.rs`). Written here rather than taken from a crate: no maintained Rust crate
+//! Hessian computed once per patch; patches compared with their mean difference taken out,
+//! and each starting from the best of its own and its neighbours' displacements, as OpenCV
+//! does), then made dense by averaging the patches that cover each pixel, weighted by how well
+//! each explains it, and refined variationally (`video/refine.rs`). Written here rather than taken from a crate: no maintained Rust crate
 //! computes dense flow without binding OpenCV (docs/video.md says what was looked at);
 //! measured against OpenCV's DIS in `benches/flow_opencv.py`.
 //!
-//! On host memory, for every backend: a 640x360 frame pair takes about 0.1 s on two cores,
-//! half of it the refinement (docs/video.md).
+//! On host memory, for every backend: a 640x360 frame pair takes about 50 ms on two cores,
+//! the two ways side by side about as long (docs/video.md).
 
 use rayon::prelude::*;
 
@@ -164,6 +165,12 @@ pub struct Dis {
     /// Fixed-point iterations of the variational refinement on each level (default 5; 0:
     /// none).
     pub refinement: usize,
+    /// Spatial propagation (default on, as in OpenCV's DIS): two sweeps over the patches, each
+    /// patch starting from the best of its own and its swept neighbours' displacements.
+    pub propagation: bool,
+    /// Patches compared with their mean difference taken out (default on, as in OpenCV's
+    /// DIS): a change of brightness between the frames (exposure, flicker) is not motion.
+    pub mean_normalization: bool,
 }
 
 impl Default for Dis {
@@ -174,6 +181,8 @@ impl Default for Dis {
             iterations: 16,
             finest: 1,
             refinement: 5,
+            propagation: true,
+            mean_normalization: true,
         }
     }
 }
@@ -242,15 +251,12 @@ impl Dis {
             })
             .collect();
         let grad = &grad;
+        let found = self.patches(a, b, (&xs, &ys, ps), start, grad);
         let patches: Vec<(usize, usize, f32, f32)> = ys
-            .par_iter()
-            .flat_map_iter(|&py| {
-                xs.iter().map(move |&px| {
-                    let c = (py + ps / 2) * w + px + ps / 2;
-                    let (u, v) = self.search(a, b, (px, py, ps), (start.u[c], start.v[c]), grad);
-                    (px, py, u, v)
-                })
-            })
+            .iter()
+            .flat_map(|&py| xs.iter().map(move |&px| (px, py)))
+            .zip(found)
+            .map(|((px, py), (u, v))| (px, py, u, v))
             .collect();
         // Densification: each pixel the average of the patches over it, weighted by
         // 1 / max(1, |photometric error|).
@@ -277,63 +283,190 @@ impl Dis {
         flow
     }
 
-    /// One patch's displacement by inverse-compositional Gauss-Newton from `init`; the
-    /// initial one when the search ends with a larger error. `grad` holds the template's
-    /// gradients (central differences) at every pixel of `a`.
-    fn search(
+    /// Every patch's displacement (row by row over the grid `xs` x `ys` of patch corners,
+    /// patches `ps` square), searched from `start` (the coarser level's flow at the patch's
+    /// centre). With [`Dis::propagation`] (as OpenCV's DIS does) the grid is swept twice,
+    /// forwards then backwards, each sweep with half the iterations, and each patch first
+    /// takes whichever of its own displacement and its two neighbours' already swept (left
+    /// and above, then right and below) explains it best: a patch whose own start is wrong
+    /// (a moving object's edge, a textureless area) takes its neighbour's. The sweeps run in
+    /// horizontal stripes side by side (propagating within a stripe), a fixed number of rows
+    /// each, so the result does not depend on the number of threads.
+    fn patches(
         &self,
         a: &Gray,
         b: &Gray,
-        (px, py, ps): (usize, usize, usize),
-        init: (f32, f32),
+        (xs, ys, ps): (&[usize], &[usize], usize),
+        start: &Flow,
         grad: &[(f32, f32)],
-    ) -> (f32, f32) {
+    ) -> Vec<(f32, f32)> {
+        let (w, nx) = (a.width, xs.len());
+        let mut found: Vec<(f32, f32)> = ys
+            .iter()
+            .flat_map(|&py| {
+                xs.iter().map(move |&px| {
+                    let c = (py + ps / 2) * w + px + ps / 2;
+                    (start.u[c], start.v[c])
+                })
+            })
+            .collect();
+        let sweeps = if self.propagation { 2 } else { 1 };
+        let iterations = self.iterations.div_ceil(sweeps);
+        for sweep in 0..sweeps {
+            found
+                .par_chunks_mut(STRIPE_ROWS * nx)
+                .enumerate()
+                .for_each(|(stripe, cells)| {
+                    let rows = cells.len() / nx;
+                    let forwards = sweep % 2 == 0;
+                    for k in 0..rows * nx {
+                        let k = if forwards { k } else { rows * nx - 1 - k };
+                        let (row, col) = (k / nx, k % nx);
+                        let (px, py) = (xs[col], ys[stripe * STRIPE_ROWS + row]);
+                        let template =
+                            Template::new(a, grad, (px, py, ps), self.mean_normalization);
+                        let patch = Patch { b, px, py, ps };
+                        let mut from = cells[k];
+                        if self.propagation {
+                            let mut best = template.measure(&patch, from).0;
+                            let neighbours = if forwards {
+                                [(col > 0).then(|| k - 1), (row > 0).then(|| k - nx)]
+                            } else {
+                                [
+                                    (col + 1 < nx).then(|| k + 1),
+                                    (row + 1 < rows).then(|| k + nx),
+                                ]
+                            };
+                            for n in neighbours.into_iter().flatten() {
+                                let ssd = template.measure(&patch, cells[n]).0;
+                                if ssd < best {
+                                    best = ssd;
+                                    from = cells[n];
+                                }
+                            }
+                        }
+                        cells[k] = template.descend(&patch, from, iterations);
+                    }
+                });
+        }
+        found
+    }
+}
+
+/// How many rows of patches one stripe of [`Dis::patches`]'s sweeps holds.
+const STRIPE_ROWS: usize = 12;
+
+/// One patch of the first image, prepared for inverse-compositional Gauss-Newton: its
+/// intensities and gradients, and the inverse of its Hessian (of the mean-normalized
+/// gradients with [`Dis::mean_normalization`]).
+struct Template {
+    /// Per pixel, row by row: gradient x, gradient y, intensity.
+    g: Vec<(f32, f32, f32)>,
+    /// The sums of the gradients over the patch (for the mean normalization).
+    sum: (f32, f32),
+    /// The Hessian's entries `xx, xy, yy` and its determinant (0: too flat to search).
+    h: (f32, f32, f32, f32),
+    mean_normalization: bool,
+}
+
+impl Template {
+    fn new(
+        a: &Gray,
+        grad: &[(f32, f32)],
+        (px, py, ps): (usize, usize, usize),
+        mean_normalization: bool,
+    ) -> Template {
         let w = a.width;
         let mut g = Vec::with_capacity(ps * ps);
-        let (mut hxx, mut hxy, mut hyy) = (0.0f32, 0.0f32, 0.0f32);
+        let (mut hxx, mut hxy, mut hyy, mut sx, mut sy) = (0.0f32, 0.0f32, 0.0f32, 0.0f32, 0.0f32);
         for y in py..py + ps {
             for x in px..px + ps {
                 let (gx, gy) = grad[y * w + x];
                 hxx += gx * gx;
                 hxy += gx * gy;
                 hyy += gy * gy;
+                sx += gx;
+                sy += gy;
                 g.push((gx, gy, a.at(x, y)));
             }
         }
-        let det = hxx * hyy - hxy * hxy;
-        if det.abs() < 1e-3 {
-            return init;
+        if mean_normalization {
+            let n = (ps * ps) as f32;
+            hxx -= sx * sx / n;
+            hxy -= sx * sy / n;
+            hyy -= sy * sy / n;
         }
-        let patch = Patch { b, px, py, ps };
-        let error = |at: (f32, f32)| -> f32 {
-            let mut e = 0.0;
-            patch.differences(at, &g, |_, d| e += d * d);
-            e
-        };
-        let (mut u, mut v) = init;
-        for _ in 0..self.iterations {
-            let (mut bx, mut by) = (0.0f32, 0.0f32);
-            patch.differences((u, v), &g, |&(gx, gy, _), d| {
-                bx += gx * d;
-                by += gy * d;
-            });
+        let det = hxx * hyy - hxy * hxy;
+        Template {
+            g,
+            sum: (sx, sy),
+            h: (hxx, hxy, hyy, if det.abs() < 1e-3 { 0.0 } else { det }),
+            mean_normalization,
+        }
+    }
+
+    /// The patch's sum of squared differences against `patch` moved by `at` (less the
+    /// mean difference's share with the mean normalization), and the Gauss-Newton right-hand
+    /// side (the gradients times the differences).
+    fn measure(&self, patch: &Patch, at: (f32, f32)) -> (f32, f32, f32) {
+        let (mut sd, mut sdd, mut bx, mut by) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
+        patch.differences(at, &self.g, |&(gx, gy, _), d| {
+            sd += d;
+            sdd += d * d;
+            bx += gx * d;
+            by += gy * d;
+        });
+        if self.mean_normalization {
+            let n = self.g.len() as f32;
+            let mean = sd / n;
+            (
+                sdd - sd * mean,
+                bx - self.sum.0 * mean,
+                by - self.sum.1 * mean,
+            )
+        } else {
+            (sdd, bx, by)
+        }
+    }
+
+    /// The displacement from `from` by at most `iterations` Gauss-Newton steps, ending
+    /// where the error stops decreasing; `from` when the patch is too flat to search or the
+    /// search goes further than the patch's side (after OpenCV's DIS: a jump that far is
+    /// more likely a wrong match than a motion).
+    fn descend(&self, patch: &Patch, from: (f32, f32), iterations: usize) -> (f32, f32) {
+        let (hxx, hxy, hyy, det) = self.h;
+        if det == 0.0 {
+            return from;
+        }
+        let (mut at, mut best, mut best_ssd) = (from, from, f32::INFINITY);
+        let mut rose = false;
+        for _ in 0..iterations {
+            let (ssd, bx, by) = self.measure(patch, at);
+            if ssd >= best_ssd {
+                rose = true;
+                break;
+            }
+            (best, best_ssd) = (at, ssd);
             let du = (hyy * bx - hxy * by) / det;
             let dv = (hxx * by - hxy * bx) / det;
-            u -= du;
-            v -= dv;
+            at = (at.0 - du, at.1 - dv);
             if du * du + dv * dv < 1e-4 {
                 break;
             }
         }
-        if error((u, v)) > error(init) {
-            init
+        // The last step's own error, when the loop ended on a small step or its count.
+        if !rose && at != best && self.measure(patch, at).0 < best_ssd {
+            best = at;
+        }
+        let (mu, mv) = (best.0 - from.0, best.1 - from.1);
+        if mu * mu + mv * mv > (patch.ps * patch.ps) as f32 {
+            from
         } else {
-            (u, v)
+            best
         }
     }
 }
 
-/// A patch of the first image (`ps x ps` from `(px, py)`) sampled in the second.
 struct Patch<'a> {
     b: &'a Gray,
     px: usize,
