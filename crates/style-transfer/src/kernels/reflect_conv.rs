@@ -1,14 +1,16 @@
 //! Convolutions over reflect-padded feature maps on host memory, the building block of the
 //! feed-forward networks' CPU paths ([`crate::feedforward::multistyle::cpu`], [`crate::feedforward::arbitrary::cpu`]):
 //! the 3x3 stride-1 convolutions by Winograd F(4x4, 3x3) ([`crate::kernels::winograd`], on the
-//! reflect-padded map, the border cropped); the others (9x9, stride 2) as matrix multiplies
-//! over bands of output rows (`im2col` of one band at a time, the padding read in place, so
-//! the 9x9 layers at full size never build their whole 243-row matrix).
+//! reflect-padded map, the border cropped); those into at most 8 channels (the networks' last
+//! layers) directly ([`crate::kernels::direct_conv`]); the others (9x9, stride 2) as matrix
+//! multiplies over bands of output rows (`im2col` of one band at a time, the padding read in
+//! place, so the 9x9 layers at full size never build their whole 243-row matrix).
 
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
 use crate::kernels::buffers::{Buffers, Shared};
+use crate::kernels::direct_conv::{self, DirectConv};
 use crate::kernels::winograd::Conv3x3;
 
 /// Floats of one band's `im2col` matrix at most (1 MiB: stays in a core's cache).
@@ -29,31 +31,38 @@ pub(crate) struct ReflectConv {
     cout: usize,
     k: usize,
     stride: usize,
-    /// The filters in Winograd form, for 3x3 stride 1.
+    /// The filters in Winograd form, for 3x3 stride 1 into more than 8 channels.
     winograd: Option<Conv3x3>,
+    /// The direct kernel, for stride 1 into at most 8 channels.
+    direct: Option<DirectConv>,
 }
 
 impl ReflectConv {
     /// The convolution with `weight` of `shape` `[cout, cin, k, k]` at `stride`.
     pub(crate) fn new(weight: &[f32], shape: [usize; 4], stride: usize) -> Self {
         let [cout, cin, k, _] = shape;
+        let direct =
+            (stride == 1 && cout <= direct_conv::MAX_OUT).then(|| DirectConv::new(weight, shape));
         ReflectConv {
             weight: weight.to_vec(),
             cout,
             k,
             stride,
-            winograd: (k == 3 && stride == 1)
+            winograd: (k == 3 && stride == 1 && direct.is_none())
                 .then(|| Conv3x3::new(weight, &vec![0.0; cout], cout, cin)),
+            direct,
         }
     }
 
     /// The convolution of `x` reflect-padded by `k / 2`.
     pub(crate) fn forward(&self, x: &Map, buffers: &mut Buffers) -> Map {
-        match &self.winograd {
+        if self.winograd.is_some() || self.direct.is_some() {
             // Winograd pads with zeros: run it on the reflect-padded map and keep the
-            // interior, which only ever reads the reflected values.
-            Some(_) => self.forward_valid(&pad_reflect(x, 1), buffers),
-            None => conv(x, self.k / 2, &self.weight, self.cout, self.k, self.stride),
+            // interior, which only ever reads the reflected values; the direct kernel reads
+            // the padding as it is.
+            self.forward_valid(&pad_reflect(x, self.k / 2), buffers)
+        } else {
+            conv(x, self.k / 2, &self.weight, self.cout, self.k, self.stride)
         }
     }
 
@@ -71,6 +80,14 @@ impl ReflectConv {
     /// their neighbours, say), without padding it again: `(h - k) / stride + 1` rows out.
     /// [`ReflectConv::forward`] runs its 3x3 stride-1 convolutions through this.
     pub(crate) fn forward_valid(&self, padded: &Map, buffers: &mut Buffers) -> Map {
+        if let Some(direct) = &self.direct {
+            return Map {
+                data: direct.forward(&padded.data, padded.h, padded.w),
+                c: self.cout,
+                h: padded.h + 1 - self.k,
+                w: padded.w + 1 - self.k,
+            };
+        }
         match &self.winograd {
             Some(conv3) => {
                 let full = conv3.forward(&padded.data, padded.h, padded.w, false, buffers);
@@ -192,19 +209,28 @@ fn conv(x: &Map, pad: usize, weight: &[f32], cout: usize, k: usize, stride: usiz
                     for kx in 0..k {
                         let dst = &mut col[((ci * k + ky) * k + kx) * n..][..n];
                         let columns = &columns[kx];
-                        // Stride 1: output columns lo..hi read x's columns lo + kx - pad ..
-                        // in order; only the edges are reflected.
-                        let (lo, hi) = if stride == 1 {
-                            (pad.saturating_sub(kx), (x.w + pad - kx).min(wo))
-                        } else {
-                            (0, 0)
-                        };
+                        // Output columns lo..hi read x's columns c stride + kx - pad inside
+                        // the map (in order, one after the other at stride 1); only the
+                        // edges are reflected.
+                        let lo = (pad.saturating_sub(kx)).div_ceil(stride);
+                        let hi = (x.w + pad)
+                            .checked_sub(kx + 1)
+                            .map_or(0, |last| last / stride + 1)
+                            .min(wo);
                         for r in r0..r1 {
                             let sy = reflect((r * stride + ky) as isize - pad as isize, x.h);
                             let line = &x.data[(ci * x.h + sy) * x.w..][..x.w];
                             let dst = &mut dst[(r - r0) * wo..][..wo];
-                            if lo < hi {
+                            if lo < hi && stride == 1 {
                                 dst[lo..hi].copy_from_slice(&line[lo + kx - pad..hi + kx - pad]);
+                            } else if lo < hi {
+                                let first = lo * stride + kx - pad;
+                                for (d, &v) in dst[lo..hi]
+                                    .iter_mut()
+                                    .zip(line[first..].iter().step_by(stride))
+                                {
+                                    *d = v;
+                                }
                             }
                             for c in (0..lo).chain(hi.max(lo)..wo) {
                                 dst[c] = line[columns[c]];

@@ -359,43 +359,6 @@ impl Conv3x3 {
     }
 }
 
-/// Defines a function whose body is compiled three times, for AVX-512, for AVX2 with FMA and
-/// for the baseline target, and runs the best one the CPU has (checked at run time). The
-/// transforms loop over `L` lanes, so wider vectors run them in fewer instructions.
-macro_rules! simd_kernel {
-    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
-        $(#[$doc])*
-        fn $name($($arg: $ty),*) {
-            #[inline(always)]
-            fn body($($arg: $ty),*) $body
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-                fn avx512($($arg: $ty),*) {
-                    body($($arg),*)
-                }
-                #[target_feature(enable = "avx2,fma")]
-                fn avx2($($arg: $ty),*) {
-                    body($($arg),*)
-                }
-                if std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("avx512vl")
-                {
-                    // SAFETY: the CPU has every feature this version was compiled for.
-                    return unsafe { avx512($($arg),*) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    // SAFETY: as above.
-                    return unsafe { avx2($($arg),*) };
-                }
-            }
-            body($($arg),*)
-        }
-    };
-}
-
 /// `v[c][xi][t] = (B^T d B)[xi]` for channel c's input tile t of the chunk's tile rows.
 fn input_transform(tiling: &Tiling, x: &[f32], v: &mut [f32], ty0: usize, rows: usize) {
     let (plane, tc) = (tiling.h * tiling.w, tiling.chunk_tiles());

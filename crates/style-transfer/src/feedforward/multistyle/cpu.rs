@@ -119,17 +119,35 @@ pub(crate) fn normalize(y: &mut Map, gamma: &[f32], beta: &[f32], finish: Finish
         .par_chunks_mut(hw)
         .enumerate()
         .for_each(|(ch, plane)| {
-            let mean = (plane.iter().map(|&v| v as f64).sum::<f64>() / hw as f64) as f32;
-            let var = (plane
-                .iter()
-                .map(|&v| {
-                    let d = (v - mean) as f64;
-                    d * d
-                })
-                .sum::<f64>()
-                / hw as f64) as f32;
+            let (mean, var) = moments(plane);
             finish_plane(plane, mean, var, gamma[ch], beta[ch], finish);
         });
+}
+
+/// The mean and (biased) variance of one channel: two passes (the variance about the mean,
+/// without the cancellation of `E[x^2] - E[x]^2`), each summing blocks of 64 values in eight
+/// f32 lanes (which the compiler vectorizes) and the blocks' sums in f64.
+pub(crate) fn moments(plane: &[f32]) -> (f32, f32) {
+    fn blocked(plane: &[f32], f: impl Fn(f32) -> f32) -> f64 {
+        plane
+            .chunks(64)
+            .map(|block| {
+                let mut lanes = [0.0f32; 8];
+                let mut eights = block.chunks_exact(8);
+                for c in &mut eights {
+                    for (lane, &v) in lanes.iter_mut().zip(c) {
+                        *lane += f(v);
+                    }
+                }
+                let rest: f32 = eights.remainder().iter().map(|&v| f(v)).sum();
+                (lanes.iter().sum::<f32>() + rest) as f64
+            })
+            .sum()
+    }
+    let n = plane.len() as f64;
+    let mean = (blocked(plane, |v| v) / n) as f32;
+    let var = (blocked(plane, |v| (v - mean) * (v - mean)) / n) as f32;
+    (mean, var)
 }
 
 /// One channel's normalization with its `mean` and (biased) `var`, then `* gamma + beta`,
