@@ -184,10 +184,10 @@ impl Vgg19 {
         for layer in Layer::ALL.into_iter().take(deepest.index() + 1) {
             // [batch, channels(layer), h / 2^(block-1), w / 2^(block-1)]
             let conv = &self.convs[layer.index()];
-            x = relu(match self.convolution {
-                Convolution::Burn => conv.forward(x),
-                other => other.apply(x, conv.weight.val(), conv.bias.as_ref().map(|b| b.val())),
-            });
+            // Every way of computing it through one place (Burn's included: the module's own
+            // `forward` is the same `conv2d` with the same padding).
+            let bias = conv.bias.as_ref().map(|b| b.val());
+            x = relu(self.convolution.apply(x, conv.weight.val(), bias));
             if layers.contains(&layer) {
                 out.push((layer, x.clone()));
             }
