@@ -129,19 +129,29 @@ fn the_flow_holds_through_a_change_of_exposure() {
     });
     let truth = truth(size, |x, y| (x + 4.0, y - 2.5));
     let inside = |x: usize, y: usize| (12..148).contains(&x) && (12..100).contains(&y);
-    let (a, b) = (Gray::from_rgb(&first), Gray::from_rgb(&second));
-    let normalized = Dis::default().flow(&a, &b).endpoint_error(&truth, inside);
-    let plain = Dis {
+    let without = Dis {
         mean_normalization: false,
         ..Dis::default()
-    }
-    .flow(&a, &b)
-    .endpoint_error(&truth, inside);
+    };
+    let (normalized, plain) = default_and(without, (&first, &second), &truth, inside);
     eprintln!(
         "exposure change: endpoint error {normalized:.3} px, {plain:.3} without the mean normalization"
     );
     assert!(normalized < 0.3, "endpoint error {normalized}");
     assert!(normalized < 0.5 * plain, "{normalized} against {plain}");
+}
+
+/// The endpoint errors of the default flow and of `other`'s from `first` to `second`
+/// against `truth`, over the pixels `inside` holds.
+fn default_and(
+    other: Dis,
+    (first, second): (&RgbImage, &RgbImage),
+    truth: &Flow,
+    inside: impl Fn(usize, usize) -> bool + Copy,
+) -> (f64, f64) {
+    let (a, b) = (Gray::from_rgb(first), Gray::from_rgb(second));
+    let error = |dis: Dis| dis.flow(&a, &b).endpoint_error(truth, inside);
+    (error(Dis::default()), error(other))
 }
 
 /// A large motion (12 px right, 7 down on a 160x112 frame) where a patch's own start, the
@@ -155,14 +165,11 @@ fn spatial_propagation_finds_a_large_motion() {
     let second = moved(&photo, size, |x, y| (x + 58.0, y + 37.0));
     let truth = truth(size, |x, y| (x + 12.0, y + 7.0));
     let inside = |x: usize, y: usize| (20..140).contains(&x) && (16..96).contains(&y);
-    let (a, b) = (Gray::from_rgb(&first), Gray::from_rgb(&second));
-    let propagated = Dis::default().flow(&a, &b).endpoint_error(&truth, inside);
-    let alone = Dis {
+    let without = Dis {
         propagation: false,
         ..Dis::default()
-    }
-    .flow(&a, &b)
-    .endpoint_error(&truth, inside);
+    };
+    let (propagated, alone) = default_and(without, (&first, &second), &truth, inside);
     eprintln!("large motion: endpoint error {propagated:.3} px, {alone:.3} without propagation");
     assert!(propagated < 0.3, "endpoint error {propagated}");
     assert!(propagated <= alone, "{propagated} against {alone}");
