@@ -185,6 +185,19 @@ fn the_setting_reaches_the_network_and_keeps_the_losses(backend: Backend) {
         assert!(rel < 1e-4, "{conv}: total {total} vs {total_ref} ({rel:e})");
         assert_close(&format!("{conv}: gradient"), &grad, &grad_ref, 1e-3);
     }
+    // Float16, where the device has it: the whole objective's gradient passes float16's range
+    // (without the loss scaling of `Convolution::gradient` it is infinite) and stays within
+    // float16's rounding of float32's.
+    if backend != Backend::Ndarray {
+        let (total, grad) = evaluate(Convolution::Half);
+        assert!(
+            grad.iter().all(|g| g.is_finite()),
+            "f16: a non-finite gradient"
+        );
+        let rel = (total - total_ref).abs() / total_ref.abs();
+        assert!(rel < 1e-2, "f16: total {total} vs {total_ref} ({rel:e})");
+        assert_close("f16: gradient", &grad, &grad_ref, 5e-2);
+    }
     // The network itself, every layer.
     let base = Vgg19::new(weights(), Pooling::Max, &device);
     let x = image_io::image_to_tensor(&content, weights().convention(), &device);

@@ -390,8 +390,8 @@ impl Objective {
             )
             .expect("at least one loss term");
         let grad = if gradient {
-            let grads = total.backward();
-            let g = x.grad(&grads).expect("the image requires a gradient");
+            let g = (vgg.convolution().gradient(total.clone(), &x))
+                .expect("the image requires a gradient");
             Some(g)
         } else {
             None

@@ -210,8 +210,8 @@ pub(crate) fn evaluate(
             Some((f * slope).sum())
         });
         if let Some(surrogate) = terms::sum(content.chain(style)) {
-            let grads = surrogate.backward();
-            let g = input.grad(&grads).expect("the tile requires a gradient");
+            let g = (vgg.convolution().gradient(surrogate, &input))
+                .expect("the tile requires a gradient");
             let at = block(3, &(tile.0.ext(), tile.1.ext()));
             grad = grad.clone().slice_assign(at.clone(), grad.slice(at) + g);
         }
