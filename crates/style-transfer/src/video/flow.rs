@@ -2,10 +2,11 @@
 //! Optical Flow using Dense Inverse Search", ECCV 2016), the method OpenCV's `DISOpticalFlow`
 //! implements: coarse to fine over an image pyramid, each level's flow found for a grid of
 //! overlapping patches by inverse-compositional Lucas-Kanade (the template's gradient and
-//! Hessian computed once per patch; patches compared with their mean difference taken out,
-//! and each starting from the best of its own and its neighbours' displacements, as OpenCV
-//! does), then made dense by averaging the patches that cover each pixel, weighted by how well
-//! each explains it, and refined variationally (`video/refine.rs`). Written here rather than taken from a crate: no maintained Rust crate
+//! Hessian computed once per patch and sweep; patches compared with their mean difference
+//! taken out, and each starting from the best of its own and its neighbours' displacements,
+//! as OpenCV does), then made dense by averaging the patches that cover each pixel, weighted
+//! by how well each explains it, and refined variationally (`video/refine.rs`). Written here
+//! rather than taken from a crate: no maintained Rust crate
 //! computes dense flow without binding OpenCV (docs/video.md says what was looked at);
 //! measured against OpenCV's DIS in `benches/flow_opencv.py`.
 //!
