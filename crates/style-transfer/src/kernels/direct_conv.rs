@@ -2,8 +2,9 @@
 //! feed-forward networks' last layers, 9x9 into 3 channels, 3x3 into 4 or 8, at the full
 //! size). There a matrix multiply spends its time gathering `cin k k` values per pixel for a
 //! handful of multiply-adds each, and Winograd its time in transforms; here each output row
-//! keeps eight pixels of every output channel in registers and walks the kernel's taps, so
-//! each input value loaded feeds one multiply-add per output channel.
+//! keeps sixteen pixels (eight past four channels) of every output channel in registers and
+//! walks the kernel's taps, so each input value loaded feeds one multiply-add per output
+//! channel.
 //!
 //! Stride 1, no bias, on a map already padded (a valid convolution).
 
