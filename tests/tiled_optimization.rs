@@ -448,3 +448,40 @@ fn past_memory_the_plan_tiles_and_shortens_the_lbfgs_history() {
     let planned = lbfgs.planned(&plan);
     assert_eq!(planned.solver(), Solver::Lbfgs { history: kept });
 }
+
+/// On wgpu the plan reads the adapter: its device memory (Vulkan's heap budget) and its
+/// largest buffer, which must hold VGG19's first activations; a size whose activations no
+/// buffer holds tiles, or, with tiles off, is refused naming the buffer. On the CPU backends
+/// the plan is the host path's.
+#[test]
+fn the_plan_on_a_device_reads_what_that_device_has() {
+    let settings = Settings::default()
+        .with_size(Size::Longest(256))
+        .with_solver(Solver::Adam { lr: 1.0 });
+    for backend in Backend::available() {
+        let device = backend.device().unwrap();
+        let plan = settings.plan_on(&device, 256, 192).unwrap();
+        let on_gpu = plan.notes.iter().any(|n| n.contains("on the GPU"));
+        assert_eq!(on_gpu, backend == Backend::Wgpu, "{backend}: {plan}");
+        if backend != Backend::Wgpu {
+            assert_eq!(plan, settings.plan(256, 192).unwrap(), "{backend}");
+            continue;
+        }
+        let memory = plan
+            .available_bytes
+            .expect("Vulkan states the device's memory");
+        assert!(memory > 64 << 20, "{plan}");
+        // 40000x30000: conv1_1's activations alone are 307 GB, past any buffer.
+        let huge = settings
+            .clone()
+            .with_size(Size::Longest(40_000))
+            .with_tiling(Tiling::Off);
+        match huge.plan_on(&device, 4000, 3000) {
+            Err(Error::DoesNotFit { what, hint, .. }) => {
+                assert!(what.contains("on the GPU"), "{what}");
+                assert!(hint.contains("largest buffer"), "{hint}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+}

@@ -110,6 +110,31 @@ pub(crate) fn has_float16(device: &Device) -> bool {
     true
 }
 
+/// What a GPU adapter says about its memory, read once when its device is acquired.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct GpuMemory {
+    /// The bytes this process may use on the device: the budget of its largest device-local
+    /// heap (`VK_EXT_memory_budget`: the heap less what other processes hold), else that
+    /// heap's size; `None` where the graphics API states none (wgpu on OpenGL, Metal, DirectX).
+    pub(crate) usable: Option<u64>,
+    /// The largest buffer one tensor may occupy: the device's storage-binding and buffer limits
+    /// (what CubeCL's memory pages are capped at).
+    pub(crate) largest_buffer: u64,
+    /// Whether the adapter computes on the host CPU (Mesa's lavapipe): its device memory is
+    /// the machine's memory.
+    pub(crate) on_host: bool,
+}
+
+/// What the GPU behind `device` says about its memory; `None` for the CPU devices.
+pub(crate) fn gpu_memory(device: &Device) -> Option<GpuMemory> {
+    #[cfg(feature = "wgpu")]
+    if let Some(memory) = probe::memory(device) {
+        return Some(memory);
+    }
+    let _ = device;
+    None
+}
+
 /// The device probe of the GPU backend, run once per process: Burn acquires a GPU lazily and
 /// panics inside its runtime when none is there.
 #[cfg(feature = "wgpu")]
@@ -117,19 +142,31 @@ mod probe {
     use std::sync::OnceLock;
 
     use burn::tensor::Device;
+    use burn::tensor::wgpu::{WgpuSetup, wgpu};
 
+    use super::GpuMemory;
     use crate::error::Error;
 
     /// A probe's outcome, kept for the process (a runtime initializes only once).
-    type Probed = Result<Device, String>;
+    type Probed = Result<(Device, GpuMemory), String>;
+
+    fn probed() -> &'static Probed {
+        static DEVICE: OnceLock<Probed> = OnceLock::new();
+        DEVICE.get_or_init(|| {
+            let (device, setup) = Device::wgpu_options()
+                .init_with_setup()
+                .map_err(|e| e.to_string())?;
+            let memory = read_memory(&setup);
+            Ok((device, memory))
+        })
+    }
 
     /// Acquires wgpu's default adapter (a high-performance GPU first) through Burn's fallible
     /// initialization.
     pub(super) fn wgpu() -> Result<Device, Error> {
-        static DEVICE: OnceLock<Probed> = OnceLock::new();
-        DEVICE
-            .get_or_init(|| Device::wgpu_options().init().map_err(|e| e.to_string()))
+        probed()
             .clone()
+            .map(|(device, _)| device)
             .map_err(|reason| Error::GpuUnavailable {
                 backend: "wgpu",
                 reason,
@@ -138,6 +175,67 @@ mod probe {
                      selects a driver file; wgpu falls back to OpenGL through EGL when no Vulkan \
                      adapter answers), or use --backend flex",
             })
+    }
+
+    /// The memory of the probed adapter when `device` is its device.
+    pub(super) fn memory(device: &Device) -> Option<GpuMemory> {
+        match probed() {
+            Ok((probed, memory)) if probed == device => Some(memory.clone()),
+            _ => None,
+        }
+    }
+
+    fn read_memory(setup: &WgpuSetup) -> GpuMemory {
+        let limits = setup.device.limits();
+        GpuMemory {
+            usable: vulkan_memory(&setup.adapter),
+            largest_buffer: limits
+                .max_storage_buffer_binding_size
+                .min(limits.max_buffer_size),
+            on_host: setup.adapter.get_info().device_type == wgpu::DeviceType::Cpu,
+        }
+    }
+
+    /// The budget (or, without `VK_EXT_memory_budget`, the size) of the adapter's largest
+    /// device-local heap, read through Vulkan; `None` on any other graphics API.
+    fn vulkan_memory(adapter: &wgpu::Adapter) -> Option<u64> {
+        use ash::vk;
+        // SAFETY: the raw handles are only read, while the adapter is alive.
+        let hal = unsafe { adapter.as_hal::<wgpu::hal::api::Vulkan>() }?;
+        let shared = hal.shared_instance();
+        let instance = shared.raw_instance();
+        let physical = hal.raw_physical_device();
+        // SAFETY: `physical` belongs to `instance`; the calls only fill structures we own.
+        let (properties, budget) = unsafe {
+            let properties = instance.get_physical_device_memory_properties(physical);
+            let has_budget = instance
+                .enumerate_device_extension_properties(physical)
+                .unwrap_or_default()
+                .iter()
+                .any(|e| e.extension_name_as_c_str() == Ok(vk::EXT_MEMORY_BUDGET_NAME));
+            let api = instance
+                .get_physical_device_properties(physical)
+                .api_version
+                .min(shared.instance_api_version());
+            let budget = (has_budget && api >= vk::API_VERSION_1_1).then(|| {
+                let mut budget = vk::PhysicalDeviceMemoryBudgetPropertiesEXT::default();
+                let mut both =
+                    vk::PhysicalDeviceMemoryProperties2::default().push_next(&mut budget);
+                instance.get_physical_device_memory_properties2(physical, &mut both);
+                budget.heap_budget
+            });
+            (properties, budget)
+        };
+        properties
+            .memory_heaps_as_slice()
+            .iter()
+            .enumerate()
+            .filter(|(_, heap)| heap.flags.contains(vk::MemoryHeapFlags::DEVICE_LOCAL))
+            .map(|(i, heap)| match budget {
+                Some(budget) if budget[i] > 0 => budget[i].min(heap.size),
+                _ => heap.size,
+            })
+            .max()
     }
 }
 

@@ -121,8 +121,8 @@ pub struct CommonArgs {
     /// Split the run to fit in memory: `auto` when the whole picture does not fit, `off` to
     /// refuse instead, or a number: `stylize fast` in bands of that many rows (the same
     /// result; 26-style network on flex or ndarray), the optimization in square tiles of
-    /// that many pixels (the whole picture's objective evaluated tile by tile; flex or
-    /// ndarray) [default: auto].
+    /// that many pixels (the whole picture's objective evaluated tile by tile; any
+    /// backend) [default: auto].
     #[arg(long, value_parser = parse_tile, value_name = "auto|off|N")]
     pub tile: Option<Tiling>,
 
@@ -708,7 +708,7 @@ pub struct OptimizeArgs {
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = parse_positive)]
     pub print_every: usize,
 
-    /// With --tile: the context around each tile, in pixels (a multiple of 16) [default: 64].
+    /// With --tile: the context around each tile, in pixels (a multiple of 16) [default: 32].
     #[arg(long, value_name = "PIXELS")]
     pub tile_halo: Option<u32>,
 

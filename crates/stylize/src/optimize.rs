@@ -114,7 +114,7 @@ impl Painter<'_> {
         let (width, height) = content.dimensions();
         let settings = &self.shared.settings;
         settings.validate(width, height).map_err(Failure::input)?;
-        let plan = settings.plan(width, height).map_err(|e| {
+        let plan = settings.plan_on(&self.device, width, height).map_err(|e| {
             let mut failure = Failure::input(e);
             failure.message = format!("{}: {}", job.input.display(), failure.message);
             failure

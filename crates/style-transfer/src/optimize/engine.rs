@@ -14,11 +14,11 @@ use crate::error::{Error, Result};
 use crate::image_io::color;
 use crate::image_io::{self, Size};
 use crate::optimize::host_path::HostVgg;
+use crate::optimize::memory::Machine;
 use crate::optimize::objective::Objective;
 use crate::optimize::progress::{EndReason, Observer, RunError, Stylized};
 use crate::optimize::settings::{Init, OriginalColors, Settings};
 use crate::optimize::solver::{self, Level, Problem};
-use crate::plan;
 use crate::vgg::model::Vgg19;
 use crate::vgg::weights::VggWeights;
 
@@ -124,9 +124,8 @@ impl StyleTransfer {
         self.settings.validate_values()?;
         self.settings.check_styles(styles, None)?;
         let host = self.host_vgg();
-        let available = plan::available_memory();
-        let size = content.dimensions();
-        let grid = self.settings.tile_grid(size, host.is_some(), available)?;
+        let machine = Machine::of(&self.settings, &self.device);
+        let grid = self.settings.tile_grid(&machine, content.dimensions());
         if let (Some(grid), Some(host)) = (grid, &host) {
             let host = host.clone();
             return Objective::tiled(
@@ -158,7 +157,9 @@ impl StyleTransfer {
     /// Stylizes `content` with `styles` (image and blend weight each), calling `observer` after
     /// every iteration. Returns the image with the lowest total loss seen at the scale the run
     /// ended in (the last, unless the observer stopped it), at the output size, and why the
-    /// run ended.
+    /// run ended. A run that its plan ([`Settings::plan_on`]) finds cannot fit in the device's
+    /// memory (or a GPU's largest buffer) is refused before any work with
+    /// [`Error::DoesNotFit`].
     pub fn run(
         &self,
         content: &RgbImage,
@@ -167,6 +168,8 @@ impl StyleTransfer {
     ) -> Result<Stylized, RunError> {
         let settings = &self.settings;
         settings.validate(content.width(), content.height())?;
+        // What does not fit (memory, or a GPU buffer) is refused now, not part way through.
+        settings.plan_on(&self.device, content.width(), content.height())?;
         let levels = settings.level_sizes(content.width(), content.height());
         settings.check_styles(styles, levels.first().copied())?;
         let start = Instant::now();

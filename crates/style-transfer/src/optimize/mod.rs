@@ -22,6 +22,7 @@ pub(crate) mod host_path;
 pub(crate) mod lbfgs;
 pub mod losses;
 pub(crate) mod masks;
+pub(crate) mod memory;
 pub(crate) mod objective;
 pub(crate) mod progress;
 pub(crate) mod settings;

@@ -9,8 +9,7 @@ use crate::error::{Error, Result};
 use crate::image_io::Size;
 use crate::optimize::losses::LayerWeight;
 use crate::optimize::masks::{Mask, check_mask, same_aspect};
-use crate::optimize::tiles::{ALIGN, TileGrid};
-use crate::plan::{self, MemoryPlan, Tiling};
+use crate::plan::{MemoryPlan, Tiling};
 use crate::vgg::convolution::Convolution;
 use crate::vgg::layers::Layer;
 use crate::vgg::model::{MIN_INPUT_SIDE, Pooling};
@@ -176,23 +175,6 @@ impl Default for Settings {
 /// The largest number of scales (the coarsest level is then 1/128 of the output).
 const MAX_SCALES: usize = 8;
 
-/// The optimization's peak memory besides the pictures (bytes): VGG19's weights, read and on
-/// the device, and the allocator's base; fitted to the peaks measured on flex at 256 to 768
-/// pixels (docs/performance.md, "Memory plan").
-const OPTIMIZE_BASE: u64 = 306 << 20;
-/// Bytes per pixel of the finest scale with Adam (VGG19's activations at every layer, their
-/// gradients, the losses' maps, Adam's two moments).
-const ADAM_BYTES_PER_PIXEL: u64 = 1330;
-/// Bytes per pixel of the finest scale with L-BFGS, besides its correction pairs.
-const LBFGS_BYTES_PER_PIXEL: u64 = 1390;
-/// Bytes per pixel of one L-BFGS correction pair (two RGB float vectors).
-const PAIR_BYTES_PER_PIXEL: u64 = 24;
-/// Bytes per pixel of the finest scale held whole when the objective runs in tiles (the
-/// picture and its gradient on the host and as tensors, the solver's vectors besides
-/// L-BFGS's pairs, the best image so far, the content targets at `conv4_2`).
-const TILED_STATE_BYTES_PER_PIXEL: u64 = 200;
-/// Bytes per pixel of one tile with its halo (the network's working set for it).
-const TILE_BYTES_PER_PIXEL: u64 = 1250;
 /// The default context around each tile (pixels), [`Settings::with_tile_halo`].
 pub const DEFAULT_TILE_HALO: u32 = 32;
 /// The smallest tile side the optimization accepts (pixels, without the halo).
@@ -303,10 +285,11 @@ impl Settings {
     /// against what the machine has when the scale starts) has its objective evaluated in
     /// tiles, the largest that fit; `Tiles(px)` tiles every scale larger than `px` (rounded
     /// down to a multiple of 16, at least [`MIN_TILE_SIDE`] and the halo); `Off` never
-    /// tiles. `Auto` tiles on the CPU backends' host path (flex, ndarray, with
-    /// [`Settings::with_winograd`] on), whose memory the plan models; `Tiles` works on
-    /// every path, wgpu included (Burn's path: the targets are computed whole, the
-    /// evaluations in tiles). `Rows` is the feed-forward networks' and is refused here. The objective stays the whole picture's
+    /// tiles. `Auto` tiles where the plan models the memory: the CPU backends' host path
+    /// (flex, ndarray, with [`Settings::with_winograd`] on) and wgpu (against the GPU's
+    /// memory and largest buffer, [`Settings::plan_on`]); `Tiles` works on every path
+    /// (Burn's path: the targets are computed whole, the evaluations in tiles). `Rows` is
+    /// the feed-forward networks' and is refused here. The objective stays the whole picture's
     /// (Grams accumulated over the tiles, then each tile's gradient from the whole loss),
     /// so results match the whole run's up to the halo's approximation.
     pub fn with_tiling(mut self, tiling: Tiling) -> Self {
@@ -413,287 +396,6 @@ impl Settings {
                 ((w / factor).max(1), (h / factor).max(1))
             })
             .collect()
-    }
-
-    /// L-BFGS's correction pairs kept with `solver`.
-    fn pairs(&self, solver: Solver) -> u64 {
-        match solver {
-            Solver::Adam { .. } => 0,
-            Solver::Lbfgs { history } => history.min(self.iterations) as u64,
-        }
-    }
-
-    /// The estimated peak of a run whose finest scale is `w x h` (on a `width x height`
-    /// content image) with `solver`, whole or in tiles of `tile` pixels.
-    fn peak(
-        &self,
-        (w, h): (u32, u32),
-        input: (u32, u32),
-        solver: Solver,
-        tile: Option<u32>,
-    ) -> u64 {
-        let pixels = w as u64 * h as u64;
-        let pairs = PAIR_BYTES_PER_PIXEL * self.pairs(solver) * pixels;
-        let input = 3 * input.0 as u64 * input.1 as u64;
-        let Some(side) = tile else {
-            let per_pixel = match solver {
-                Solver::Adam { .. } => ADAM_BYTES_PER_PIXEL,
-                Solver::Lbfgs { .. } => LBFGS_BYTES_PER_PIXEL,
-            };
-            return OPTIMIZE_BASE + per_pixel * pixels + pairs + input;
-        };
-        let with_halo = side + 2 * self.halo();
-        let tile_pixels = with_halo.min(w) as u64 * with_halo.min(h) as u64;
-        OPTIMIZE_BASE
-            + TILED_STATE_BYTES_PER_PIXEL * pixels
-            + pairs
-            + input
-            + TILE_BYTES_PER_PIXEL * tile_pixels
-    }
-
-    /// The halo in pixels, a multiple of 16.
-    fn halo(&self) -> u32 {
-        self.tile_halo.div_ceil(ALIGN as u32) * ALIGN as u32
-    }
-
-    /// The largest tile side (a multiple of 16 from [`MIN_TILE_SIDE`], below the picture's
-    /// longest side) at which a scale of `w x h` fits in `available` bytes.
-    fn largest_tile(
-        &self,
-        size: (u32, u32),
-        input: (u32, u32),
-        solver: Solver,
-        available: u64,
-    ) -> Option<u32> {
-        let steps = size.0.max(size.1).saturating_sub(1) / ALIGN as u32;
-        let min = MIN_TILE_SIDE / ALIGN as u32;
-        let fits = |step: u32| {
-            let peak = self.peak(size, input, solver, Some(step * ALIGN as u32));
-            plan::fits(peak, Some(available))
-        };
-        (steps >= min)
-            .then(|| plan::largest(min, steps, fits))
-            .flatten()
-            .map(|step| step * ALIGN as u32)
-    }
-
-    /// How a scale of `w x h` is evaluated: whole (`None`) or in tiles. `host` says whether
-    /// the run is on the host path (tiles need it); `available` is what the machine has now.
-    /// [`Error::InvalidConfig`] for tiles asked for off the host path.
-    pub(crate) fn tile_grid(
-        &self,
-        (w, h): (u32, u32),
-        host: bool,
-        available: Option<u64>,
-    ) -> Result<Option<TileGrid>> {
-        let grid = |side: u32| TileGrid {
-            tile: side as usize,
-            halo: self.halo() as usize,
-            shift: self.tile_shift,
-        };
-        let longest = w.max(h);
-        match self.tiling {
-            Tiling::Off | Tiling::Rows(_) => Ok(None),
-            Tiling::Tiles(side) => {
-                let side = side / ALIGN as u32 * ALIGN as u32;
-                if side >= longest {
-                    return Ok(None);
-                }
-                Ok(Some(grid(side)))
-            }
-            Tiling::Auto => {
-                let whole = self.peak((w, h), (w, h), self.solver, None);
-                let Some(available) = available.filter(|&a| host && !plan::fits(whole, Some(a)))
-                else {
-                    return Ok(None);
-                };
-                Ok(self
-                    .largest_tile((w, h), (w, h), self.solver, available)
-                    .map(grid))
-            }
-        }
-    }
-
-    /// Refuses tile settings no run can use: bands of rows, tiles below
-    /// [`MIN_TILE_SIDE`] or below their halo.
-    fn validate_tiling(&self) -> Result<()> {
-        let refuse = |reason: String| {
-            Err(Error::InvalidConfig {
-                name: "tile",
-                reason,
-            })
-        };
-        match self.tiling {
-            Tiling::Rows(rows) => refuse(format!(
-                "bands of {rows} rows are the feed-forward networks'; the optimization goes in \
-                 square tiles (Tiling::Tiles, --tile PIXELS) or auto"
-            )),
-            Tiling::Tiles(side) if side < MIN_TILE_SIDE => refuse(format!(
-                "tiles of {side} pixels are below the smallest the optimization accepts \
-                 ({MIN_TILE_SIDE}: VGG19 pools a tile down to 1/16 of its side); ask for more"
-            )),
-            Tiling::Tiles(side) if side < self.halo() => refuse(format!(
-                "tiles of {side} pixels are smaller than their {} pixel halo, so each tile \
-                 would compute mostly context; ask for tiles of at least {} pixels or a \
-                 smaller halo",
-                self.halo(),
-                self.halo()
-            )),
-            _ => Ok(()),
-        }
-    }
-
-    /// The memory plan of a run on a `width` x `height` content image on a CPU backend: the
-    /// scales, the estimated peak memory at the finest one (a model fitted to measured peaks
-    /// on the CPU backends, docs/performance.md: a base, bytes per pixel, and 24 bytes a
-    /// pixel per L-BFGS correction pair kept, `min(history, iterations)` of them) against
-    /// what the machine has, and how the finest scale is evaluated: whole, or, when that
-    /// does not fit (or with [`Tiling::Tiles`]), in tiles of the largest side that fits
-    /// (a whole-picture state of 200 bytes a pixel plus one tile's working set); with L-BFGS
-    /// whose pairs alone do not fit, a shorter history ([`MemoryPlan::lbfgs_history`],
-    /// applied by [`Settings::planned`]). [`Error::DoesNotFit`] when nothing fits (or
-    /// [`Tiling::Off`] and the whole does not), saying the largest size that does and what a
-    /// lighter solver would save; [`Error::InvalidConfig`] for a side past
-    /// [`crate::plan::MAX_SIDE`] or tile settings no run can use.
-    pub fn plan(&self, width: u32, height: u32) -> Result<MemoryPlan> {
-        let (w, h) = self.output_size(width, height);
-        plan::check_side(w, h)?;
-        self.validate_tiling()?;
-        let levels = self.level_sizes(width, height);
-        let input = (width, height);
-        let available = plan::available_memory();
-        let mut notes = vec![format!(
-            "{} scale(s): {}",
-            levels.len(),
-            levels
-                .iter()
-                .map(|(w, h)| format!("{w}x{h}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )];
-        let host = self.winograd;
-        let whole = self.peak((w, h), input, self.solver, None);
-        let mut plan = MemoryPlan::whole((w, h), whole, available);
-        let mut solver = self.solver;
-        let tile = match (self.tiling, available) {
-            (Tiling::Tiles(side), _) => {
-                let grid = self.tile_grid((w, h), host, available)?;
-                grid.map(|_| side / ALIGN as u32 * ALIGN as u32)
-            }
-            (Tiling::Auto, Some(a)) if host && !plan::fits(whole, Some(a)) => {
-                let mut tile = self.largest_tile((w, h), input, solver, a);
-                // L-BFGS's pairs are whole-picture vectors: keep fewer when they alone
-                // keep the run from fitting.
-                if let (None, Solver::Lbfgs { history }) = (tile, solver) {
-                    let shorter = |kept: usize| Solver::Lbfgs { history: kept };
-                    let fits = |kept: u32| {
-                        self.largest_tile((w, h), input, shorter(kept as usize), a)
-                            .is_some()
-                    };
-                    let most = history.min(self.iterations).max(1) as u32;
-                    if let Some(kept) = plan::largest(1, most, fits) {
-                        solver = shorter(kept as usize);
-                        plan.lbfgs_history = Some(kept as usize);
-                        tile = self.largest_tile((w, h), input, solver, a);
-                        notes.push(format!(
-                            "L-BFGS keeps {kept} correction pairs instead of {most}: more \
-                             would not fit (--optimizer adam keeps none)"
-                        ));
-                    }
-                }
-                tile
-            }
-            _ => None,
-        };
-        if let Some(side) = tile {
-            plan.tile_side = Some(side);
-            plan.peak_bytes = self.peak((w, h), input, solver, Some(side));
-            let grid = TileGrid {
-                tile: side as usize,
-                halo: self.halo() as usize,
-                shift: self.tile_shift,
-            };
-            notes.push(format!(
-                "the objective in tiles of {side}x{side} with a {} px halo, up to {} tiles, two \
-                 passes per evaluation{}",
-                self.halo(),
-                grid.count(h as usize, w as usize),
-                match self.tiling {
-                    Tiling::Auto => format!(
-                        " (the whole picture at once would take about {})",
-                        plan::gib(whole)
-                    ),
-                    _ => String::new(),
-                }
-            ));
-        }
-        let pairs = self.pairs(solver);
-        if pairs > 0 {
-            notes.push(format!(
-                "L-BFGS keeps {pairs} correction pairs: {} of the peak",
-                plan::gib(PAIR_BYTES_PER_PIXEL * pairs * w as u64 * h as u64)
-            ));
-        }
-        plan.notes = notes;
-        let Some(available) = available.filter(|_| !plan.fits()) else {
-            return Ok(plan);
-        };
-        // Nothing fits: the largest size that would, and lighter ways to keep this one.
-        let tiles = host && self.tiling != Tiling::Off;
-        // In tiles, the plan would shorten L-BFGS's history down to one pair.
-        let shortest = match solver {
-            Solver::Lbfgs { .. } if tiles => Solver::Lbfgs { history: 1 },
-            other => other,
-        };
-        let lightest = |size: (u32, u32), solver: Solver| match tiles {
-            true => self.peak(size, input, solver, Some(MIN_TILE_SIDE)),
-            false => self.peak(size, input, solver, None),
-        };
-        let needed = match (plan.tile_side, tiles) {
-            (None, true) => lightest((w, h), shortest),
-            _ => plan.peak_bytes,
-        };
-        let mut hint = plan::smaller_size_hint(MIN_INPUT_SIDE as u32, |side| {
-            let size = Size::Longest(side).dimensions(width, height);
-            let peak = lightest(size, shortest).min(self.peak(size, input, solver, None));
-            plan::fits(peak, Some(available))
-        });
-        if tiles {
-            hint.push_str(" (in tiles)");
-        }
-        if let Solver::Lbfgs { .. } = self.solver {
-            let adam = Solver::Adam { lr: 1.0 };
-            if plan::fits(lightest((w, h), adam), Some(available)) {
-                hint.push_str(&format!(
-                    "; or keep the size with --optimizer adam (about {} at its peak) or a \
-                     shorter --history",
-                    plan::gib(lightest((w, h), adam))
-                ));
-            }
-        }
-        if self.tiling == Tiling::Off && host {
-            let tiled = self.largest_tile((w, h), input, solver, available);
-            if let Some(side) = tiled {
-                hint.push_str(&format!(
-                    "; or let it run in tiles (--tile auto: tiles of {side} px, about {})",
-                    plan::gib(self.peak((w, h), input, solver, Some(side)))
-                ));
-            }
-        }
-        if !host {
-            hint.push_str(" (tiles run only with the Winograd host path on a CPU backend)");
-        }
-        let what = match (plan.tile_side, tiles) {
-            (Some(side), _) => format!(" even in tiles of {side} px"),
-            (None, true) => format!(" even in tiles of {MIN_TILE_SIDE} px"),
-            (None, false) => String::new(),
-        };
-        Err(plan::refuse(
-            format!("optimizing {w}x{h}{what}"),
-            needed,
-            available,
-            hint,
-        ))
     }
 
     /// The deepest layer any loss reads.

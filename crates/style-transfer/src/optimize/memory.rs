@@ -1,0 +1,594 @@
+//! The optimization's memory plan: the peak memory of a run from its size, settings and
+//! device (a model fitted to measured peaks, per path: docs/performance.md, "Memory plan"),
+//! against what the device has, and whether the finest scale runs whole or in tiles.
+
+use burn::tensor::Device;
+
+use crate::backend;
+use crate::error::{Error, Result};
+use crate::image_io::Size;
+use crate::optimize::settings::{MIN_TILE_SIDE, Settings, Solver};
+use crate::optimize::tiles::{ALIGN, TileGrid};
+use crate::plan::{self, MemoryPlan, Tiling};
+use crate::vgg::convolution::Convolution;
+use crate::vgg::model::MIN_INPUT_SIDE;
+
+/// A path's memory model: a base plus bytes per pixel of the finest scale, fitted to
+/// measured peaks.
+#[derive(Clone, Copy, Debug)]
+struct Model {
+    /// The peak besides the pictures: VGG19's weights, read and on the device, and the
+    /// allocator's base.
+    base: u64,
+    /// Bytes per pixel with Adam (VGG19's activations at every layer, their gradients, the
+    /// losses' maps, Adam's two moments).
+    adam: u64,
+    /// Bytes per pixel with L-BFGS, besides its correction pairs.
+    lbfgs: u64,
+    /// Bytes per pixel held whole when the objective runs in tiles (the picture and its
+    /// gradient, the solver's vectors besides L-BFGS's pairs, the best image so far, the
+    /// content targets at `conv4_2`).
+    tiled_state: u64,
+    /// Bytes per pixel of one tile with its halo (the network's working set for it).
+    tile: u64,
+}
+
+/// The CPU backends' host path (flex, ndarray): fitted to the peaks measured on flex at 256
+/// to 768 pixels.
+const HOST: Model = Model {
+    base: 306 << 20,
+    adam: 1330,
+    lbfgs: 1390,
+    tiled_state: 200,
+    tile: 1250,
+};
+
+/// Burn's path on a GPU (wgpu), in device memory: CubeCL's memory pools keep pages of every
+/// size a run has used, so a pixel costs several times the host path's. Fitted to the GPU
+/// memory measured on an H100 (512 and 1024 px) and lavapipe's resident memory (64 to 256
+/// px), docs/performance.md.
+const GPU: Model = Model {
+    base: 1500 << 20,
+    adam: 6400,
+    lbfgs: 6400,
+    tiled_state: 300,
+    tile: 6400,
+};
+
+/// Bytes per pixel of one L-BFGS correction pair (two RGB float vectors).
+pub(crate) const PAIR_BYTES_PER_PIXEL: u64 = 24;
+
+/// Bytes per evaluated pixel of the largest single tensor of Burn's path with Burn's
+/// convolution: a 64-channel float activation of VGG19's first block (or its gradient).
+const LARGEST_TENSOR_BYTES_PER_PIXEL: u64 = 64 * 4;
+
+/// Where a plan runs: the memory model of its path and what the device has.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Machine {
+    model: Model,
+    /// Whether the plan may choose tiles itself (the paths whose tiles the model covers: the
+    /// CPU host path and the GPU).
+    auto_tiles: bool,
+    /// Whether the device is a GPU (the plan then speaks of device memory).
+    gpu: bool,
+    /// What the device has for the run (bytes); `None` where it cannot be read.
+    available: Option<u64>,
+    /// The largest buffer one tensor may occupy on the device, where it has such a limit.
+    largest_buffer: Option<u64>,
+    /// Bytes per evaluated pixel of the run's largest single tensor.
+    largest_tensor: u64,
+    /// Bytes per pixel the chosen convolution adds to the model's (its own temporaries).
+    extra: u64,
+}
+
+impl Machine {
+    /// A CPU backend: the host path when `settings` has it on (else Burn's path, which the
+    /// plan models as the host path's and does not tile by itself), with the memory this
+    /// process may use.
+    pub(crate) fn cpu(settings: &Settings) -> Machine {
+        Machine {
+            model: HOST,
+            auto_tiles: settings.winograd,
+            gpu: false,
+            available: plan::available_memory(),
+            largest_buffer: None,
+            largest_tensor: LARGEST_TENSOR_BYTES_PER_PIXEL,
+            extra: 0,
+        }
+    }
+
+    /// The machine `device` is: a CPU backend's, or a GPU's, whose device memory and largest
+    /// buffer its adapter states (a GPU computing on the host, lavapipe, has the machine's
+    /// memory).
+    pub(crate) fn of(settings: &Settings, device: &Device) -> Machine {
+        let Some(gpu) = backend::gpu_memory(device) else {
+            let mut cpu = Machine::cpu(settings);
+            cpu.auto_tiles &= backend::is_host_device(device);
+            return cpu;
+        };
+        // A GPU computing on the host (lavapipe) allocates host memory whatever heap it
+        // states (lavapipe states 2 GiB): the machine's memory is what it has.
+        let available = match gpu.on_host {
+            true => plan::available_memory().or(gpu.usable),
+            false => gpu.usable,
+        };
+        let largest = largest_tensor(settings.convolution);
+        Machine {
+            model: GPU,
+            auto_tiles: true,
+            gpu: true,
+            available,
+            largest_buffer: Some(gpu.largest_buffer),
+            largest_tensor: largest,
+            extra: largest - LARGEST_TENSOR_BYTES_PER_PIXEL,
+        }
+    }
+
+    /// Whether a run of `peak` bytes on a picture of `pixels` fits: in the usable share of the
+    /// memory, and its largest tensor in one buffer.
+    fn fits(&self, peak: u64, pixels: u64) -> bool {
+        plan::fits(peak, self.available) && self.buffer_holds(pixels)
+    }
+
+    /// Whether the largest tensor of a picture of `pixels` fits in one buffer.
+    fn buffer_holds(&self, pixels: u64) -> bool {
+        self.largest_buffer
+            .is_none_or(|most| self.largest_tensor * pixels <= most)
+    }
+}
+
+/// Bytes per evaluated pixel of the largest tensor each convolution makes: Burn's, a 64-channel
+/// activation; im2col, the nine shifted windows of conv1_2's 64-channel input; Winograd, the
+/// transformed input's 16 (36) points per 2x2 (4x4) block of 64 channels.
+fn largest_tensor(convolution: Convolution) -> u64 {
+    match convolution {
+        Convolution::Burn | Convolution::Half => LARGEST_TENSOR_BYTES_PER_PIXEL,
+        Convolution::Im2col => 9 * LARGEST_TENSOR_BYTES_PER_PIXEL,
+        Convolution::Winograd2 => 16 * LARGEST_TENSOR_BYTES_PER_PIXEL / 4,
+        Convolution::Winograd4 => 36 * LARGEST_TENSOR_BYTES_PER_PIXEL / 16,
+    }
+}
+
+impl Settings {
+    /// L-BFGS's correction pairs kept with `solver`.
+    fn pairs(&self, solver: Solver) -> u64 {
+        match solver {
+            Solver::Adam { .. } => 0,
+            Solver::Lbfgs { history } => history.min(self.iterations) as u64,
+        }
+    }
+
+    /// The estimated peak on `machine` of a run whose finest scale is `w x h` (on a
+    /// `width x height` content image) with `solver`, whole or in tiles of `tile` pixels.
+    fn peak(
+        &self,
+        machine: &Machine,
+        (w, h): (u32, u32),
+        input: (u32, u32),
+        solver: Solver,
+        tile: Option<u32>,
+    ) -> u64 {
+        let model = machine.model;
+        let pixels = w as u64 * h as u64;
+        let pairs = PAIR_BYTES_PER_PIXEL * self.pairs(solver) * pixels;
+        let input = 3 * input.0 as u64 * input.1 as u64;
+        let Some(side) = tile else {
+            let per_pixel = match solver {
+                Solver::Adam { .. } => model.adam,
+                Solver::Lbfgs { .. } => model.lbfgs,
+            };
+            return model.base + (per_pixel + machine.extra) * pixels + pairs + input;
+        };
+        model.base
+            + model.tiled_state * pixels
+            + pairs
+            + input
+            + (model.tile + machine.extra) * self.tile_pixels((w, h), side)
+    }
+
+    /// The pixels of one tile of `side` with its halo at a scale of `w x h`.
+    fn tile_pixels(&self, (w, h): (u32, u32), side: u32) -> u64 {
+        let with_halo = side + 2 * self.halo();
+        with_halo.min(w) as u64 * with_halo.min(h) as u64
+    }
+
+    /// The halo in pixels, a multiple of 16.
+    pub(crate) fn halo(&self) -> u32 {
+        self.tile_halo.div_ceil(ALIGN as u32) * ALIGN as u32
+    }
+
+    /// Whether a scale of `size` fits on `machine` with `solver`, whole or in tiles of `tile`.
+    fn fits_on(
+        &self,
+        machine: &Machine,
+        size: (u32, u32),
+        input: (u32, u32),
+        solver: Solver,
+        tile: Option<u32>,
+    ) -> bool {
+        // Burn's path computes the targets on the whole picture, tiles or not, so its largest
+        // tensor is the whole picture's (a tile's is smaller).
+        let whole = size.0 as u64 * size.1 as u64;
+        machine.fits(self.peak(machine, size, input, solver, tile), whole)
+    }
+
+    /// The largest tile side (a multiple of 16 from [`MIN_TILE_SIDE`], below the picture's
+    /// longest side) at which a scale of `w x h` fits on `machine`.
+    fn largest_tile(
+        &self,
+        machine: &Machine,
+        size: (u32, u32),
+        input: (u32, u32),
+        solver: Solver,
+    ) -> Option<u32> {
+        let steps = size.0.max(size.1).saturating_sub(1) / ALIGN as u32;
+        let min = MIN_TILE_SIDE / ALIGN as u32;
+        let fits =
+            |step: u32| self.fits_on(machine, size, input, solver, Some(step * ALIGN as u32));
+        (steps >= min)
+            .then(|| plan::largest(min, steps, fits))
+            .flatten()
+            .map(|step| step * ALIGN as u32)
+    }
+
+    /// How a scale of `w x h` is evaluated on `machine`: whole (`None`) or in tiles (asked
+    /// for, or, with [`Tiling::Auto`], where the whole does not fit and the plan may tile).
+    pub(crate) fn tile_grid(&self, machine: &Machine, (w, h): (u32, u32)) -> Option<TileGrid> {
+        let grid = |side: u32| TileGrid {
+            tile: side as usize,
+            halo: self.halo() as usize,
+            shift: self.tile_shift,
+        };
+        match self.tiling {
+            Tiling::Off | Tiling::Rows(_) => None,
+            Tiling::Tiles(side) => {
+                let side = side / ALIGN as u32 * ALIGN as u32;
+                (side < w.max(h)).then(|| grid(side))
+            }
+            Tiling::Auto => {
+                let size = (w, h);
+                if !machine.auto_tiles || self.fits_on(machine, size, size, self.solver, None) {
+                    return None;
+                }
+                self.largest_tile(machine, size, size, self.solver)
+                    .map(grid)
+            }
+        }
+    }
+
+    /// The memory plan of a run on a `width` x `height` content image on a CPU backend:
+    /// [`Settings::plan_on`] for flex or ndarray.
+    pub fn plan(&self, width: u32, height: u32) -> Result<MemoryPlan> {
+        self.plan_for(&Machine::cpu(self), width, height)
+    }
+
+    /// The memory plan of a run on a `width` x `height` content image on `device`: the
+    /// scales, the estimated peak memory at the finest one (a model fitted to measured peaks
+    /// per path, docs/performance.md: a base, bytes per pixel, and 24 bytes a pixel per
+    /// L-BFGS correction pair kept, `min(history, iterations)` of them) against what the
+    /// device has (on the CPU backends the memory this process may use; on a GPU the budget
+    /// of its device-local memory as Vulkan states it, and its largest buffer, which must hold
+    /// the largest tensor), and how the finest scale is evaluated: whole, or, when that does
+    /// not fit (or with [`Tiling::Tiles`]), in tiles of the largest side that fits (a
+    /// whole-picture state plus one tile's working set); with L-BFGS whose pairs alone do not
+    /// fit, a shorter history ([`MemoryPlan::lbfgs_history`], applied by
+    /// [`Settings::planned`]). The plan tiles by itself on the CPU backends' host path
+    /// (the default) and on wgpu. [`Error::DoesNotFit`](crate::Error::DoesNotFit) when
+    /// nothing fits (or [`Tiling::Off`] and the whole does not), saying the largest size that
+    /// does and what a lighter solver would save;
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig) for a side past
+    /// [`crate::plan::MAX_SIDE`] or tile settings no run can use.
+    pub fn plan_on(&self, device: &Device, width: u32, height: u32) -> Result<MemoryPlan> {
+        self.plan_for(&Machine::of(self, device), width, height)
+    }
+
+    fn plan_for(&self, machine: &Machine, width: u32, height: u32) -> Result<MemoryPlan> {
+        let (w, h) = self.output_size(width, height);
+        plan::check_side(w, h)?;
+        self.validate_tiling()?;
+        let levels = self.level_sizes(width, height);
+        let input = (width, height);
+        let size = (w, h);
+        let available = machine.available;
+        let mut notes = vec![format!(
+            "{} scale(s): {}",
+            levels.len(),
+            levels
+                .iter()
+                .map(|(w, h)| format!("{w}x{h}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )];
+        if machine.gpu {
+            notes.push(format!(
+                "on the GPU: {} of device memory, buffers of at most {}",
+                available.map_or("an unstated amount".into(), plan::gib),
+                plan::gib(machine.largest_buffer.unwrap_or(u64::MAX)),
+            ));
+        }
+        let whole = self.peak(machine, size, input, self.solver, None);
+        let mut plan = MemoryPlan::whole(size, whole, available);
+        let mut solver = self.solver;
+        let whole_fits = self.fits_on(machine, size, input, solver, None);
+        let tile = match self.tiling {
+            Tiling::Tiles(side) => self
+                .tile_grid(machine, size)
+                .map(|_| side / ALIGN as u32 * ALIGN as u32),
+            Tiling::Auto if machine.auto_tiles && !whole_fits => {
+                let mut tile = self.largest_tile(machine, size, input, solver);
+                // L-BFGS's pairs are whole-picture vectors: keep fewer when they alone
+                // keep the run from fitting.
+                if let (None, Solver::Lbfgs { history }) = (tile, solver) {
+                    let shorter = |kept: usize| Solver::Lbfgs { history: kept };
+                    let fits = |kept: u32| {
+                        self.largest_tile(machine, size, input, shorter(kept as usize))
+                            .is_some()
+                    };
+                    let most = history.min(self.iterations).max(1) as u32;
+                    if let Some(kept) = plan::largest(1, most, fits) {
+                        solver = shorter(kept as usize);
+                        plan.lbfgs_history = Some(kept as usize);
+                        tile = self.largest_tile(machine, size, input, solver);
+                        notes.push(format!(
+                            "L-BFGS keeps {kept} correction pairs instead of {most}: more \
+                             would not fit (--optimizer adam keeps none)"
+                        ));
+                    }
+                }
+                tile
+            }
+            _ => None,
+        };
+        if let Some(side) = tile {
+            plan.tile_side = Some(side);
+            plan.peak_bytes = self.peak(machine, size, input, solver, Some(side));
+            let grid = TileGrid {
+                tile: side as usize,
+                halo: self.halo() as usize,
+                shift: self.tile_shift,
+            };
+            notes.push(format!(
+                "the objective in tiles of {side}x{side} with a {} px halo, up to {} tiles, two \
+                 passes per evaluation{}",
+                self.halo(),
+                grid.count(h as usize, w as usize),
+                match self.tiling {
+                    Tiling::Auto => format!(
+                        " (the whole picture at once would take about {})",
+                        plan::gib(whole)
+                    ),
+                    _ => String::new(),
+                }
+            ));
+        }
+        let pairs = self.pairs(solver);
+        if pairs > 0 {
+            notes.push(format!(
+                "L-BFGS keeps {pairs} correction pairs: {} of the peak",
+                plan::gib(PAIR_BYTES_PER_PIXEL * pairs * w as u64 * h as u64)
+            ));
+        }
+        plan.notes = notes;
+        if self.fits_on(machine, size, input, solver, tile) {
+            return Ok(plan);
+        }
+        // Nothing fits: the largest size that would, and lighter ways to keep this one.
+        let tiles = machine.auto_tiles && self.tiling != Tiling::Off;
+        // In tiles, the plan would shorten L-BFGS's history down to one pair.
+        let shortest = match solver {
+            Solver::Lbfgs { .. } if tiles => Solver::Lbfgs { history: 1 },
+            other => other,
+        };
+        let lightest = |size: (u32, u32), solver: Solver| {
+            match tiles {
+                true => Some(MIN_TILE_SIDE),
+                false => None,
+            }
+            .map_or_else(
+                || self.fits_on(machine, size, input, solver, None),
+                |side| {
+                    self.fits_on(machine, size, input, solver, Some(side))
+                        || self.fits_on(machine, size, input, solver, None)
+                },
+            )
+        };
+        let needed = match (plan.tile_side, tiles) {
+            (None, true) => self.peak(machine, size, input, shortest, Some(MIN_TILE_SIDE)),
+            _ => plan.peak_bytes,
+        };
+        let mut hint = plan::smaller_size_hint(MIN_INPUT_SIDE as u32, |side| {
+            lightest(Size::Longest(side).dimensions(width, height), shortest)
+        });
+        if tiles {
+            hint.push_str(" (in tiles)");
+        }
+        if let Solver::Lbfgs { .. } = self.solver {
+            let adam = Solver::Adam { lr: 1.0 };
+            if lightest(size, adam) {
+                let side = tiles.then_some(MIN_TILE_SIDE);
+                hint.push_str(&format!(
+                    "; or keep the size with --optimizer adam (about {} at its peak) or a \
+                     shorter --history",
+                    plan::gib(self.peak(machine, size, input, adam, side))
+                ));
+            }
+        }
+        let tiled = (self.tiling == Tiling::Off && machine.auto_tiles)
+            .then(|| self.largest_tile(machine, size, input, solver))
+            .flatten();
+        if let Some(side) = tiled {
+            hint.push_str(&format!(
+                "; or let it run in tiles (--tile auto: tiles of {side} px, about {})",
+                plan::gib(self.peak(machine, size, input, solver, Some(side)))
+            ));
+        }
+        if !machine.auto_tiles {
+            hint.push_str(
+                " (the plan tiles by itself on wgpu and on the CPU backends' Winograd host path)",
+            );
+        }
+        if let Some(most) = machine
+            .largest_buffer
+            .filter(|_| !machine.buffer_holds(w as u64 * h as u64))
+        {
+            hint.push_str(&format!(
+                "; the GPU's largest buffer ({}) holds VGG19's first activations for at most {} \
+                 pixels, and on wgpu the targets are computed on the whole picture, tiles or \
+                 not; a CPU backend (--backend flex) has no such limit",
+                plan::gib(most),
+                most / machine.largest_tensor
+            ));
+        }
+        let what = match (plan.tile_side, tiles) {
+            (Some(side), _) => format!(" even in tiles of {side} px"),
+            (None, true) => format!(" even in tiles of {MIN_TILE_SIDE} px"),
+            (None, false) => String::new(),
+        };
+        let device = if machine.gpu { " on the GPU" } else { "" };
+        Err(Error::DoesNotFit {
+            what: format!("optimizing {w}x{h}{what}{device}"),
+            needed: plan::gib(needed),
+            available: available.map_or("an unknown amount".into(), plan::gib),
+            hint,
+        })
+    }
+
+    /// Refuses tile settings no run can use: bands of rows, tiles below
+    /// [`MIN_TILE_SIDE`] or below their halo.
+    pub(crate) fn validate_tiling(&self) -> Result<()> {
+        let refuse = |reason: String| {
+            Err(Error::InvalidConfig {
+                name: "tile",
+                reason,
+            })
+        };
+        match self.tiling {
+            Tiling::Rows(rows) => refuse(format!(
+                "bands of {rows} rows are the feed-forward networks'; the optimization goes in \
+                 square tiles (Tiling::Tiles, --tile PIXELS) or auto"
+            )),
+            Tiling::Tiles(side) if side < MIN_TILE_SIDE => refuse(format!(
+                "tiles of {side} pixels are below the smallest the optimization accepts \
+                 ({MIN_TILE_SIDE}: VGG19 pools a tile down to 1/16 of its side); ask for more"
+            )),
+            Tiling::Tiles(side) if side < self.halo() => refuse(format!(
+                "tiles of {side} pixels are smaller than their {} pixel halo, so each tile \
+                 would compute mostly context; ask for tiles of at least {} pixels or a \
+                 smaller halo",
+                self.halo(),
+                self.halo()
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Error;
+
+    const MIB: u64 = 1 << 20;
+
+    /// A GPU with `available` bytes of device memory and buffers of at most `buffer`.
+    fn gpu(available: u64, buffer: u64) -> Machine {
+        Machine {
+            model: GPU,
+            auto_tiles: true,
+            gpu: true,
+            available: Some(available),
+            largest_buffer: Some(buffer),
+            largest_tensor: LARGEST_TENSOR_BYTES_PER_PIXEL,
+            extra: 0,
+        }
+    }
+
+    /// Adam at one scale, the output the content's size (planned on 1024x768 unless said).
+    fn adam() -> Settings {
+        Settings::default()
+            .with_solver(Solver::Adam { lr: 1.0 })
+            .with_scales(1)
+            .with_size(Size::Longest(1024))
+    }
+
+    #[test]
+    fn a_gpu_plan_runs_whole_where_memory_and_buffers_hold_it() {
+        let machine = gpu(80 << 30, 4 << 30);
+        let plan = adam().plan_for(&machine, 1024, 768).unwrap();
+        assert_eq!(plan.tile_side, None);
+        assert_eq!(plan.available_bytes, Some(80 << 30));
+        let pixels = 1024 * 768;
+        assert_eq!(plan.peak_bytes, GPU.base + GPU.adam * pixels + 3 * pixels);
+        assert!(
+            plan.notes.iter().any(|n| n.contains("on the GPU")),
+            "{plan}"
+        );
+    }
+
+    #[test]
+    fn a_tensor_past_the_largest_buffer_is_refused_before_any_work() {
+        // Memory for the whole, but conv1's activations of 1024x768 (192 MiB) exceed a
+        // 128 MiB buffer (lavapipe's). Tiles would not help: the targets are computed whole.
+        let machine = gpu(80 << 30, 128 * MIB);
+        for tiling in [Tiling::Auto, Tiling::Off, Tiling::Tiles(256)] {
+            match adam().with_tiling(tiling).plan_for(&machine, 1024, 768) {
+                Err(Error::DoesNotFit { what, hint, .. }) => {
+                    assert!(what.contains("on the GPU"), "{what}");
+                    assert!(hint.contains("largest buffer (128 MiB)"), "{hint}");
+                    assert!(hint.contains("--backend flex"), "{hint}");
+                    // The largest size that fits: its activations fill at most one buffer.
+                    let side: u32 = hint
+                        .split("about ")
+                        .nth(1)
+                        .and_then(|s| s.split(' ').next())
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or_else(|| panic!("{hint}"));
+                    let pixels = |side: u32| {
+                        let (w, h) = Size::Longest(side).dimensions(1024, 768);
+                        LARGEST_TENSOR_BYTES_PER_PIXEL * w as u64 * h as u64
+                    };
+                    assert!(pixels(side) <= 128 * MIB, "{hint}");
+                    assert!(pixels(side + 1) > 128 * MIB, "{hint}");
+                }
+                other => panic!("{tiling:?}: {other:?}"),
+            }
+        }
+        // 640x480 fits one buffer: whole.
+        let small = adam().with_size(Size::Longest(640));
+        assert_eq!(small.plan_for(&machine, 640, 480).unwrap().tile_side, None);
+    }
+
+    #[test]
+    fn a_gpu_plan_tiles_past_device_memory_and_refuses_past_its_tiles() {
+        let machine = gpu(4 << 30, 4 << 30);
+        let settings = adam().with_size(Size::Longest(2048));
+        let whole = settings
+            .plan_for(&gpu(1 << 40, 4 << 30), 2048, 1536)
+            .unwrap();
+        assert!(!plan::fits(whole.peak_bytes, Some(4 << 30)));
+        let plan = settings.plan_for(&machine, 2048, 1536).unwrap();
+        assert!(plan.tile_side.is_some(), "{plan}");
+        assert!(plan.fits(), "{plan}");
+        // Past what even the smallest tiles fit: refused before any work.
+        let huge = adam().with_size(Size::Longest(20000));
+        match huge.plan_for(&machine, 20000, 15000) {
+            Err(Error::DoesNotFit { hint, .. }) => assert!(hint.contains("in tiles"), "{hint}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn burns_path_on_a_cpu_backend_never_tiles_by_itself() {
+        let mut machine = Machine::cpu(&adam());
+        machine.auto_tiles = false;
+        machine.available = Some(1 << 30);
+        let settings = adam().with_size(Size::Longest(4096));
+        assert_eq!(settings.tile_grid(&machine, (4096, 3072)), None);
+        match settings.plan_for(&machine, 4096, 3072) {
+            Err(Error::DoesNotFit { hint, .. }) => {
+                assert!(hint.contains("tiles by itself on wgpu"), "{hint}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
