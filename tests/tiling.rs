@@ -173,3 +173,28 @@ fn optimization_plans_count_the_solver_and_refuse_past_memory() {
         Err(Error::InvalidConfig { name: "size", .. })
     ));
 }
+
+/// On a GPU the feed-forward network's largest activation (32 floats a pixel for the 26
+/// styles) must fit the adapter's largest buffer: past it the plan refuses before work,
+/// naming the buffer, where the CPU backends plan the same size (in bands).
+#[test]
+fn a_gpu_refuses_what_its_largest_buffer_cannot_hold() {
+    let style = StyleChoice::BuiltIn(0);
+    for backend in Backend::available() {
+        let device = backend.device().unwrap();
+        // 16384x12288: 26 GB of 32-channel activations, past any Vulkan buffer (4 GiB at most).
+        let fast = FastStyle::from_onnx(model(), &device)
+            .unwrap()
+            .with_size(Some(Size::Longest(16_384)));
+        match (backend, fast.plan(640, 480, &style)) {
+            (Backend::Wgpu, Err(Error::DoesNotFit { what, hint, .. })) => {
+                assert!(what.contains("on the GPU"), "{what}");
+                assert!(hint.contains("largest buffer"), "{hint}");
+            }
+            (Backend::Wgpu, other) => panic!("expected a refusal, got {other:?}"),
+            // On the CPU kernels no buffer limits it (in bands of rows it takes about 9 GiB).
+            (_, Ok(plan)) => assert!(plan.fits(), "{backend}: {plan}"),
+            (_, Err(err)) => assert!(!err.to_string().contains("buffer"), "{backend}: {err}"),
+        }
+    }
+}

@@ -3,10 +3,13 @@
 //! measures them again) against what the machine has (the cgroup's limit, else
 //! `MemAvailable`), and whether the run goes in bands of rows to fit.
 //!
-//! May use: `error` only. Used by `feedforward` and `optimize`, which know their sizes.
+//! May use: `error`, `backend`. Used by `feedforward` and `optimize`, which know their sizes.
 
 use std::fmt;
 
+use burn::tensor::Device;
+
+use crate::backend;
 use crate::error::{Error, Result};
 
 /// One mebibyte.
@@ -139,6 +142,55 @@ pub fn available_memory() -> Option<u64> {
     match (cgroup, meminfo) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
+    }
+}
+
+/// What a device has for a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct DeviceMemory {
+    /// The bytes a run may use: [`available_memory`] on the CPU backends and on a GPU that
+    /// computes on the host (lavapipe, whatever heap it states); the budget of a GPU's
+    /// device-local memory otherwise (`None` where its graphics API states none).
+    pub(crate) available: Option<u64>,
+    /// The largest buffer one tensor may occupy (GPUs only).
+    pub(crate) largest_buffer: Option<u64>,
+}
+
+impl DeviceMemory {
+    /// What `device` has now.
+    pub(crate) fn of(device: &Device) -> DeviceMemory {
+        match backend::gpu_memory(device) {
+            Some(gpu) => DeviceMemory {
+                available: match gpu.on_host {
+                    true => available_memory().or(gpu.usable),
+                    false => gpu.usable,
+                },
+                largest_buffer: Some(gpu.largest_buffer),
+            },
+            None => DeviceMemory {
+                available: available_memory(),
+                largest_buffer: None,
+            },
+        }
+    }
+
+    /// Whether the device is a GPU.
+    pub(crate) fn is_gpu(&self) -> bool {
+        self.largest_buffer.is_some()
+    }
+
+    /// The hint for a picture whose largest tensor, `bytes_per_pixel` over `pixels`, no
+    /// buffer holds; `None` where one does.
+    pub(crate) fn buffer_hint(&self, bytes_per_pixel: u64, pixels: u64) -> Option<String> {
+        let most = self.largest_buffer?;
+        (bytes_per_pixel * pixels > most).then(|| {
+            format!(
+                "the GPU's largest buffer ({}) holds the network's largest activations for at \
+                 most {} pixels; a CPU backend (--backend flex) has no such limit",
+                gib(most),
+                most / bytes_per_pixel
+            )
+        })
     }
 }
 

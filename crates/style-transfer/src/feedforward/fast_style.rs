@@ -24,7 +24,7 @@ use crate::image_io::color;
 use crate::image_io::tensor_values as values;
 use crate::image_io::{Size, resize};
 use crate::onnx::read::OnnxFile;
-use crate::plan::{self, MemoryPlan, Tiling};
+use crate::plan::{self, DeviceMemory, MemoryPlan, Tiling};
 
 /// Number of built-in styles of [`FastStyle`].
 pub const BUILT_IN_STYLES: usize = STYLES;
@@ -351,9 +351,11 @@ impl FastStyle {
     }
 
     /// The memory plan of stylizing a `width` x `height` photo with `style`: the output size,
-    /// the estimated peak (a model fitted to measured peaks, docs/performance.md), what the
-    /// machine has, and whether it runs in bands. [`Error::DoesNotFit`] when no way of
-    /// running it fits (with [`Tiling::Off`], whenever the whole picture does not),
+    /// the estimated peak (a model fitted to measured peaks on the CPU, docs/performance.md),
+    /// what the device has (on a GPU its device memory as Vulkan states it), and whether it
+    /// runs in bands. [`Error::DoesNotFit`] when no way of running it fits (with
+    /// [`Tiling::Off`], whenever the whole picture does not; on a GPU, when the network's
+    /// largest activation would not fit the adapter's largest buffer),
     /// [`Error::InvalidConfig`] for a side past [`crate::plan::MAX_SIDE`] or bands below 16
     /// rows.
     pub fn plan(&self, width: u32, height: u32, style: &StyleChoice) -> Result<MemoryPlan> {
@@ -364,8 +366,27 @@ impl FastStyle {
             None => (width, height),
         };
         let (w, h) = output(self.size);
-        let available = plan::available_memory();
+        let memory = DeviceMemory::of(&self.device);
+        let available = memory.available;
         let plan = estimate((width, height), (w, h), bands, self.tiling, available)?;
+        // On a GPU the network's largest activation must fit one buffer (bands exist only on
+        // the CPU kernels): 32 float channels at the full size for the 26-style network, 64
+        // for the arbitrary-style transformer (its last upsampled map).
+        // Padded to a multiple of 4, then reflect-padded by up to 4 pixels a side (9x9).
+        let padded = ((w as usize).next_multiple_of(MULTIPLE) + 8) as u64
+            * ((h as usize).next_multiple_of(MULTIPLE) + 8) as u64;
+        let largest = match style {
+            StyleChoice::Painting(_) | StyleChoice::Vector(_) => 64 * 4,
+            StyleChoice::BuiltIn(_) | StyleChoice::Blend(_) => 32 * 4,
+        };
+        if let Some(hint) = memory.buffer_hint(largest, padded) {
+            return Err(Error::DoesNotFit {
+                what: format!("stylizing {w}x{h} with the feed-forward network on the GPU"),
+                needed: plan::gib(plan.peak_bytes),
+                available: available.map_or("an unknown amount".into(), plan::gib),
+                hint,
+            });
+        }
         let Some(available) = available.filter(|_| !plan.fits()) else {
             return Ok(plan);
         };

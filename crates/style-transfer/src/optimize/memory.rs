@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::image_io::Size;
 use crate::optimize::settings::{MIN_TILE_SIDE, Settings, Solver};
 use crate::optimize::tiles::{ALIGN, TileGrid};
-use crate::plan::{self, MemoryPlan, Tiling};
+use crate::plan::{self, DeviceMemory, MemoryPlan, Tiling};
 use crate::vgg::convolution::Convolution;
 use crate::vgg::model::MIN_INPUT_SIDE;
 
@@ -101,24 +101,19 @@ impl Machine {
     /// buffer its adapter states (a GPU computing on the host, lavapipe, has the machine's
     /// memory).
     pub(crate) fn of(settings: &Settings, device: &Device) -> Machine {
-        let Some(gpu) = backend::gpu_memory(device) else {
+        let memory = DeviceMemory::of(device);
+        if !memory.is_gpu() {
             let mut cpu = Machine::cpu(settings);
             cpu.auto_tiles &= backend::is_host_device(device);
             return cpu;
-        };
-        // A GPU computing on the host (lavapipe) allocates host memory whatever heap it
-        // states (lavapipe states 2 GiB): the machine's memory is what it has.
-        let available = match gpu.on_host {
-            true => plan::available_memory().or(gpu.usable),
-            false => gpu.usable,
-        };
+        }
         let largest = largest_tensor(settings.convolution);
         Machine {
             model: GPU,
             auto_tiles: true,
             gpu: true,
-            available,
-            largest_buffer: Some(gpu.largest_buffer),
+            available: memory.available,
+            largest_buffer: memory.largest_buffer,
             largest_tensor: largest,
             extra: largest - LARGEST_TENSOR_BYTES_PER_PIXEL,
         }
