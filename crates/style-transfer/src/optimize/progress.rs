@@ -81,6 +81,24 @@ impl TileProgress {
             Control::Stop => Err(Halt::Stopped),
         }
     }
+
+    /// What both tile paths call after each tile of an evaluation of `tiles` tiles in
+    /// `iteration`: `(pass, tile)` told to `watch`.
+    pub(crate) fn teller<'w, 'a: 'w>(
+        watch: &'w mut TileWatch<'a>,
+        iteration: usize,
+        tiles: usize,
+    ) -> impl FnMut(usize, usize) -> std::result::Result<(), Halt> + 'w {
+        move |pass, tile| {
+            (TileProgress {
+                iteration,
+                pass,
+                tile,
+                tiles,
+            })
+            .tell(watch)
+        }
+    }
 }
 
 /// Why an evaluation returned no value.

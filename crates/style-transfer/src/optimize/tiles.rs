@@ -599,16 +599,7 @@ pub(crate) fn evaluate(
     watch: &mut TileWatch<'_>,
 ) -> Result<(LossTerms, Option<Vec<f32>>), Halt> {
     let tiles = grid.tiles(h, w, iteration);
-    let mut tell = |pass: usize, tile: usize| {
-        let tiles = tiles.len();
-        (TileProgress {
-            iteration,
-            pass,
-            tile,
-            tiles,
-        })
-        .tell(watch)
-    };
+    let mut tell = TileProgress::teller(watch, iteration, tiles.len());
     let deepest = targets.deepest();
     let losses = TileLosses {
         targets,

@@ -123,16 +123,7 @@ pub(crate) fn evaluate(
 ) -> std::result::Result<(LossTerms, Option<Tensor<4>>, f64), Halt> {
     let [_, _, h, w] = x.dims();
     let tiles = grid.tiles(h, w, iteration);
-    let mut tell = |pass: usize, tile: usize| {
-        let tiles = tiles.len();
-        (TileProgress {
-            iteration,
-            pass,
-            tile,
-            tiles,
-        })
-        .tell(watch)
-    };
+    let mut tell = TileProgress::teller(watch, iteration, tiles.len());
     let style_targets = losses.style.map_or(&[][..], |l| l.targets());
     let content_targets = losses.content.map_or(&[][..], |l| l.targets());
     let crop = |tile: &(Span, Span)| x.clone().slice(block(3, &(tile.0.ext(), tile.1.ext())));
