@@ -1,8 +1,10 @@
 //! The optimization in tiles on Burn's path (wgpu, and the CPU backends with the host path
 //! off): the two passes of [`crate::optimize::tiles`] with Burn tensors on the device.
 //!
-//! The first pass runs each tile (with its halo) forward without autodiff and sums every
-//! style term's Gram `F F^T` and the content terms over the tile's own positions; the whole
+//! The first pass runs each tile (with its halo) forward without autodiff (the last one with
+//! it when a gradient follows, kept for the second pass, which starts from it instead of
+//! running it again) and sums every style term's Gram `F F^T` and the content terms over the
+//! tile's own positions; the whole
 //! picture's style differences `D = G - M A` follow. The second pass runs each tile forward
 //! and backward through a surrogate whose gradient at the tile's own features is the whole
 //! picture's: for a style term `4 f D F` (computed from the features, then held constant),
@@ -130,18 +132,30 @@ pub(crate) fn evaluate(
     // First pass: the Grams and the content terms.
     let mut grams: Vec<Option<Tensor<3>>> = vec![None; style_targets.len()];
     let mut content: Vec<Option<Tensor<1>>> = vec![None; content_targets.len()];
+    // When a gradient follows, the last tile runs forward with autodiff here and the second
+    // pass starts from it instead of running it again (its graph is the one tile's graph
+    // that pass holds anyway); its sums leave the graph, as constants.
+    let mut kept: Option<(Tensor<4>, Features)> = None;
     for (k, tile) in tiles.iter().enumerate() {
-        let features = vgg.forward(crop(tile), losses.layers)?;
+        let keep = gradient && k + 1 == tiles.len();
+        let input = match keep {
+            true => crop(tile).autodiff().require_grad(),
+            false => crop(tile),
+        };
+        let features = vgg.forward(input.clone(), losses.layers)?;
         let terms = tile_terms(losses, &features, tile, (h, w))?;
         for (sum, f) in grams.iter_mut().zip(terms.style) {
             if let Some(f) = f {
-                *sum = add(sum.take(), gram_matrix(f));
+                *sum = add(sum.take(), gram_matrix(f).inner());
             }
         }
         for (sum, c) in content.iter_mut().zip(terms.content) {
             if let Some(c) = c {
-                *sum = add(sum.take(), c);
+                *sum = add(sum.take(), c.inner());
             }
+        }
+        if keep {
+            kept = Some((input, features));
         }
         tell(1, k + 1)?;
     }
@@ -187,9 +201,18 @@ pub(crate) fn evaluate(
         .map(|(d, f)| d.mul_scalar(4.0 * f * style_slope))
         .collect();
     let mut grad: Tensor<4> = Tensor::zeros([1, 3, h, w], &device);
-    for (k, tile) in tiles.iter().enumerate() {
-        let input = crop(tile).autodiff().require_grad();
-        let features = vgg.forward(input.clone(), losses.layers)?;
+    // The kept last tile first, then the others.
+    let order = (tiles.len() - 1..tiles.len()).chain(0..tiles.len() - 1);
+    for (done, k) in order.enumerate() {
+        let tile = &tiles[k];
+        let (input, features) = match kept.take() {
+            Some(kept) => kept,
+            None => {
+                let input = crop(tile).autodiff().require_grad();
+                let features = vgg.forward(input.clone(), losses.layers)?;
+                (input, features)
+            }
+        };
         let own = tile_terms(losses, &features, tile, (h, w))?;
         let content = (own.content.into_iter().flatten()).map(|c| c.mul_scalar(content_slope));
         let style = (own.style.into_iter().zip(&coefficients)).filter_map(|(f, c)| {
@@ -206,7 +229,7 @@ pub(crate) fn evaluate(
             let at = block(3, &(tile.0.ext(), tile.1.ext()));
             grad = grad.clone().slice_assign(at.clone(), grad.slice(at) + g);
         }
-        tell(2, k + 1)?;
+        tell(2, done + 1)?;
     }
     if losses.weights.tv > 0.0 {
         let x = x.clone().autodiff().require_grad();
