@@ -5,7 +5,7 @@
 //! reusable buffers all draw from ([`buffers`]).
 //!
 //! May use: nothing of the crate (only `gemm` and `rayon`). Used by `optimize::host_path`
-//! and `feedforward`.
+//! and `feedforward`; `video` uses its [`simd_kernel`] macro.
 
 /// Defines a function whose body is compiled three times, for AVX-512, for AVX2 with FMA and
 /// for the baseline target, and runs the best one the CPU has (checked at run time). Loops over
@@ -43,6 +43,8 @@ macro_rules! simd_kernel {
         }
     };
 }
+
+pub(crate) use simd_kernel;
 
 pub(crate) mod buffers;
 pub(crate) mod direct_conv;
