@@ -150,8 +150,10 @@ mod probe {
     /// A probe's outcome, kept for the process (a runtime initializes only once).
     type Probed = Result<(Device, GpuMemory), String>;
 
+    /// The probe's outcome, kept for the process.
+    static DEVICE: OnceLock<Probed> = OnceLock::new();
+
     fn probed() -> &'static Probed {
-        static DEVICE: OnceLock<Probed> = OnceLock::new();
         DEVICE.get_or_init(|| {
             let (device, setup) = Device::wgpu_options()
                 .init_with_setup()
@@ -177,10 +179,11 @@ mod probe {
             })
     }
 
-    /// The memory of the probed adapter when `device` is its device.
+    /// The memory of the probed adapter when `device` is its device. Never probes: a
+    /// device from anywhere else (a CPU backend's) must not start a GPU runtime.
     pub(super) fn memory(device: &Device) -> Option<GpuMemory> {
-        match probed() {
-            Ok((probed, memory)) if probed == device => Some(memory.clone()),
+        match DEVICE.get() {
+            Some(Ok((probed, memory))) if probed == device => Some(memory.clone()),
             _ => None,
         }
     }
