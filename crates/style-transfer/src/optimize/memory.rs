@@ -69,8 +69,6 @@ pub(crate) struct Machine {
     /// Whether the plan may choose tiles itself (the paths whose tiles the model covers: the
     /// CPU host path and the GPU).
     auto_tiles: bool,
-    /// Whether the device is a GPU (the plan then speaks of device memory).
-    gpu: bool,
     /// What the device has for the run (bytes); `None` where it cannot be read.
     available: Option<u64>,
     /// The largest buffer one tensor may occupy on the device, where it has such a limit.
@@ -82,15 +80,13 @@ pub(crate) struct Machine {
 }
 
 impl Machine {
-    /// A CPU backend: the host path when `settings` has it on (else Burn's path, which the
-    /// plan models as the host path's and does not tile by itself), with the memory this
-    /// process may use.
-    pub(crate) fn cpu(settings: &Settings) -> Machine {
+    /// A CPU backend with `available` bytes: the host path when `settings` has it on (else
+    /// Burn's path, which the plan models as the host path's and does not tile by itself).
+    pub(crate) fn cpu(settings: &Settings, available: Option<u64>) -> Machine {
         Machine {
             model: HOST,
             auto_tiles: settings.winograd,
-            gpu: false,
-            available: plan::available_memory(),
+            available,
             largest_buffer: None,
             largest_tensor: LARGEST_TENSOR_BYTES_PER_PIXEL,
             extra: 0,
@@ -102,21 +98,25 @@ impl Machine {
     /// memory).
     pub(crate) fn of(settings: &Settings, device: &Device) -> Machine {
         let memory = DeviceMemory::of(device);
+        let cpu = Machine::cpu(settings, memory.available);
         if !memory.is_gpu() {
-            let mut cpu = Machine::cpu(settings);
-            cpu.auto_tiles &= backend::is_host_device(device);
-            return cpu;
+            let auto_tiles = cpu.auto_tiles && backend::is_host_device(device);
+            return Machine { auto_tiles, ..cpu };
         }
         let largest = largest_tensor(settings.convolution);
         Machine {
             model: GPU,
             auto_tiles: true,
-            gpu: true,
-            available: memory.available,
             largest_buffer: memory.largest_buffer,
             largest_tensor: largest,
             extra: largest - LARGEST_TENSOR_BYTES_PER_PIXEL,
+            ..cpu
         }
+    }
+
+    /// Whether the device is a GPU (the plan then speaks of device memory).
+    fn is_gpu(&self) -> bool {
+        self.largest_buffer.is_some()
     }
 
     /// Whether a run of `peak` bytes on a picture of `pixels` fits: in the usable share of the
@@ -254,7 +254,7 @@ impl Settings {
     /// The memory plan of a run on a `width` x `height` content image on a CPU backend:
     /// [`Settings::plan_on`] for flex or ndarray.
     pub fn plan(&self, width: u32, height: u32) -> Result<MemoryPlan> {
-        self.plan_for(&Machine::cpu(self), width, height)
+        self.plan_for(&Machine::cpu(self, plan::available_memory()), width, height)
     }
 
     /// The memory plan of a run on a `width` x `height` content image on `device`: the
@@ -294,7 +294,7 @@ impl Settings {
                 .collect::<Vec<_>>()
                 .join(", ")
         )];
-        if machine.gpu {
+        if machine.is_gpu() {
             notes.push(format!(
                 "on the GPU: {} of device memory, buffers of at most {}",
                 available.map_or("an unstated amount".into(), plan::gib),
@@ -374,18 +374,11 @@ impl Settings {
             Solver::Lbfgs { .. } if tiles => Solver::Lbfgs { history: 1 },
             other => other,
         };
+        // Whether `size` fits with `solver`, whole or (where the plan may tile) in the
+        // smallest tiles.
         let lightest = |size: (u32, u32), solver: Solver| {
-            match tiles {
-                true => Some(MIN_TILE_SIDE),
-                false => None,
-            }
-            .map_or_else(
-                || self.fits_on(machine, size, input, solver, None),
-                |side| {
-                    self.fits_on(machine, size, input, solver, Some(side))
-                        || self.fits_on(machine, size, input, solver, None)
-                },
-            )
+            self.fits_on(machine, size, input, solver, None)
+                || (tiles && self.fits_on(machine, size, input, solver, Some(MIN_TILE_SIDE)))
         };
         let needed = match (plan.tile_side, tiles) {
             (None, true) => self.peak(machine, size, input, shortest, Some(MIN_TILE_SIDE)),
@@ -439,7 +432,7 @@ impl Settings {
             (None, true) => format!(" even in tiles of {MIN_TILE_SIDE} px"),
             (None, false) => String::new(),
         };
-        let device = if machine.gpu { " on the GPU" } else { "" };
+        let device = if machine.is_gpu() { " on the GPU" } else { "" };
         Err(Error::DoesNotFit {
             what: format!("optimizing {w}x{h}{what}{device}"),
             needed: plan::gib(needed),
@@ -490,7 +483,6 @@ mod tests {
         Machine {
             model: GPU,
             auto_tiles: true,
-            gpu: true,
             available: Some(available),
             largest_buffer: Some(buffer),
             largest_tensor: LARGEST_TENSOR_BYTES_PER_PIXEL,
@@ -574,9 +566,8 @@ mod tests {
 
     #[test]
     fn burns_path_on_a_cpu_backend_never_tiles_by_itself() {
-        let mut machine = Machine::cpu(&adam());
+        let mut machine = Machine::cpu(&adam(), Some(1 << 30));
         machine.auto_tiles = false;
-        machine.available = Some(1 << 30);
         let settings = adam().with_size(Size::Longest(4096));
         assert_eq!(settings.tile_grid(&machine, (4096, 3072)), None);
         match settings.plan_for(&machine, 4096, 3072) {
