@@ -157,6 +157,25 @@ pub enum Error {
         hint: String,
     },
 
+    /// A run on a GPU whose largest tensor would not fit in one of the adapter's buffers
+    /// (whatever its memory): refused before work, since the runtime cannot allocate it.
+    #[error(
+        "{what} needs a GPU buffer of {needed} for {tensor}; this GPU's buffers hold at most \
+         {largest}.\n{hint}"
+    )]
+    GpuBufferTooSmall {
+        /// The run, with its size.
+        what: String,
+        /// The tensor that would not fit.
+        tensor: &'static str,
+        /// Its size.
+        needed: String,
+        /// The adapter's largest buffer.
+        largest: String,
+        /// What to do instead.
+        hint: String,
+    },
+
     /// The observer stopped the run (between the tiles of an evaluation) before any
     /// evaluation finished, so there is no image to return.
     #[error("stopped before the first evaluation finished: there is no image to return")]

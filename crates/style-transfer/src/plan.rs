@@ -179,17 +179,37 @@ impl DeviceMemory {
         self.largest_buffer.is_some()
     }
 
-    /// The hint for a picture whose largest tensor, `bytes_per_pixel` over `pixels`, no
-    /// buffer holds; `None` where one does.
-    pub(crate) fn buffer_hint(&self, bytes_per_pixel: u64, pixels: u64) -> Option<String> {
-        let most = self.largest_buffer?;
-        (bytes_per_pixel * pixels > most).then(|| {
-            format!(
-                "the GPU's largest buffer ({}) holds the network's largest activations for at \
-                 most {} pixels; a CPU backend (--backend flex) has no such limit",
-                gib(most),
-                most / bytes_per_pixel
-            )
+    /// Refuses a run on a GPU whose largest tensor, `tensor` of `bytes_per_pixel` over a
+    /// picture of `size`, no buffer holds ([`Error::GpuBufferTooSmall`]), with the largest
+    /// size whose tensor fits (`size_at(side)`: the picture at that longest side) and `more`
+    /// to say; `Ok` off the GPU and where one buffer holds it.
+    pub(crate) fn check_buffer(
+        &self,
+        (what, tensor, more): (String, &'static str, &str),
+        bytes_per_pixel: u64,
+        size: (u32, u32),
+        size_at: impl Fn(u32) -> (u32, u32),
+    ) -> Result<()> {
+        let holds = |(w, h): (u32, u32)| {
+            self.largest_buffer
+                .is_none_or(|most| bytes_per_pixel * w as u64 * h as u64 <= most)
+        };
+        let Some(most) = self.largest_buffer.filter(|_| !holds(size)) else {
+            return Ok(());
+        };
+        let side = largest(16, MAX_SIDE, |side| holds(size_at(side)));
+        let hint = match side {
+            Some(side) => {
+                format!("ask for a smaller --size: at most {side} pixels on the longest side")
+            }
+            None => "ask for a smaller --size".into(),
+        };
+        Err(Error::GpuBufferTooSmall {
+            what,
+            tensor,
+            needed: gib(bytes_per_pixel * size.0 as u64 * size.1 as u64),
+            largest: gib(most),
+            hint: format!("{hint}{more}; a CPU backend (--backend flex) has no such limit"),
         })
     }
 }

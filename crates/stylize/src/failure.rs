@@ -63,6 +63,7 @@ impl Failure {
         let kind = match error {
             Error::InvalidConfig { .. }
             | Error::DoesNotFit { .. }
+            | Error::GpuBufferTooSmall { .. }
             | Error::UnknownLayer(_)
             | Error::BackendUnavailable { .. } => Kind::Usage,
             _ => Kind::Input,
@@ -77,7 +78,9 @@ impl Failure {
     /// images too small for VGG19 input errors, the rest runtime errors.
     pub fn runtime(error: Error) -> Self {
         let kind = match error {
-            Error::InvalidConfig { .. } | Error::DoesNotFit { .. } => Kind::Usage,
+            Error::InvalidConfig { .. }
+            | Error::DoesNotFit { .. }
+            | Error::GpuBufferTooSmall { .. } => Kind::Usage,
             Error::ImageTooSmall { .. } => Kind::Input,
             _ => Kind::Runtime,
         };

@@ -372,21 +372,25 @@ impl FastStyle {
         // On a GPU the network's largest activation must fit one buffer (bands exist only on
         // the CPU kernels): 32 float channels at the full size for the 26-style network, 64
         // for the arbitrary-style transformer (its last upsampled map).
-        // Padded to a multiple of 4, then reflect-padded by up to 4 pixels a side (9x9).
-        let padded = ((w as usize).next_multiple_of(MULTIPLE) + 8) as u64
-            * ((h as usize).next_multiple_of(MULTIPLE) + 8) as u64;
         let largest = match style {
             StyleChoice::Painting(_) | StyleChoice::Vector(_) => 64 * 4,
             StyleChoice::BuiltIn(_) | StyleChoice::Blend(_) => 32 * 4,
         };
-        if let Some(hint) = memory.buffer_hint(largest, padded) {
-            return Err(Error::DoesNotFit {
-                what: format!("stylizing {w}x{h} with the feed-forward network on the GPU"),
-                needed: plan::gib(plan.peak_bytes),
-                available: available.map_or("an unknown amount".into(), plan::gib),
-                hint,
-            });
-        }
+        // Padded to a multiple of 4, then reflect-padded by up to 4 pixels a side (9x9).
+        let padded = |(w, h): (u32, u32)| {
+            let pad = |side: u32| side.next_multiple_of(MULTIPLE as u32) + 8;
+            (pad(w), pad(h))
+        };
+        memory.check_buffer(
+            (
+                format!("stylizing {w}x{h} with the feed-forward network"),
+                "the network's largest activation",
+                "",
+            ),
+            largest,
+            padded((w, h)),
+            |side| padded(output(Some(Size::Longest(side)))),
+        )?;
         let Some(available) = available.filter(|_| !plan.fits()) else {
             return Ok(plan);
         };

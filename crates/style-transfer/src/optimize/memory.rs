@@ -118,18 +118,6 @@ impl Machine {
     fn is_gpu(&self) -> bool {
         self.largest_buffer.is_some()
     }
-
-    /// Whether a run of `peak` bytes on a picture of `pixels` fits: in the usable share of the
-    /// memory, and its largest tensor in one buffer.
-    fn fits(&self, peak: u64, pixels: u64) -> bool {
-        plan::fits(peak, self.available) && self.buffer_holds(pixels)
-    }
-
-    /// Whether the largest tensor of a picture of `pixels` fits in one buffer.
-    fn buffer_holds(&self, pixels: u64) -> bool {
-        self.largest_buffer
-            .is_none_or(|most| self.largest_tensor * pixels <= most)
-    }
 }
 
 /// Bytes per evaluated pixel of the largest tensor each convolution makes: Burn's, a 64-channel
@@ -201,10 +189,10 @@ impl Settings {
         solver: Solver,
         tile: Option<u32>,
     ) -> bool {
-        // Burn's path computes the targets on the whole picture, tiles or not, so its largest
-        // tensor is the whole picture's (a tile's is smaller).
-        let whole = size.0 as u64 * size.1 as u64;
-        machine.fits(self.peak(machine, size, input, solver, tile), whole)
+        plan::fits(
+            self.peak(machine, size, input, solver, tile),
+            machine.available,
+        )
     }
 
     /// The largest tile side (a multiple of 16 from [`MIN_TILE_SIDE`], below the picture's
@@ -301,6 +289,22 @@ impl Settings {
                 plan::gib(machine.largest_buffer.unwrap_or(u64::MAX)),
             ));
         }
+        // Burn's path computes the targets on the whole picture, tiles or not: its largest
+        // tensor, VGG19's first activations, must fit one of a GPU's buffers.
+        DeviceMemory {
+            available,
+            largest_buffer: machine.largest_buffer,
+        }
+        .check_buffer(
+            (
+                format!("optimizing {w}x{h}"),
+                "VGG19's first activations",
+                " (on wgpu the targets are computed on the whole picture, so tiles do not help)",
+            ),
+            machine.largest_tensor,
+            size,
+            |side| Size::Longest(side).dimensions(width, height),
+        )?;
         let whole = self.peak(machine, size, input, self.solver, None);
         let mut plan = MemoryPlan::whole(size, whole, available);
         let mut solver = self.solver;
@@ -415,18 +419,6 @@ impl Settings {
                 " (the plan tiles by itself on wgpu and on the CPU backends' Winograd host path)",
             );
         }
-        if let Some(most) = machine
-            .largest_buffer
-            .filter(|_| !machine.buffer_holds(w as u64 * h as u64))
-        {
-            hint.push_str(&format!(
-                "; the GPU's largest buffer ({}) holds VGG19's first activations for at most {} \
-                 pixels, and on wgpu the targets are computed on the whole picture, tiles or \
-                 not; a CPU backend (--backend flex) has no such limit",
-                plan::gib(most),
-                most / machine.largest_tensor
-            ));
-        }
         let what = match (plan.tile_side, tiles) {
             (Some(side), _) => format!(" even in tiles of {side} px"),
             (None, true) => format!(" even in tiles of {MIN_TILE_SIDE} px"),
@@ -436,7 +428,7 @@ impl Settings {
         Err(Error::DoesNotFit {
             what: format!("optimizing {w}x{h}{what}{device}"),
             needed: plan::gib(needed),
-            available: available.map_or("an unknown amount".into(), plan::gib),
+            available: plan::gib(available.unwrap_or(0)),
             hint,
         })
     }
@@ -519,13 +511,22 @@ mod tests {
         let machine = gpu(80 << 30, 128 * MIB);
         for tiling in [Tiling::Auto, Tiling::Off, Tiling::Tiles(256)] {
             match adam().with_tiling(tiling).plan_for(&machine, 1024, 768) {
-                Err(Error::DoesNotFit { what, hint, .. }) => {
-                    assert!(what.contains("on the GPU"), "{what}");
-                    assert!(hint.contains("largest buffer (128 MiB)"), "{hint}");
+                Err(Error::GpuBufferTooSmall {
+                    what,
+                    needed,
+                    largest,
+                    hint,
+                    ..
+                }) => {
+                    assert_eq!(
+                        (what.as_str(), needed.as_str()),
+                        ("optimizing 1024x768", "192 MiB")
+                    );
+                    assert_eq!(largest, "128 MiB");
                     assert!(hint.contains("--backend flex"), "{hint}");
                     // The largest size that fits: its activations fill at most one buffer.
                     let side: u32 = hint
-                        .split("about ")
+                        .split("at most ")
                         .nth(1)
                         .and_then(|s| s.split(' ').next())
                         .and_then(|s| s.parse().ok())
@@ -557,8 +558,9 @@ mod tests {
         assert!(plan.tile_side.is_some(), "{plan}");
         assert!(plan.fits(), "{plan}");
         // Past what even the smallest tiles fit: refused before any work.
+        // (On a GPU whose buffers would hold its activations: a 4 GiB buffer does not.)
         let huge = adam().with_size(Size::Longest(20000));
-        match huge.plan_for(&machine, 20000, 15000) {
+        match huge.plan_for(&gpu(4 << 30, 1 << 40), 20000, 15000) {
             Err(Error::DoesNotFit { hint, .. }) => assert!(hint.contains("in tiles"), "{hint}"),
             other => panic!("{other:?}"),
         }
