@@ -158,8 +158,8 @@ impl StyleTransfer {
     /// every iteration. Returns the image with the lowest total loss seen at the scale the run
     /// ended in (the last, unless the observer stopped it), at the output size, and why the
     /// run ended. A run that its plan ([`Settings::plan_on`]) finds cannot fit in the device's
-    /// memory (or a GPU's largest buffer) is refused before any work with
-    /// [`Error::DoesNotFit`].
+    /// memory is refused before any work with [`Error::DoesNotFit`], one whose largest tensor
+    /// no buffer of the GPU holds with [`Error::GpuBufferTooSmall`].
     pub fn run(
         &self,
         content: &RgbImage,

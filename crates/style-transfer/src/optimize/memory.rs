@@ -69,10 +69,8 @@ pub(crate) struct Machine {
     /// Whether the plan may choose tiles itself (the paths whose tiles the model covers: the
     /// CPU host path and the GPU).
     auto_tiles: bool,
-    /// What the device has for the run (bytes); `None` where it cannot be read.
-    available: Option<u64>,
-    /// The largest buffer one tensor may occupy on the device, where it has such a limit.
-    largest_buffer: Option<u64>,
+    /// What the device has for the run: its memory, and a GPU's largest buffer.
+    memory: DeviceMemory,
     /// Bytes per evaluated pixel of the run's largest single tensor.
     largest_tensor: u64,
     /// Bytes per pixel the chosen convolution adds to the model's (its own temporaries).
@@ -86,8 +84,10 @@ impl Machine {
         Machine {
             model: HOST,
             auto_tiles: settings.winograd,
-            available,
-            largest_buffer: None,
+            memory: DeviceMemory {
+                available,
+                largest_buffer: None,
+            },
             largest_tensor: LARGEST_TENSOR_BYTES_PER_PIXEL,
             extra: 0,
         }
@@ -98,7 +98,10 @@ impl Machine {
     /// memory).
     pub(crate) fn of(settings: &Settings, device: &Device) -> Machine {
         let memory = DeviceMemory::of(device);
-        let cpu = Machine::cpu(settings, memory.available);
+        let cpu = Machine {
+            memory,
+            ..Machine::cpu(settings, memory.available)
+        };
         if !memory.is_gpu() {
             let auto_tiles = cpu.auto_tiles && backend::is_host_device(device);
             return Machine { auto_tiles, ..cpu };
@@ -107,7 +110,6 @@ impl Machine {
         Machine {
             model: GPU,
             auto_tiles: true,
-            largest_buffer: memory.largest_buffer,
             largest_tensor: largest,
             extra: largest - LARGEST_TENSOR_BYTES_PER_PIXEL,
             ..cpu
@@ -116,7 +118,7 @@ impl Machine {
 
     /// Whether the device is a GPU (the plan then speaks of device memory).
     fn is_gpu(&self) -> bool {
-        self.largest_buffer.is_some()
+        self.memory.is_gpu()
     }
 }
 
@@ -191,7 +193,7 @@ impl Settings {
     ) -> bool {
         plan::fits(
             self.peak(machine, size, input, solver, tile),
-            machine.available,
+            machine.memory.available,
         )
     }
 
@@ -272,7 +274,7 @@ impl Settings {
         let levels = self.level_sizes(width, height);
         let input = (width, height);
         let size = (w, h);
-        let available = machine.available;
+        let available = machine.memory.available;
         let mut notes = vec![format!(
             "{} scale(s): {}",
             levels.len(),
@@ -286,16 +288,12 @@ impl Settings {
             notes.push(format!(
                 "on the GPU: {} of device memory, buffers of at most {}",
                 available.map_or("an unstated amount".into(), plan::gib),
-                plan::gib(machine.largest_buffer.unwrap_or(u64::MAX)),
+                plan::gib(machine.memory.largest_buffer.unwrap_or(u64::MAX)),
             ));
         }
         // Burn's path computes the targets on the whole picture, tiles or not: its largest
         // tensor, VGG19's first activations, must fit one of a GPU's buffers.
-        DeviceMemory {
-            available,
-            largest_buffer: machine.largest_buffer,
-        }
-        .check_buffer(
+        machine.memory.check_buffer(
             (
                 format!("optimizing {w}x{h}"),
                 "VGG19's first activations",
@@ -475,8 +473,10 @@ mod tests {
         Machine {
             model: GPU,
             auto_tiles: true,
-            available: Some(available),
-            largest_buffer: Some(buffer),
+            memory: DeviceMemory {
+                available: Some(available),
+                largest_buffer: Some(buffer),
+            },
             largest_tensor: LARGEST_TENSOR_BYTES_PER_PIXEL,
             extra: 0,
         }
