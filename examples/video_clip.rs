@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release --example video_clip -- make clip.mp4 [WIDTHxHEIGHT] [FRAMES]
 //! cargo run --release --example video_clip -- measure styled.mp4 [WIDTHxHEIGHT] [FRAMES]
-//! cargo run --release --example video_clip -- flow [WIDTHxHEIGHT] [--dump DIR]
+//! cargo run --release --example video_clip -- flow [WIDTHxHEIGHT] [--dump DIR] [--finest N]
 //! cargo run --release --example video_clip -- flows VIDEO WIDTHxHEIGHT DIR
 //! ```
 //!
@@ -177,7 +177,17 @@ fn main() {
             let scene = Scene::new(size, 12);
             let (a, b) = (scene.frame(size, 10), scene.frame(size, 11));
             let (ga, gb) = (Gray::from_rgb(&a), Gray::from_rgb(&b));
-            let dis = Dis::default();
+            // `--finest N`: the finest pyramid level searched (default: `Dis::default()`'s 1,
+            // the networks' stabilizer; 0 is the optimization's chain).
+            let finest = args.iter().position(|a| a == "--finest").map(|i| {
+                args.get(i + 1)
+                    .and_then(|v| v.parse().ok())
+                    .expect("--finest takes a level")
+            });
+            let dis = Dis {
+                finest: finest.unwrap_or(Dis::default().finest),
+                ..Dis::default()
+            };
             let _ = dis.flow(&gb, &ga);
             let start = Instant::now();
             let runs = 5;
@@ -234,7 +244,7 @@ fn main() {
         }
         _ => eprintln!(
             "usage: video_clip make|measure PATH [WIDTHxHEIGHT] [FRAMES], video_clip flow \
-             [WIDTHxHEIGHT] [--dump DIR], video_clip flows VIDEO WIDTHxHEIGHT DIR"
+             [WIDTHxHEIGHT] [--dump DIR] [--finest N], video_clip flows VIDEO WIDTHxHEIGHT DIR"
         ),
     }
 }

@@ -343,7 +343,9 @@ fn the_temporal_term_has_its_value_and_gradient(backend: Backend) {
 /// A pan over the photo optimized frame by frame, each frame from the content on its own,
 /// and in a chain ([`FrameChain`]: from the previous output moved by the flow, with the
 /// temporal term): the chain's warping error (against the true motion) is well below the
-/// independent frames' (measured on flex: 0.32x; the floor is the flow's own error).
+/// independent frames' (measured: 0.15x on flex, 0.12x on ndarray, with the chain's flow
+/// searched to the full size; 0.32x when it stopped at half size: the floor is the flow's own
+/// error).
 fn chained_optimization_is_consistent_over_a_pan(backend: Backend) {
     let device = backend.device().unwrap();
     let photo = photo();
@@ -399,5 +401,5 @@ fn chained_optimization_is_consistent_over_a_pan(backend: Backend) {
         "{backend:?}: warping error independent {independent:.5}, chained {chained:.5} ({:.2}x)",
         chained / independent
     );
-    assert!(chained < 0.5 * independent, "{chained} vs {independent}");
+    assert!(chained < 0.3 * independent, "{chained} vs {independent}");
 }
