@@ -263,16 +263,14 @@ impl Dis {
         // 1 / max(1, |photometric error|).
         let mut sum = vec![(0.0f32, 0.0f32, 0.0f32); w * h];
         for &(px, py, u, v) in &patches {
-            for y in py..py + ps {
-                for x in px..px + ps {
-                    let d = b.sample(x as f32 + u, y as f32 + v) - a.at(x, y);
-                    let weight = 1.0 / d.abs().max(1.0);
-                    let s = &mut sum[y * w + x];
-                    s.0 += weight;
-                    s.1 += weight * u;
-                    s.2 += weight * v;
-                }
-            }
+            Patch { b, px, py, ps }.moved((u, v), |k, moved| {
+                let i = (py + k / ps) * w + px + k % ps;
+                let weight = 1.0 / (moved - a.data[i]).abs().max(1.0);
+                let s = &mut sum[i];
+                s.0 += weight;
+                s.1 += weight * u;
+                s.2 += weight * v;
+            });
         }
         let mut flow = Flow::zero(w, h);
         for (i, (wt, su, sv)) in sum.into_iter().enumerate() {
@@ -311,6 +309,18 @@ impl Dis {
                 })
             })
             .collect();
+        // Each patch's template, prepared once for both sweeps.
+        let templates: Vec<Template> = (0..ys.len() * nx)
+            .into_par_iter()
+            .map(|k| {
+                Template::new(
+                    a,
+                    grad,
+                    (xs[k % nx], ys[k / nx], ps),
+                    self.mean_normalization,
+                )
+            })
+            .collect();
         let sweeps = if self.propagation { 2 } else { 1 };
         let iterations = self.iterations.div_ceil(sweeps);
         for sweep in 0..sweeps {
@@ -324,8 +334,7 @@ impl Dis {
                         let k = if forwards { k } else { rows * nx - 1 - k };
                         let (row, col) = (k / nx, k % nx);
                         let (px, py) = (xs[col], ys[stripe * STRIPE_ROWS + row]);
-                        let template =
-                            Template::new(a, grad, (px, py, ps), self.mean_normalization);
+                        let template = &templates[stripe * STRIPE_ROWS * nx + k];
                         let patch = Patch { b, px, py, ps };
                         let mut from = cells[k];
                         if self.propagation {
@@ -477,15 +486,24 @@ struct Patch<'a> {
 
 impl Patch<'_> {
     /// Calls `each` with every pixel's template entry and its difference `b(x + u, y + v) -
-    /// t`, row by row. The whole patch moves by one `(u, v)`, so its bilinear weights are
-    /// the same at every pixel: computed once when the moved patch lies inside `b` (the
-    /// values equal [`bilinear`]'s), else pixel by pixel, clamped to the border.
+    /// t`, row by row ([`Patch::moved`]).
     fn differences(
         &self,
-        (u, v): (f32, f32),
+        at: (f32, f32),
         g: &[(f32, f32, f32)],
         mut each: impl FnMut(&(f32, f32, f32), f32),
     ) {
+        self.moved(at, |k, moved| {
+            let t = &g[k];
+            each(t, moved - t.2)
+        });
+    }
+
+    /// Calls `each` with every pixel's index in the patch (row by row) and `b(x + u, y +
+    /// v)`. The whole patch moves by one `(u, v)`, so its bilinear weights are the same at
+    /// every pixel: computed once when the moved patch lies inside `b` (the values equal
+    /// [`bilinear`]'s), else pixel by pixel, clamped to the border.
+    fn moved(&self, (u, v): (f32, f32), mut each: impl FnMut(usize, f32)) {
         let Patch { b, px, py, ps } = *self;
         let (w, h) = (b.width, b.height);
         let (x, y) = (px as f32 + u, py as f32 + v);
@@ -494,21 +512,21 @@ impl Patch<'_> {
             && x + ((ps - 1) as f32) < (w - 1) as f32
             && y + ((ps - 1) as f32) < (h - 1) as f32;
         if !inside {
-            for (k, t) in g.iter().enumerate() {
+            for k in 0..ps * ps {
                 let (x, y) = ((px + k % ps) as f32, (py + k / ps) as f32);
-                each(t, b.sample(x + u, y + v) - t.2);
+                each(k, b.sample(x + u, y + v));
             }
             return;
         }
         let (x0, y0) = (x as usize, y as usize);
         let (fx, fy) = (x - x0 as f32, y - y0 as f32);
-        for (row, ts) in g.chunks_exact(ps).enumerate() {
+        for row in 0..ps {
             let top = &b.data[(y0 + row) * w + x0..][..ps + 1];
             let bottom = &b.data[(y0 + row + 1) * w + x0..][..ps + 1];
-            for (k, t) in ts.iter().enumerate() {
+            for k in 0..ps {
                 let upper = top[k] * (1.0 - fx) + top[k + 1] * fx;
                 let lower = bottom[k] * (1.0 - fx) + bottom[k + 1] * fx;
-                each(t, upper * (1.0 - fy) + lower * fy - t.2);
+                each(row * ps + k, upper * (1.0 - fy) + lower * fy);
             }
         }
     }
