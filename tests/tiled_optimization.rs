@@ -450,8 +450,8 @@ fn past_memory_the_plan_tiles_and_shortens_the_lbfgs_history() {
 }
 
 /// On wgpu the plan reads the adapter: its device memory (Vulkan's heap budget) and its
-/// largest buffer, which must hold VGG19's first activations; a size whose activations no
-/// buffer holds tiles, or, with tiles off, is refused naming the buffer. On the CPU backends
+/// largest buffer, which must hold VGG19's first activations (one tile's in tiles); a size
+/// whose activations no buffer holds tiles, or, with tiles off, is refused naming the buffer. On the CPU backends
 /// the plan is the host path's.
 #[test]
 fn the_plan_on_a_device_reads_what_that_device_has() {
@@ -482,6 +482,20 @@ fn the_plan_on_a_device_reads_what_that_device_has() {
                 assert_eq!(needed, "286.10 GiB");
             }
             other => panic!("expected a refusal, got {other:?}"),
+        }
+        // 2048x1536 (768 MiB of first activations, past lavapipe's 128 MiB buffers): where
+        // one buffer does not hold them whole, the plan runs it in tiles (the targets too).
+        let large = settings.clone().with_size(Size::Longest(2048));
+        let whole = large
+            .clone()
+            .with_tiling(Tiling::Off)
+            .plan_on(&device, 2048, 1536);
+        let auto = large.plan_on(&device, 2048, 1536).unwrap();
+        if let Err(Error::GpuBufferTooSmall { .. }) = whole {
+            let side = auto
+                .tile_side
+                .expect("tiles where the whole is past a buffer");
+            assert!((64..2048).contains(&side), "{auto}");
         }
     }
 }

@@ -126,8 +126,7 @@ impl StyleTransfer {
         let host = self.host_vgg();
         let machine = Machine::of(&self.settings, &self.device);
         let grid = self.settings.tile_grid(&machine, content.dimensions());
-        if let (Some(grid), Some(host)) = (grid, &host) {
-            let host = host.clone();
+        if let Some(grid) = grid {
             return Objective::tiled(
                 &self.settings,
                 &self.vgg,
@@ -138,20 +137,14 @@ impl StyleTransfer {
                 styles,
             );
         }
-        let objective = Objective::new(
+        Objective::new(
             &self.settings,
             &self.vgg,
             &self.device,
             host,
             content,
             styles,
-        )?;
-        // Burn's path (wgpu; the CPU backends with the host path off): the targets whole, the
-        // evaluations in tiles.
-        Ok(match grid {
-            Some(grid) => objective.in_tiles(grid),
-            None => objective,
-        })
+        )
     }
 
     /// Stylizes `content` with `styles` (image and blend weight each), calling `observer` after

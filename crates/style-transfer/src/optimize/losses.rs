@@ -72,6 +72,16 @@ impl ContentLoss {
         Ok(ContentLoss { targets, maps })
     }
 
+    /// The loss from targets computed elsewhere (tile by tile): each layer, its weight and the
+    /// content features there, with each layer's content-weight map at its resolution
+    /// (`[1, 1, h, w]` and on the host) where there is one.
+    pub(crate) fn from_parts(
+        targets: Vec<(Layer, f32, Tensor<4>)>,
+        maps: Vec<Option<(Tensor<4>, Vec<f32>)>>,
+    ) -> Self {
+        ContentLoss { targets, maps }
+    }
+
     /// Weights each position's squares by a content-weight map: `map` holds `h x w` values
     /// (0-1) over the generated image, brought to each layer's resolution.
     pub(crate) fn with_weight_map(mut self, map: &Mask) -> Self {
@@ -194,6 +204,11 @@ fn layer_region(
 }
 
 impl StyleLoss {
+    /// The loss from target Grams computed elsewhere (tile by tile), in layer order.
+    pub(crate) fn from_targets(targets: Vec<StyleTarget>) -> Self {
+        StyleLoss { targets }
+    }
+
     /// Builds the loss from one style image's features at the given layers and weights.
     pub fn new(style: &Features, layers: &[LayerWeight]) -> Result<Self> {
         Self::blended(&[(style, 1.0)], layers)

@@ -62,6 +62,11 @@ pub(crate) const PAIR_BYTES_PER_PIXEL: u64 = 24;
 /// convolution: a 64-channel float activation of VGG19's first block (or its gradient).
 const LARGEST_TENSOR_BYTES_PER_PIXEL: u64 = 64 * 4;
 
+/// Bytes per pixel of the largest whole-picture tensor of a run in tiles: the picture, its
+/// gradient or one of L-BFGS's vectors (3 channels of floats). Everything larger (the
+/// network's activations, the targets' too) is one tile's.
+const IMAGE_BYTES_PER_PIXEL: u64 = 3 * 4;
+
 /// Where a plan runs: the memory model of its path and what the device has.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Machine {
@@ -194,7 +199,23 @@ impl Settings {
         plan::fits(
             self.peak(machine, size, input, solver, tile),
             machine.memory.available,
-        )
+        ) && self.buffer_holds(machine, size, tile)
+    }
+
+    /// Whether a GPU's largest buffer holds the run's largest tensor at a scale of `w x h`,
+    /// whole or in tiles of `tile` (always off the GPU).
+    fn buffer_holds(&self, machine: &Machine, (w, h): (u32, u32), tile: Option<u32>) -> bool {
+        let Some(most) = machine.memory.largest_buffer else {
+            return true;
+        };
+        let pixels = w as u64 * h as u64;
+        match tile {
+            None => machine.largest_tensor * pixels <= most,
+            Some(side) => {
+                machine.largest_tensor * self.tile_pixels((w, h), side) <= most
+                    && IMAGE_BYTES_PER_PIXEL * pixels <= most
+            }
+        }
     }
 
     /// The largest tile side (a multiple of 16 from [`MIN_TILE_SIDE`], below the picture's
@@ -291,18 +312,6 @@ impl Settings {
                 plan::gib(machine.memory.largest_buffer.unwrap_or(u64::MAX)),
             ));
         }
-        // Burn's path computes the targets on the whole picture, tiles or not: its largest
-        // tensor, VGG19's first activations, must fit one of a GPU's buffers.
-        machine.memory.check_buffer(
-            (
-                format!("optimizing {w}x{h}"),
-                "VGG19's first activations",
-                " (on wgpu the targets are computed on the whole picture, so tiles do not help)",
-            ),
-            machine.largest_tensor,
-            size,
-            |side| Size::Longest(side).dimensions(width, height),
-        )?;
         let whole = self.peak(machine, size, input, self.solver, None);
         let mut plan = MemoryPlan::whole(size, whole, available);
         let mut solver = self.solver;
@@ -336,6 +345,52 @@ impl Settings {
             }
             _ => None,
         };
+        // On a GPU the largest tensor must fit one buffer: whole, VGG19's first activations
+        // of the picture; in tiles, those of one tile (the targets are computed in tiles
+        // too) and the picture itself.
+        let size_at = |side| Size::Longest(side).dimensions(width, height);
+        // In tiles, or where tiles were allowed but none fits, the picture itself may be
+        // what no buffer holds.
+        if tile.is_some() || (self.tiling != Tiling::Off && machine.auto_tiles) {
+            machine.memory.check_buffer(
+                (format!("optimizing {w}x{h} in tiles"), "the picture", ""),
+                IMAGE_BYTES_PER_PIXEL,
+                size,
+                size_at,
+            )?;
+        }
+        match tile {
+            None => machine.memory.check_buffer(
+                (
+                    format!("optimizing {w}x{h}"),
+                    "VGG19's first activations",
+                    match self.tiling {
+                        Tiling::Off => ", or let it run in tiles (--tile auto)",
+                        _ => "",
+                    },
+                ),
+                machine.largest_tensor,
+                size,
+                size_at,
+            )?,
+            Some(side) => {
+                let tile_pixels = self.tile_pixels(size, side);
+                let one_tile = |most: u64| machine.largest_tensor * tile_pixels > most;
+                if let Some(most) = machine.memory.largest_buffer.filter(|m| one_tile(*m)) {
+                    return Err(Error::GpuBufferTooSmall {
+                        what: format!("optimizing {w}x{h} in tiles of {side} px"),
+                        tensor: "VGG19's first activations of one tile",
+                        needed: plan::gib(machine.largest_tensor * tile_pixels),
+                        largest: plan::gib(most),
+                        hint: format!(
+                            "ask for smaller tiles (--tile PIXELS) or a smaller --tile-halo \
+                             (now {} px), or let the plan choose (--tile auto)",
+                            self.halo()
+                        ),
+                    });
+                }
+            }
+        }
         if let Some(side) = tile {
             plan.tile_side = Some(side);
             plan.peak_bytes = self.peak(machine, size, input, solver, Some(side));
@@ -505,41 +560,72 @@ mod tests {
     }
 
     #[test]
-    fn a_tensor_past_the_largest_buffer_is_refused_before_any_work() {
+    fn a_tensor_past_the_largest_buffer_tiles_or_is_refused_before_any_work() {
         // Memory for the whole, but conv1's activations of 1024x768 (192 MiB) exceed a
-        // 128 MiB buffer (lavapipe's). Tiles would not help: the targets are computed whole.
+        // 128 MiB buffer (lavapipe's). With tiles off: refused, saying tiles would run it.
         let machine = gpu(80 << 30, 128 * MIB);
-        for tiling in [Tiling::Auto, Tiling::Off, Tiling::Tiles(256)] {
-            match adam().with_tiling(tiling).plan_for(&machine, 1024, 768) {
-                Err(Error::GpuBufferTooSmall {
-                    what,
-                    needed,
-                    largest,
-                    hint,
-                    ..
-                }) => {
-                    assert_eq!(
-                        (what.as_str(), needed.as_str()),
-                        ("optimizing 1024x768", "192 MiB")
-                    );
-                    assert_eq!(largest, "128 MiB");
-                    assert!(hint.contains("--backend flex"), "{hint}");
-                    // The largest size that fits: its activations fill at most one buffer.
-                    let side: u32 = hint
-                        .split("at most ")
-                        .nth(1)
-                        .and_then(|s| s.split(' ').next())
-                        .and_then(|s| s.parse().ok())
-                        .unwrap_or_else(|| panic!("{hint}"));
-                    let pixels = |side: u32| {
-                        let (w, h) = Size::Longest(side).dimensions(1024, 768);
-                        LARGEST_TENSOR_BYTES_PER_PIXEL * w as u64 * h as u64
-                    };
-                    assert!(pixels(side) <= 128 * MIB, "{hint}");
-                    assert!(pixels(side + 1) > 128 * MIB, "{hint}");
-                }
-                other => panic!("{tiling:?}: {other:?}"),
+        match adam()
+            .with_tiling(Tiling::Off)
+            .plan_for(&machine, 1024, 768)
+        {
+            Err(Error::GpuBufferTooSmall {
+                what,
+                needed,
+                largest,
+                hint,
+                ..
+            }) => {
+                assert_eq!(
+                    (what.as_str(), needed.as_str()),
+                    ("optimizing 1024x768", "192 MiB")
+                );
+                assert_eq!(largest, "128 MiB");
+                assert!(hint.contains("--backend flex"), "{hint}");
+                assert!(hint.contains("--tile auto"), "{hint}");
+                // The largest size that fits: its activations fill at most one buffer.
+                let side: u32 = hint
+                    .split("at most ")
+                    .nth(1)
+                    .and_then(|s| s.split(' ').next())
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or_else(|| panic!("{hint}"));
+                let pixels = |side: u32| {
+                    let (w, h) = Size::Longest(side).dimensions(1024, 768);
+                    LARGEST_TENSOR_BYTES_PER_PIXEL * w as u64 * h as u64
+                };
+                assert!(pixels(side) <= 128 * MIB, "{hint}");
+                assert!(pixels(side + 1) > 128 * MIB, "{hint}");
             }
+            other => panic!("{other:?}"),
+        }
+        // The targets are computed in tiles too, so tiles run it: the plan's own (the largest
+        // whose activations, halo included, fit one buffer) or those asked for.
+        let settings = adam();
+        let auto = settings.plan_for(&machine, 1024, 768).unwrap();
+        let side = auto.tile_side.expect("tiles");
+        let tile_bytes =
+            |side: u32| LARGEST_TENSOR_BYTES_PER_PIXEL * settings.tile_pixels((1024, 768), side);
+        assert!(tile_bytes(side) <= 128 * MIB, "{auto}");
+        assert!(tile_bytes(side + ALIGN as u32) > 128 * MIB, "{auto}");
+        let asked = adam().with_tiling(Tiling::Tiles(256));
+        assert_eq!(
+            asked.plan_for(&machine, 1024, 768).unwrap().tile_side,
+            Some(256)
+        );
+        // Tiles asked for whose activations no buffer holds: refused, naming the tile.
+        let wide = adam().with_tiling(Tiling::Tiles(768)).with_tile_halo(128);
+        match wide.plan_for(&machine, 1024, 768) {
+            Err(Error::GpuBufferTooSmall { tensor, hint, .. }) => {
+                assert_eq!(tensor, "VGG19's first activations of one tile");
+                assert!(hint.contains("--tile-halo"), "{hint}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // A picture whose own 3 channels no buffer holds: refused even in tiles.
+        let huge = adam().with_size(Size::Longest(4096));
+        match huge.plan_for(&gpu(80 << 30, 32 * MIB), 4096, 3072) {
+            Err(Error::GpuBufferTooSmall { tensor, .. }) => assert_eq!(tensor, "the picture"),
+            other => panic!("{other:?}"),
         }
         // 640x480 fits one buffer: whole.
         let small = adam().with_size(Size::Longest(640));

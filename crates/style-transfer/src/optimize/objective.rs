@@ -14,13 +14,15 @@ use crate::image_io::{self, image_to_tensor, tensor_values};
 use crate::optimize::host_path::{
     HostContentTarget, HostStyleTarget, HostTargets, HostVgg, StepTime,
 };
-use crate::optimize::losses::{ContentLoss, GuidedStyle, StyleLoss, TemporalLoss, total_variation};
+use crate::optimize::losses::{
+    ContentLoss, GuidedStyle, Region, StyleLoss, StyleTarget, TemporalLoss, total_variation,
+};
 use crate::optimize::masks::Mask;
 use crate::optimize::progress::{Halt, TileWatch, go_on};
 use crate::optimize::settings::Settings;
 use crate::optimize::terms::{self, LossTerms, LossWeights};
 use crate::optimize::tiles::{self, TileGrid};
-use crate::optimize::tiles_burn::{self, TiledLosses};
+use crate::optimize::tiles_burn::{self, BurnTiles, TiledLosses};
 use crate::vgg::layers::Layer;
 use crate::vgg::model::{Features, Vgg19, check_input_size};
 
@@ -155,6 +157,63 @@ fn host_targets(
     }
 }
 
+/// A `[1, channels, h, w]` tensor of host values.
+fn tensor_of(values: Vec<f32>, shape: [usize; 4], device: &Device) -> Tensor<4> {
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+/// The losses of targets computed on the host (tile by tile) for a picture of `h x w`, on
+/// `device` (none where the settings have no layers of the kind).
+fn device_losses(
+    settings: &Settings,
+    targets: HostTargets,
+    (h, w): (usize, usize),
+    device: &Device,
+) -> (Option<ContentLoss>, Option<StyleLoss>) {
+    let shape = |layer: Layer, channels: usize| {
+        let (lh, lw) = layer.map_size(h, w);
+        [1, channels, lh, lw]
+    };
+    let (content, maps) = (targets.content.into_iter())
+        .map(|t| {
+            let map = (t.map).map(|m| (tensor_of(m.clone(), shape(t.layer, 1), device), m));
+            let features = tensor_of(t.features, shape(t.layer, t.layer.channels()), device);
+            ((t.layer, t.weight, features), map)
+        })
+        .unzip();
+    let style = (targets.style.into_iter())
+        .map(|t| {
+            let n = t.layer.channels();
+            let gram = Tensor::<1>::from_data(TensorData::new(t.gram, [n * n]), device);
+            StyleTarget {
+                layer: t.layer,
+                weight: t.weight,
+                gram: gram.reshape([1, n, n]),
+                region: t.region.map(|(values, size)| Region {
+                    mask: tensor_of(values.clone(), shape(t.layer, 1), device),
+                    values,
+                    size,
+                }),
+            }
+        })
+        .collect();
+    (
+        (!settings.content_layers.is_empty()).then(|| ContentLoss::from_parts(content, maps)),
+        (!settings.style_layers.is_empty()).then(|| StyleLoss::from_targets(style)),
+    )
+}
+
+/// The layers the settings' losses read, in order, once each.
+fn loss_layers(settings: &Settings) -> Vec<Layer> {
+    let mut layers: Vec<Layer> = (settings.content_layers.iter())
+        .chain(&settings.style_layers)
+        .map(|(l, _)| *l)
+        .collect();
+    layers.sort();
+    layers.dedup();
+    layers
+}
+
 /// Post-ReLU features of `image` at `layers`, by the host path when given.
 fn features(
     vgg: &Vgg19,
@@ -203,12 +262,7 @@ impl Objective {
         };
         let content_loss = content_loss(settings, content, &features_of)?;
         let style_loss = style_loss(settings, content, styles, &features_of)?;
-        let mut layers: Vec<Layer> = (settings.content_layers.iter())
-            .chain(&settings.style_layers)
-            .map(|(l, _)| *l)
-            .collect();
-        layers.sort();
-        layers.dedup();
+        let layers = loss_layers(settings);
         let weights = LossWeights {
             content: settings.content_weight,
             style: settings.style_weight,
@@ -229,37 +283,47 @@ impl Objective {
         })
     }
 
-    /// The objective evaluated in tiles on the host path ([`crate::optimize::tiles`]), its
-    /// targets computed tile by tile too: for a content image (already at the scale's size)
+    /// The objective evaluated in tiles, its targets computed tile by tile too: on the host
+    /// path ([`crate::optimize::tiles`]) when `host` is given, on Burn's otherwise
+    /// ([`crate::optimize::tiles_burn`]); for a content image (already at the scale's size)
     /// and style images (at their original size; resized here) with blend weights.
     pub(crate) fn tiled(
         settings: &Settings,
         vgg: &Vgg19,
         device: &Device,
-        host: Arc<HostVgg>,
+        host: Option<Arc<HostVgg>>,
         grid: TileGrid,
         content: &RgbImage,
         styles: &[(&RgbImage, f32)],
     ) -> Result<Self> {
         let convention = vgg.convention();
-        let targets = tiles::targets(settings, &host, convention, &grid, content, styles)?;
+        let temporal = temporal_loss(settings, vgg, device, content)?;
+        if let Some(host) = host {
+            let targets = tiles::targets(settings, &*host, convention, &grid, content, styles)?;
+            return Ok(Objective {
+                content: None,
+                style: None,
+                layers: Vec::new(),
+                weights: targets.weights,
+                host: Some((host, targets)),
+                tiles: Some(grid),
+                temporal,
+            });
+        }
+        let network = BurnTiles { vgg, device };
+        let targets = tiles::targets(settings, &network, convention, &grid, content, styles)?;
         let weights = targets.weights;
+        let size = (content.height() as usize, content.width() as usize);
+        let (content, style) = device_losses(settings, targets, size, device);
         Ok(Objective {
-            content: None,
-            style: None,
-            layers: Vec::new(),
+            content,
+            style,
+            layers: loss_layers(settings),
             weights,
-            host: Some((host, targets)),
+            host: None,
             tiles: Some(grid),
-            temporal: temporal_loss(settings, vgg, device, content)?,
+            temporal,
         })
-    }
-
-    /// This objective (on Burn's path) evaluated in tiles ([`crate::optimize::tiles_burn`]):
-    /// the same targets, the same value and gradient.
-    pub(crate) fn in_tiles(mut self, grid: TileGrid) -> Self {
-        self.tiles = Some(grid);
-        self
     }
 
     /// How many tiles an evaluation of an `h x w` picture runs in, at most (1: whole).

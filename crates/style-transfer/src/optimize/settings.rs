@@ -288,7 +288,7 @@ impl Settings {
     /// tiles. `Auto` tiles where the plan models the memory: the CPU backends' host path
     /// (flex, ndarray, with [`Settings::with_winograd`] on) and wgpu (against the GPU's
     /// memory and largest buffer, [`Settings::plan_on`]); `Tiles` works on every path
-    /// (Burn's path: the targets are computed whole, the evaluations in tiles). `Rows` is
+    /// (targets and evaluations alike in tiles). `Rows` is
     /// the feed-forward networks' and is refused here. The objective stays the whole picture's
     /// (Grams accumulated over the tiles, then each tile's gradient from the whole loss),
     /// so results match the whole run's up to the halo's approximation.

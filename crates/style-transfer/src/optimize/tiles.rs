@@ -130,7 +130,7 @@ impl TileGrid {
 }
 
 /// The block `rows x cols` of every channel of `src` (`[n][h][w]`).
-fn crop(
+pub(crate) fn crop(
     src: &[f32],
     n: usize,
     (h, w): (usize, usize),
@@ -148,7 +148,7 @@ fn crop(
 }
 
 /// Adds `src` (`[n][rows][cols]`) into the block `rows x cols` of `dst` (`[n][h][w]`).
-fn add_block(
+pub(crate) fn add_block(
     dst: &mut [f32],
     n: usize,
     (h, w): (usize, usize),
@@ -171,7 +171,7 @@ pub(crate) struct Part {
     pub(crate) global: (Range<usize>, Range<usize>),
     pub(crate) local: (Range<usize>, Range<usize>),
     /// The whole map's size.
-    whole: (usize, usize),
+    pub(crate) whole: (usize, usize),
 }
 
 impl Part {
@@ -192,7 +192,7 @@ impl Part {
     }
 
     /// The tile's own positions of a whole map with `n` channels.
-    fn of_whole(&self, values: &[f32], n: usize) -> Vec<f32> {
+    pub(crate) fn of_whole(&self, values: &[f32], n: usize) -> Vec<f32> {
         crop(values, n, self.whole, &self.global.0, &self.global.1)
     }
 
@@ -300,6 +300,53 @@ fn gram_sums(layers: &[(Layer, Option<&[f32]>)]) -> Vec<Vec<f64>> {
         .collect()
 }
 
+/// What the targets need of a network, computed tile by tile so that no whole-picture
+/// activation is held: the host path's network ([`HostVgg`]) and Burn's
+/// ([`crate::optimize::tiles_burn::BurnTiles`]).
+pub(crate) trait TileFeatures {
+    /// The whole feature maps (`[N][h'][w']` each) of `x` (`[3][h][w]`) at `layers`,
+    /// computed in `tiles`.
+    fn feature_maps(
+        &self,
+        x: &[f32],
+        size: (usize, usize),
+        tiles: &[(Span, Span)],
+        layers: &[Layer],
+    ) -> Result<Vec<Vec<f32>>>;
+
+    /// The Gram matrix (`[N][N]`) of `x` (`[3][h][w]`) at each of `layers`, with the features
+    /// multiplied by a mask over the whole map first where one is given, summed over `tiles`.
+    fn grams(
+        &self,
+        x: &[f32],
+        size: (usize, usize),
+        tiles: &[(Span, Span)],
+        layers: &[(Layer, Option<&[f32]>)],
+    ) -> Result<Vec<Vec<f32>>>;
+}
+
+impl TileFeatures for HostVgg {
+    fn feature_maps(
+        &self,
+        x: &[f32],
+        size: (usize, usize),
+        tiles: &[(Span, Span)],
+        layers: &[Layer],
+    ) -> Result<Vec<Vec<f32>>> {
+        Ok(feature_maps(self, x, size, tiles, layers))
+    }
+
+    fn grams(
+        &self,
+        x: &[f32],
+        size: (usize, usize),
+        tiles: &[(Span, Span)],
+        layers: &[(Layer, Option<&[f32]>)],
+    ) -> Result<Vec<Vec<f32>>> {
+        Ok(grams(self, x, size, tiles, layers))
+    }
+}
+
 /// The Gram matrix (`[N][N]`) of `x` (`[3][h][w]`) at each of `layers`, with the features
 /// multiplied by a mask over the whole map first where one is given, computed tile by tile.
 fn grams(
@@ -362,12 +409,12 @@ fn planar(image: &RgbImage, convention: InputConvention) -> (Vec<f32>, (usize, u
     (image_to_planar(image, convention), size)
 }
 
-/// The losses' targets on the host, computed tile by tile: what
+/// The losses' targets on the host, computed tile by tile by `vgg`: what
 /// [`crate::optimize::objective`] builds with whole pictures, for a content image (already at
 /// the scale's size) and style images (at their original size; resized here).
 pub(crate) fn targets(
     settings: &Settings,
-    vgg: &HostVgg,
+    vgg: &dyn TileFeatures,
     convention: InputConvention,
     grid: &TileGrid,
     content: &RgbImage,
@@ -376,7 +423,7 @@ pub(crate) fn targets(
     let (cx, (ch, cw)) = planar(content, convention);
     let content_tiles = grid.tiles(ch, cw, 0);
     let content_layers: Vec<Layer> = settings.content_layers.iter().map(|(l, _)| *l).collect();
-    let maps = feature_maps(vgg, &cx, (ch, cw), &content_tiles, &content_layers);
+    let maps = vgg.feature_maps(&cx, (ch, cw), &content_tiles, &content_layers)?;
     let weight_map =
         (settings.content_weight_map.as_ref()).map(|m| Mask::resized(m, cw as u32, ch as u32));
     let content = (settings.content_layers.iter())
@@ -408,7 +455,7 @@ pub(crate) fn targets(
             .map(|((l, _), m)| (*l, m.as_deref()))
             .collect();
         let tiles = grid.tiles(sh, sw, 0);
-        let grams = grams(vgg, &sx, (sh, sw), &tiles, &layers);
+        let grams = vgg.grams(&sx, (sh, sw), &tiles, &layers)?;
         let sizes: Vec<f64> = (layers.iter())
             .map(|(l, m)| match m {
                 Some(m) => region_size(m),

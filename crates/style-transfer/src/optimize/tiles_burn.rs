@@ -10,12 +10,14 @@
 //! picture's: for a style term `4 f D F` (computed from the features, then held constant),
 //! for the content terms their own squares (local already). Each tile's image gradient is
 //! added into the whole one. The targets (content features, style Grams) are the whole
-//! picture's, computed once as a whole run computes them (a forward pass without autodiff,
-//! about a third of an evaluation's memory); only one tile's autodiff graph is held at once.
+//! picture's, computed tile by tile too ([`BurnTiles`], through
+//! [`crate::optimize::tiles::targets`]), so that no whole-picture activation is ever on the
+//! device (a GPU's largest buffer bounds the tile, not the picture); only one tile's
+//! autodiff graph is held at once.
 
 use std::ops::Range;
 
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::error::Result;
 use crate::image_io::tensor_values;
@@ -24,7 +26,7 @@ use crate::optimize::progress::{Halt, TileProgress, TileWatch};
 use crate::optimize::terms::{
     self, LossTerms, LossWeights, content_factor, style_factor, style_target_at,
 };
-use crate::optimize::tiles::{Part, Span, TileGrid};
+use crate::optimize::tiles::{Part, Span, TileFeatures, TileGrid, add_block, crop};
 use crate::vgg::layers::Layer;
 use crate::vgg::model::{Features, Vgg19};
 
@@ -101,6 +103,99 @@ fn tile_terms(
         }));
     }
     Ok(TileTerms { content, style })
+}
+
+/// VGG19 on Burn's device, run tile by tile (without autodiff) for the targets.
+pub(crate) struct BurnTiles<'a> {
+    pub(crate) vgg: &'a Vgg19,
+    pub(crate) device: &'a Device,
+}
+
+impl BurnTiles<'_> {
+    /// Runs each tile of `x` (`[3][h][w]`, with its halo) forward to `layers`, calling `each`
+    /// with the tile's own features at every layer where it has positions.
+    fn each_tile(
+        &self,
+        x: &[f32],
+        (h, w): (usize, usize),
+        tiles: &[(Span, Span)],
+        layers: &[Layer],
+        each: &mut dyn FnMut(Layer, Tensor<4>, &Part),
+    ) -> Result<()> {
+        let mut deduped = layers.to_vec();
+        deduped.sort();
+        deduped.dedup();
+        for tile in tiles {
+            let (rows, cols) = (tile.0.ext(), tile.1.ext());
+            let values = crop(x, 3, (h, w), &rows, &cols);
+            let shape = [1, 3, rows.len(), cols.len()];
+            let input = Tensor::from_data(TensorData::new(values, shape), self.device);
+            let features = self.vgg.forward(input, &deduped)?;
+            for &layer in &deduped {
+                if let Some((f, part)) = own(&features, layer, tile, (h, w))? {
+                    each(layer, f, &part);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl TileFeatures for BurnTiles<'_> {
+    fn feature_maps(
+        &self,
+        x: &[f32],
+        size: (usize, usize),
+        tiles: &[(Span, Span)],
+        layers: &[Layer],
+    ) -> Result<Vec<Vec<f32>>> {
+        let mut maps: Vec<Vec<f32>> = (layers.iter())
+            .map(|l| {
+                let (lh, lw) = l.map_size(size.0, size.1);
+                vec![0.0; l.channels() * lh * lw]
+            })
+            .collect();
+        self.each_tile(x, size, tiles, layers, &mut |layer, f, part| {
+            let values = tensor_values(&f);
+            for (_, map) in layers.iter().zip(&mut maps).filter(|(l, _)| **l == layer) {
+                let (rows, cols) = &part.global;
+                add_block(map, layer.channels(), part.whole, rows, cols, &values);
+            }
+        })?;
+        Ok(maps)
+    }
+
+    fn grams(
+        &self,
+        x: &[f32],
+        size: (usize, usize),
+        tiles: &[(Span, Span)],
+        layers: &[(Layer, Option<&[f32]>)],
+    ) -> Result<Vec<Vec<f32>>> {
+        let mut sums: Vec<Option<Tensor<3>>> = vec![None; layers.len()];
+        let network: Vec<Layer> = layers.iter().map(|(l, _)| *l).collect();
+        self.each_tile(x, size, tiles, &network, &mut |layer, f, part| {
+            let entries = layers.iter().zip(&mut sums);
+            for ((_, mask), sum) in entries.filter(|((l, _), _)| *l == layer) {
+                let f = match mask {
+                    Some(mask) => {
+                        let (rows, cols) = &part.global;
+                        let shape = [1, 1, rows.len(), cols.len()];
+                        let region = TensorData::new(part.of_whole(mask, 1), shape);
+                        f.clone() * Tensor::from_data(region, self.device)
+                    }
+                    None => f.clone(),
+                };
+                *sum = add(sum.take(), gram_matrix(f));
+            }
+        })?;
+        Ok((sums.iter().zip(layers))
+            .map(|(sum, (l, _))| match sum {
+                Some(g) => tensor_values(g),
+                None => vec![0.0; l.channels() * l.channels()],
+            })
+            .collect())
+    }
 }
 
 /// Adds `b` to `a` (a running sum that may not have started).
