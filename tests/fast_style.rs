@@ -319,16 +319,19 @@ fn cpu_kernels_match_burns_operations() {
         );
         // The two style vectors differ only by flipped roundings: measured (December 2026)
         // with this test's numbers, 33 of the 100 numbers on flex and 29 on ndarray differ,
-        // each by exactly one quantization step of the output (0.0199), as two correct
-        // implementations do against onnxruntime (`predictor_matches_onnxruntime`). Bounds: no
-        // number off by more than one step, at most half of them off by one.
+        // each by exactly one quantization step of the output (0.0199), on an AVX2 machine;
+        // on an AVX-512 one (2026-12-05) ndarray's matrix products round differently and 38
+        // differ, some by two steps (a flipped rounding early on moves a later one). Bounds,
+        // as for two correct implementations against onnxruntime
+        // (`predictor_matches_onnxruntime`): no number off by more than two steps, at most
+        // half of them off.
         let (_, largest) = mean_max_diff(&v_ours, &v_burn);
         let steps = v_ours.iter().zip(&v_burn).filter(|(a, b)| a != b).count();
         let step = VECTOR_STEP;
         assert!(
-            largest <= 1.5 * step && steps <= STYLE_VECTOR_LEN / 2,
+            largest <= 2.5 * step && steps <= STYLE_VECTOR_LEN / 2,
             "{backend} predictor, CPU kernels vs Burn: {steps} numbers differ, by {largest} at \
-             most (allowed: half of them, by one step of {step})"
+             most (allowed: half of them, by two steps of {step})"
         );
         let vector = StyleChoice::Vector(reference("predict_vector.bin"));
         let (ours, burn) = (
