@@ -329,78 +329,56 @@ impl TileFeatures for HostVgg {
     fn feature_maps(
         &self,
         x: &[f32],
-        size: (usize, usize),
+        (h, w): (usize, usize),
         tiles: &[(Span, Span)],
         layers: &[Layer],
     ) -> Result<Vec<Vec<f32>>> {
-        Ok(feature_maps(self, x, size, tiles, layers))
+        let mut maps: Vec<Vec<f32>> = layers
+            .iter()
+            .map(|l| {
+                let (lh, lw) = l.map_size(h, w);
+                vec![0.0; l.channels() * lh * lw]
+            })
+            .collect();
+        let Some(deepest) = layers.iter().max().copied() else {
+            return Ok(maps);
+        };
+        let mut at_layer = |tile: &(Span, Span), y: &[f32], layer: Layer, size, _: &mut Buffers| {
+            let part = Part::new(tile, layer, (h, w));
+            let n = layer.channels();
+            for (_, map) in layers.iter().zip(&mut maps).filter(|(l, _)| **l == layer) {
+                let f = part.of_tile(y, n, size);
+                add_block(map, n, part.whole, &part.global.0, &part.global.1, &f);
+            }
+            None
+        };
+        each_tile(self, x, (h, w), tiles, deepest, &mut at_layer);
+        Ok(maps)
     }
 
     fn grams(
         &self,
         x: &[f32],
-        size: (usize, usize),
+        (h, w): (usize, usize),
         tiles: &[(Span, Span)],
         layers: &[(Layer, Option<&[f32]>)],
     ) -> Result<Vec<Vec<f32>>> {
-        Ok(grams(self, x, size, tiles, layers))
+        let mut sums = gram_sums(layers);
+        let Some(deepest) = layers.iter().map(|(l, _)| *l).max() else {
+            return Ok(Vec::new());
+        };
+        let mut at_layer = |tile: &(Span, Span), y: &[f32], layer: Layer, size, b: &mut Buffers| {
+            let part = Part::new(tile, layer, (h, w));
+            let f = part.of_tile(y, layer.channels(), size);
+            add_grams(&f, &part, layer, layers, &mut sums, b);
+            None
+        };
+        each_tile(self, x, (h, w), tiles, deepest, &mut at_layer);
+        Ok(sums
+            .into_iter()
+            .map(|s| s.into_iter().map(|v| v as f32).collect())
+            .collect())
     }
-}
-
-/// The Gram matrix (`[N][N]`) of `x` (`[3][h][w]`) at each of `layers`, with the features
-/// multiplied by a mask over the whole map first where one is given, computed tile by tile.
-fn grams(
-    vgg: &HostVgg,
-    x: &[f32],
-    (h, w): (usize, usize),
-    tiles: &[(Span, Span)],
-    layers: &[(Layer, Option<&[f32]>)],
-) -> Vec<Vec<f32>> {
-    let mut sums = gram_sums(layers);
-    let Some(deepest) = layers.iter().map(|(l, _)| *l).max() else {
-        return Vec::new();
-    };
-    let mut at_layer = |tile: &(Span, Span), y: &[f32], layer: Layer, size, b: &mut Buffers| {
-        let part = Part::new(tile, layer, (h, w));
-        let f = part.of_tile(y, layer.channels(), size);
-        add_grams(&f, &part, layer, layers, &mut sums, b);
-        None
-    };
-    each_tile(vgg, x, (h, w), tiles, deepest, &mut at_layer);
-    sums.into_iter()
-        .map(|s| s.into_iter().map(|v| v as f32).collect())
-        .collect()
-}
-
-/// The whole feature maps of `x` (`[3][h][w]`) at `layers`, computed tile by tile.
-fn feature_maps(
-    vgg: &HostVgg,
-    x: &[f32],
-    (h, w): (usize, usize),
-    tiles: &[(Span, Span)],
-    layers: &[Layer],
-) -> Vec<Vec<f32>> {
-    let mut maps: Vec<Vec<f32>> = layers
-        .iter()
-        .map(|l| {
-            let (lh, lw) = l.map_size(h, w);
-            vec![0.0; l.channels() * lh * lw]
-        })
-        .collect();
-    let Some(deepest) = layers.iter().max().copied() else {
-        return maps;
-    };
-    let mut at_layer = |tile: &(Span, Span), y: &[f32], layer: Layer, size, _: &mut Buffers| {
-        let part = Part::new(tile, layer, (h, w));
-        let n = layer.channels();
-        for (_, map) in layers.iter().zip(&mut maps).filter(|(l, _)| **l == layer) {
-            let f = part.of_tile(y, n, size);
-            add_block(map, n, part.whole, &part.global.0, &part.global.1, &f);
-        }
-        None
-    };
-    each_tile(vgg, x, (h, w), tiles, deepest, &mut at_layer);
-    maps
 }
 
 /// An image in the network's units, `[3][h][w]`, with its size.
