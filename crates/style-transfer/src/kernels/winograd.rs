@@ -31,7 +31,7 @@ const CHUNK_BYTES: usize = 8 << 20;
 /// filters once and runs in blocks of 64 tiles, so a chunk of one or two tile rows of a deep
 /// layer's small map (33 tiles at conv4 in 1056 px tiles, 64 in a 2048 px picture) spends
 /// much of its time packing and in a part-filled last block. Measured on 512-channel
-/// layers (forward and input gradient, 2-core AMD EPYC): 512 tiles take 0.65-0.85x the time
+/// layers (forward and input gradient, 2-core AMD EPYC): 512 tiles take 0.63-0.90x the time
 /// of one tile row, 1024 no less than 512.
 const MIN_CHUNK_TILES: usize = 512;
 /// Tiles transformed together, one per SIMD lane.
