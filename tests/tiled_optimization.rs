@@ -2,7 +2,9 @@
 //! whole one (loss terms and gradient, with masks and a content-weight map too); with the
 //! default halo it stays close, on the host path and on Burn's (wgpu's); a short run in tiles
 //! ends near the whole run's loss without seams along the tile borders, and stops between two
-//! tiles when asked; tiles no run can use are refused with their error kinds.
+//! tiles when asked; the first pass kept in a spill file gives what running each tile forward
+//! again gives, and a spill folder that cannot be used falls back to that; tiles no run can
+//! use are refused with their error kinds.
 
 mod common;
 
@@ -18,7 +20,8 @@ backend_tests!(
     tiles_evaluate_the_whole_pictures_objective,
     a_run_in_tiles_ends_near_the_whole_run_without_seams,
     a_run_in_tiles_stops_between_two_tiles,
-    tiles_on_burns_path_evaluate_the_whole_pictures_objective
+    tiles_on_burns_path_evaluate_the_whole_pictures_objective,
+    a_spilled_first_pass_gives_what_running_the_tiles_again_gives
 );
 
 /// The content photo and the painting at the test's size.
@@ -157,6 +160,91 @@ fn tiles_evaluate_the_whole_pictures_objective(backend: Backend) {
         eprintln!("{name}, no halo: loss differs by {bare_diff:.2e}");
         assert!(bare_diff > loss_diff, "{name}: {bare_diff} vs {loss_diff}");
     }
+}
+
+/// On the host path, a tile's second pass reads its first pass back from the spill file
+/// (its ReLU masks, pooling choices and own features at the loss layers) instead of running
+/// the tile forward again: the loss and gradient are those of running it again, with masks,
+/// a content-weight map and two styles; a folder where no file can be made falls back to
+/// running the tiles again; the file leaves nothing in its folder. (wgpu runs Burn's path,
+/// which has no spill.)
+fn a_spilled_first_pass_gives_what_running_the_tiles_again_gives(backend: Backend) {
+    if backend == Backend::Wgpu {
+        return;
+    }
+    let (content, style) = pictures();
+    let device = backend.device().unwrap();
+    let x = perturbed(&content, &device);
+    let (w, h) = content.dimensions();
+    let folder = tempfile::tempdir().unwrap();
+    let settings = Settings::default()
+        .with_tv_weight(1e-3)
+        .with_style_masks(vec![
+            Some(half_mask(w, h, 0.6, true)),
+            Some(half_mask(w, h, 0.6, false)),
+        ])
+        .with_content_weight_map(Some(half_mask(w, h, 0.3, false)))
+        // 3 x 2 tiles: five of them spilled, the last kept in memory.
+        .with_tiling(Tiling::Tiles(64));
+    let styles = [(&style, 1.0), (&content, 0.5)];
+    let run = |spill: Option<std::path::PathBuf>| {
+        let s = settings.clone().with_tile_spill(spill);
+        evaluate(s, backend, &content, &styles, &x).unwrap()
+    };
+    let (again_total, again_grad) = run(None);
+    let check = |(total, grad): (f64, Vec<f32>), name: &str| {
+        let loss_diff = (total - again_total).abs() / again_total;
+        assert!(loss_diff < 1e-9, "{name}: {total} vs {again_total}");
+        let r = relative(&again_grad, &grad);
+        assert!(
+            r < 1e-6,
+            "{name}: gradient differs by {r} of its largest value"
+        );
+    };
+    check(run(Some(folder.path().join("missing"))), "a missing folder");
+    // Spilled: the file is there (unnamed, open) while the objective lives, and gone after.
+    let engine = StyleTransfer::from_settings(
+        weights(),
+        settings
+            .clone()
+            .with_tile_spill(Some(folder.path().to_path_buf())),
+        &device,
+    );
+    let objective: Objective = engine.objective(&content, &styles).unwrap();
+    let pixels = Tensor::from_data(
+        TensorData::new(x.clone(), [1, 3, h as usize, w as usize]),
+        &device,
+    );
+    let (terms, grad) = objective.evaluate(engine.vgg(), pixels, 1).unwrap();
+    let grad = common::values(&grad).iter().map(|v| *v as f32).collect();
+    check((terms.total, grad), "spilled");
+    if cfg!(target_os = "linux") {
+        let sizes = open_files_in(folder.path());
+        assert_eq!(sizes.len(), 1, "one spill file: {sizes:?}");
+        assert!(
+            sizes[0] > 100_000,
+            "the five tiles' first passes: {sizes:?} bytes"
+        );
+    }
+    drop(objective);
+    assert!(open_files_in(folder.path()).is_empty());
+    let left: Vec<_> = std::fs::read_dir(folder.path()).unwrap().collect();
+    assert!(left.is_empty(), "the spill left {left:?}");
+}
+
+/// The sizes of the files this process has open in `folder` (named or removed; Linux's
+/// /proc/self/fd; empty elsewhere).
+fn open_files_in(folder: &std::path::Path) -> Vec<u64> {
+    let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
+        return Vec::new();
+    };
+    fds.filter_map(|fd| {
+        let fd = fd.ok()?.path();
+        let target = std::fs::read_link(&fd).ok()?;
+        let inside = target.parent() == Some(folder);
+        inside.then(|| std::fs::metadata(&fd).map(|m| m.len()).ok())?
+    })
+    .collect()
 }
 
 /// Burn's path in tiles (wgpu's, and the CPU backends' with the host path off): with a halo

@@ -7,6 +7,7 @@
 //! pooling, and the loss gradients at the loss layers. Switch it off with
 //! [`crate::Settings::with_winograd`]`(false)`; tests check both paths agree.
 
+use std::io::{self, Read, Write};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -14,6 +15,7 @@ use rayon::prelude::*;
 
 use crate::kernels::buffers::Buffers;
 use crate::kernels::winograd::Conv3x3;
+use crate::optimize::spill;
 use crate::optimize::terms::{
     LossTerms, LossWeights, content_factor, style_factor, style_target_at,
 };
@@ -387,6 +389,39 @@ impl Tape {
     /// forward pass did not compute it.
     pub(crate) fn set_loss_grad(&mut self, layer: Layer, g: Vec<f32>) {
         self.loss_grad[layer.index()] = Some(g);
+    }
+
+    /// Writes the ReLU masks and pooling choices (not the loss gradients) to a spill file.
+    pub(crate) fn write(&self, out: &mut impl Write) -> io::Result<()> {
+        spill::write_u64(out, self.deepest.index() as u64)?;
+        for (mask, index) in self.masks.iter().zip(&self.pool_index) {
+            spill::write_values(out, mask)?;
+            spill::write_values(out, index)?;
+        }
+        Ok(())
+    }
+
+    /// Reads a tape written by [`Tape::write`] for an `h x w` input, without loss gradients.
+    pub(crate) fn read(input: &mut impl Read, (h, w): (usize, usize)) -> io::Result<Tape> {
+        let deepest = spill::read_u64(input)? as usize;
+        let Some(&deepest) = Layer::ALL.get(deepest) else {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "no such layer"));
+        };
+        let n_layers = deepest.index() + 1;
+        let mut tape = Tape {
+            deepest,
+            masks: Vec::with_capacity(n_layers),
+            pool_index: Vec::with_capacity(n_layers),
+            loss_grad: vec![None; n_layers],
+        };
+        for layer in &Layer::ALL[..n_layers] {
+            let (lh, lw) = layer.map_size(h, w);
+            let values = layer.channels() * lh * lw;
+            tape.masks
+                .push(spill::read_values(input, values.div_ceil(64))?);
+            tape.pool_index.push(spill::read_values(input, values)?);
+        }
+        Ok(tape)
     }
 }
 

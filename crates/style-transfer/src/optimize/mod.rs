@@ -27,6 +27,7 @@ pub(crate) mod objective;
 pub(crate) mod progress;
 pub(crate) mod settings;
 pub(crate) mod solver;
+pub(crate) mod spill;
 pub(crate) mod terms;
 pub(crate) mod tiles;
 pub(crate) mod tiles_burn;

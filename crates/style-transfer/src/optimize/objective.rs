@@ -3,7 +3,8 @@
 //! the image, by Burn's path (the [`crate::optimize::losses`] modules and autodiff) or by the Winograd
 //! CPU path ([`crate::optimize::host_path`]), for which it converts tensors to host vectors and back.
 
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use burn::tensor::{Device, Tensor, TensorData};
@@ -20,6 +21,7 @@ use crate::optimize::losses::{
 use crate::optimize::masks::Mask;
 use crate::optimize::progress::{Halt, TileWatch, go_on};
 use crate::optimize::settings::Settings;
+use crate::optimize::spill::Spill;
 use crate::optimize::terms::{self, LossTerms, LossWeights};
 use crate::optimize::tiles::{self, TileGrid};
 use crate::optimize::tiles_burn::{self, BurnTiles, TiledLosses};
@@ -39,6 +41,9 @@ pub struct Objective {
     /// The tiles each evaluation runs in, when the picture is evaluated in tiles (on the
     /// host path when it applies, on Burn's otherwise).
     tiles: Option<TileGrid>,
+    /// Where tiles on the host path spill their first pass ([`crate::Settings::with_tile_spill`]),
+    /// and the spill file once made.
+    spill: (Option<PathBuf>, Mutex<Option<Spill>>),
     /// A video frame's temporal term and its weight (on the whole image, whatever the path).
     temporal: Option<(TemporalLoss, f64)>,
 }
@@ -279,6 +284,7 @@ impl Objective {
             weights,
             host,
             tiles: None,
+            spill: (None, Mutex::new(None)),
             temporal: temporal_loss(settings, vgg, device, content)?,
         })
     }
@@ -307,6 +313,7 @@ impl Objective {
                 weights: targets.weights,
                 host: Some((host, targets)),
                 tiles: Some(grid),
+                spill: (settings.tile_spill.clone(), Mutex::new(None)),
                 temporal,
             });
         }
@@ -322,6 +329,7 @@ impl Objective {
             weights,
             host: None,
             tiles: Some(grid),
+            spill: (None, Mutex::new(None)),
             temporal,
         })
     }
@@ -507,6 +515,10 @@ impl Objective {
         let start = Instant::now();
         let pixels = tensor_values(&x);
         let mut copies = start.elapsed().as_secs_f64();
+        let mut spill = self.spill.1.lock().unwrap_or_else(PoisonError::into_inner);
+        if spill.is_none() && gradient {
+            *spill = self.spill.0.as_deref().and_then(Spill::new);
+        }
         let (terms, grad) = match &self.tiles {
             Some(grid) => tiles::evaluate(
                 vgg,
@@ -514,6 +526,7 @@ impl Objective {
                 (h, w),
                 targets,
                 grid,
+                spill.as_mut(),
                 gradient,
                 iteration,
                 watch,

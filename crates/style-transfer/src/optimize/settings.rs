@@ -3,6 +3,8 @@
 //! after Gatys et al. and [`Settings::validate`], which refuses out-of-range values before any
 //! network is built or weights are read.
 
+use std::path::PathBuf;
+
 use image::{GrayImage, RgbImage};
 
 use crate::error::{Error, Result};
@@ -138,6 +140,7 @@ pub struct Settings {
     pub(crate) tiling: Tiling,
     pub(crate) tile_halo: u32,
     pub(crate) tile_shift: bool,
+    pub(crate) tile_spill: Option<PathBuf>,
     pub(crate) temporal: Option<Temporal>,
 }
 
@@ -167,6 +170,7 @@ impl Default for Settings {
             tiling: Tiling::Auto,
             tile_halo: DEFAULT_TILE_HALO,
             tile_shift: false,
+            tile_spill: Some(std::env::temp_dir()),
             temporal: None,
         }
     }
@@ -309,6 +313,19 @@ impl Settings {
     /// in one place.
     pub fn with_tile_shift(mut self, on: bool) -> Self {
         self.tile_shift = on;
+        self
+    }
+    /// Where an optimization in tiles on the host path keeps each tile's first pass for its
+    /// second (default: the system's temporary folder, `TMPDIR` on Unix; `None`: nowhere).
+    /// The first pass over the tiles writes each tile's ReLU masks, pooling choices and own
+    /// features at the loss layers to an unnamed file there (about 590 bytes a pixel of the
+    /// picture at the default layers, written over at each evaluation, removed at the end),
+    /// and the second pass reads them back instead of running each tile forward again
+    /// (docs/performance.md). Without a folder, or where the file cannot be made or written
+    /// (a full disk), the tiles run forward again: the results are the same. A folder in
+    /// memory (tmpfs) holds the file in memory.
+    pub fn with_tile_spill(mut self, folder: Option<PathBuf>) -> Self {
+        self.tile_spill = folder;
         self
     }
     /// The settings a plan decided on ([`Settings::plan`]): its tiles, and its shorter

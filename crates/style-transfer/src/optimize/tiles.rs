@@ -14,8 +14,12 @@
 //!
 //! Only the working set of one tile (the network's activations, masks and gradients) is
 //! held at once; the picture, its gradient, the optimizer's state and the content targets
-//! (one map per content layer, 32 bytes a pixel at `conv4_2`) are whole.
+//! (one map per content layer, 32 bytes a pixel at `conv4_2`) are whole. What the second
+//! pass needs of the first (each tile's ReLU masks, pooling choices and own features at the
+//! loss layers: the input gradient of a convolution needs its filters, not its input) goes
+//! to a spill file on disk ([`crate::optimize::spill`]) rather than being computed again.
 
+use std::io;
 use std::ops::Range;
 
 use image::RgbImage;
@@ -32,6 +36,7 @@ use crate::optimize::host_path::{
 use crate::optimize::masks::Mask;
 use crate::optimize::progress::{Halt, TileProgress, TileWatch};
 use crate::optimize::settings::Settings;
+use crate::optimize::spill::{self, Spill};
 use crate::optimize::terms::{LossTerms, LossWeights, region_size, style_target_factor};
 use crate::vgg::layers::Layer;
 
@@ -495,6 +500,9 @@ pub(crate) fn targets(
     })
 }
 
+/// Ends the own features of a tile's record in the spill file (no layer has this index).
+const END_OF_FEATURES: u64 = u64::MAX;
+
 /// The losses at one tile's own positions: its content terms and Gram sums (first pass), and
 /// the gradient of the whole picture's loss there (second pass).
 struct TileLosses<'a> {
@@ -531,6 +539,72 @@ impl TileLosses<'_> {
             f,
             size,
         }
+    }
+
+    /// Writes a tile's own features at one layer to `spill` (a tile's record: its own
+    /// features layer by layer as the forward pass reaches them, then [`END_OF_FEATURES`]
+    /// and its tape); whether it was written.
+    fn spill_own(spill: &mut Spill, own: &Own) -> bool {
+        spill
+            .append(|out| {
+                spill::write_u64(out, own.layer.index() as u64)?;
+                spill::write_u64(out, own.size.0 as u64)?;
+                spill::write_u64(out, own.size.1 as u64)?;
+                spill::write_values(out, &own.f)
+            })
+            .is_some()
+    }
+
+    /// Ends a tile's record in `spill` with its tape; whether it was written.
+    fn spill_tape(spill: &mut Spill, tape: &Tape) -> bool {
+        spill
+            .append(|out| {
+                spill::write_u64(out, END_OF_FEATURES)?;
+                tape.write(out)
+            })
+            .is_some()
+    }
+
+    /// The record of `tile` at `at` in `spill`: each own feature map handed to `each` as it is
+    /// read (its values in a buffer from `buffers`), then the tape; `None` when it could not
+    /// be read.
+    fn unspill(
+        &self,
+        spill: &Spill,
+        at: u64,
+        tile: &(Span, Span),
+        buffers: &mut Buffers,
+        each: &mut dyn FnMut(Own, &mut Buffers),
+    ) -> Option<Tape> {
+        let ext = (tile.0.ext().len(), tile.1.ext().len());
+        spill.read(at, |input| {
+            let invalid = || io::Error::new(io::ErrorKind::InvalidData, "a spilled tile");
+            loop {
+                let index = spill::read_u64(input)?;
+                if index == END_OF_FEATURES {
+                    break;
+                }
+                let layer = *Layer::ALL.get(index as usize).ok_or_else(invalid)?;
+                let size = (
+                    spill::read_u64(input)? as usize,
+                    spill::read_u64(input)? as usize,
+                );
+                if size != layer.map_size(ext.0, ext.1) {
+                    return Err(invalid());
+                }
+                let part = Part::new(tile, layer, self.picture);
+                let limit = layer.channels() * part.positions();
+                let f = spill::read_values_in(input, limit, |len| buffers.take(len))?;
+                let own = Own {
+                    layer,
+                    part,
+                    f,
+                    size,
+                };
+                each(own, buffers);
+            }
+            Tape::read(input, ext)
+        })
     }
 
     /// The content target at `t` for the tile's own positions.
@@ -608,10 +682,15 @@ impl TileLosses<'_> {
 
 /// The loss terms at `x` (`[3][h][w]`) and, with `gradient`, their gradient with respect to
 /// `x`, evaluated tile by tile: the whole picture's Grams and content terms in a first pass,
-/// each tile's gradient from the whole picture's loss in a second. The second pass runs the
-/// tiles in reverse order and starts from the first pass's last tile, kept with its tape,
-/// which saves one tile's forward pass. `watch` is told after each tile; `Halt::Stopped`
-/// when it answered `Control::Stop` (the evaluation abandoned).
+/// each tile's gradient from the whole picture's loss in a second.
+///
+/// The second pass runs the tiles in reverse order and starts from the first pass's last
+/// tile, kept in memory with its tape. With a `spill` file, the first pass writes each other
+/// tile's tape (ReLU masks, pooling choices) and own features at the loss layers to it (from
+/// its start), and the second pass reads them back instead of running the tile forward
+/// again; the tiles it could not write (a full disk) run forward again. `watch` is told
+/// after each tile; `Halt::Stopped` when it answered `Control::Stop` (the evaluation
+/// abandoned).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn evaluate(
     vgg: &HostVgg,
@@ -619,6 +698,7 @@ pub(crate) fn evaluate(
     (h, w): (usize, usize),
     targets: &HostTargets,
     grid: &TileGrid,
+    spill: Option<&mut Spill>,
     gradient: bool,
     iteration: usize,
     watch: &mut TileWatch<'_>,
@@ -638,26 +718,40 @@ pub(crate) fn evaluate(
     let mut sums = gram_sums(&losses.styles);
     let mut buffers = vgg.buffers();
     let buffers = &mut *buffers;
-    // First pass: the content terms and the Grams; the last tile keeps its tape and its own
-    // features for the second pass.
     let last = tiles.len() - 1;
+    let mut spill = spill.filter(|_| gradient && last > 0);
+    if let Some(file) = spill.as_deref_mut() {
+        file.rewind();
+    }
+    // Where each tile's first pass was spilled.
+    let mut spilled: Vec<Option<u64>> = vec![None; tiles.len()];
+    // First pass: the content terms and the Grams; the last tile keeps its tape and its own
+    // features for the second pass, the others spill theirs where they can.
     let mut kept: Vec<Own> = Vec::new();
     let mut kept_tape = None;
     for (k, tile) in tiles.iter().enumerate() {
-        let keep = gradient && k == last;
+        let start = spill.as_deref().map(Spill::end);
+        let mut spilling = gradient && k < last && spill.is_some();
+        let keep = gradient && (k == last || spilling);
         let mut at_layer = |t: &(Span, Span), y: &[f32], layer: Layer, size, b: &mut Buffers| {
             if losses.reads(layer) {
                 let own = losses.own(t, y, layer, size);
                 losses.measure(&own, &mut values, &mut sums, b);
-                if keep {
+                if gradient && k == last {
                     kept.push(own);
+                } else if let Some(file) = spill.as_deref_mut().filter(|_| spilling) {
+                    spilling = TileLosses::spill_own(file, &own);
                 }
             }
             None
         };
         let tape = run_tile(vgg, x, (h, w), tile, deepest, keep, &mut at_layer, buffers);
-        if keep {
+        if gradient && k == last {
             kept_tape = Some(tape);
+        } else if let Some(file) = spill.as_deref_mut().filter(|_| spilling)
+            && TileLosses::spill_tape(file, &tape)
+        {
+            spilled[k] = start;
         }
         tell(1, k + 1)?;
     }
@@ -678,7 +772,8 @@ pub(crate) fn evaluate(
     let Some(mut tape) = kept_tape else {
         return Ok((terms, None));
     };
-    // Second pass, last tile first (its forward pass done), then the others backwards.
+    // Second pass, last tile first (its forward pass done), then the others backwards: from
+    // the spill file where they are in it, else forward again.
     let mut grad = vec![0.0f32; x.len()];
     for own in kept {
         if let Some(g) = losses.gradient(&own, &differences, buffers) {
@@ -688,14 +783,37 @@ pub(crate) fn evaluate(
     backward_tile(vgg, &mut tape, &tiles[last], (h, w), &mut grad, buffers);
     drop(tape);
     tell(2, 1)?;
-    for (done, tile) in (2..).zip(tiles[..last].iter().rev()) {
-        let mut at_layer = |t: &(Span, Span), y: &[f32], layer: Layer, size, b: &mut Buffers| {
-            if !losses.reads(layer) {
-                return None;
+    for (done, k) in (2..).zip((0..last).rev()) {
+        let tile = &tiles[k];
+        let mut gradients = Vec::new();
+        let mut each = |own: Own, b: &mut Buffers| {
+            if let Some(g) = losses.gradient(&own, &differences, b) {
+                gradients.push((own.layer, g));
             }
-            losses.gradient(&losses.own(t, y, layer, size), &differences, b)
+            b.give(own.f);
         };
-        let mut tape = run_tile(vgg, x, (h, w), tile, deepest, true, &mut at_layer, buffers);
+        let read = (spill.as_deref().zip(spilled[k]))
+            .and_then(|(file, at)| losses.unspill(file, at, tile, buffers, &mut each));
+        let mut tape = match read {
+            Some(mut tape) => {
+                for (layer, g) in gradients {
+                    tape.set_loss_grad(layer, g);
+                }
+                tape
+            }
+            None => {
+                // Not spilled, or not read back: forward again (what was read is dropped).
+                gradients.into_iter().for_each(|(_, g)| buffers.give(g));
+                let mut at_layer =
+                    |t: &(Span, Span), y: &[f32], layer: Layer, size, b: &mut Buffers| {
+                        if !losses.reads(layer) {
+                            return None;
+                        }
+                        losses.gradient(&losses.own(t, y, layer, size), &differences, b)
+                    };
+                run_tile(vgg, x, (h, w), tile, deepest, true, &mut at_layer, buffers)
+            }
+        };
         backward_tile(vgg, &mut tape, tile, (h, w), &mut grad, buffers);
         tell(2, done)?;
     }
