@@ -716,6 +716,29 @@ pub struct OptimizeArgs {
     /// [default: off; measured unnecessary with the halo, docs/performance.md].
     #[arg(long)]
     pub tile_shift: bool,
+
+    /// With tiles: the folder where each tile's first pass is kept for its second (an unnamed
+    /// file, about 590 bytes a pixel, removed at the end), or `off` to run each tile forward
+    /// again instead [default: the system's temporary folder, TMPDIR].
+    #[arg(long, value_name = "FOLDER|off", value_parser = parse_spill)]
+    pub tile_spill: Option<Spill>,
+}
+
+/// Where `--tile-spill` keeps the tiles' first pass.
+#[derive(Clone, Debug)]
+pub enum Spill {
+    /// Nowhere: each tile runs forward again.
+    Off,
+    /// In this folder.
+    Folder(PathBuf),
+}
+
+fn parse_spill(s: &str) -> Result<Spill, String> {
+    match s {
+        "off" => Ok(Spill::Off),
+        _ if Path::new(s).is_dir() => Ok(Spill::Folder(PathBuf::from(s))),
+        _ => Err(format!("{s} is not a folder (or `off`)")),
+    }
 }
 
 /// The optimization's flags: the solver, the loss weights and layers, the scales and the

@@ -20,7 +20,7 @@ use style_transfer::{
 };
 
 use crate::batch::{self, Batch, Job, Painted};
-use crate::cli::{ColorsArg, EngineArgs, InitArg, OptimizeArgs, OptimizerArg, PoolingArg};
+use crate::cli::{ColorsArg, EngineArgs, InitArg, OptimizeArgs, OptimizerArg, PoolingArg, Spill};
 use crate::failure::{Failure, Kind};
 use crate::output::{FinalResult, Output, is_stdout};
 use crate::plan;
@@ -273,7 +273,13 @@ fn load(args: &OptimizeArgs, styles: &[PathBuf], blend: Vec<f32>) -> Result<Shar
 
 /// The run's settings from the flags (the starting image is added once it is known).
 fn settings(args: &OptimizeArgs) -> Settings {
-    engine_settings(&args.engine)
+    let settings = engine_settings(&args.engine);
+    let settings = match &args.tile_spill {
+        Some(Spill::Off) => settings.with_tile_spill(None),
+        Some(Spill::Folder(folder)) => settings.with_tile_spill(Some(folder.clone())),
+        None => settings,
+    };
+    settings
         .with_size(args.common.size.unwrap_or(DEFAULT_SIZE))
         .with_tile_halo(args.tile_halo.unwrap_or(style_transfer::DEFAULT_TILE_HALO))
         .with_tile_shift(args.tile_shift)

@@ -131,6 +131,10 @@ fn runs_no_plan_can_meet_are_refused_before_work() {
             &["fast", p, "--tile", "0"],
             "not auto, off or a number of rows",
         ),
+        (
+            &[p, q, "--tile", "64", "--tile-spill", "no-such-folder"],
+            "no-such-folder is not a folder (or `off`)",
+        ),
     ] {
         let args = [args, &["-o", "out.png"]].concat();
         let out = stylize_in(dir.path(), &args);
