@@ -81,6 +81,23 @@ fn relative(a: &[f32], b: &[f32]) -> f64 {
     diff / scale
 }
 
+/// Asserts that the total and gradient of `other` are those of `reference` within
+/// `(loss, gradient)`: the loss relative to itself, the gradient to its largest value.
+fn assert_close(
+    name: &str,
+    (total, grad): (f64, &[f32]),
+    (other_total, other_grad): &(f64, Vec<f32>),
+    (loss, gradient): (f64, f64),
+) {
+    let loss_diff = (other_total - total).abs() / total;
+    assert!(loss_diff < loss, "{name}: {other_total} vs {total}");
+    let r = relative(grad, other_grad);
+    assert!(
+        r < gradient,
+        "{name}: gradient differs by {r} of its largest value"
+    );
+}
+
 /// The cosine of the angle between two gradients.
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
@@ -130,14 +147,8 @@ fn tiles_evaluate_the_whole_pictures_objective(backend: Backend) {
         // Tiles of 96 with a 96 px halo on a 176x112 picture: every tile (2x2 of them) sees
         // all of it, so the objective is the whole one to float rounding: what the tiles add
         // up is right.
-        let (tiled_total, tiled_grad) = tiled(96, 96, false).unwrap();
-        let loss_diff = (tiled_total - total).abs() / total;
-        assert!(loss_diff < 1e-4, "{name}: {tiled_total} vs {total}");
-        let r = relative(&grad, &tiled_grad);
-        assert!(
-            r < 1e-3,
-            "{name}: gradient differs by {r} of its largest value"
-        );
+        let tiled_objective = tiled(96, 96, false).unwrap();
+        assert_close(name, (total, &grad), &tiled_objective, (1e-4, 1e-3));
         // The default halo (less than conv5_1's reach): close, not equal; smaller halos
         // printed for docs/performance.md.
         for halo in [16, 32, 64] {
@@ -192,14 +203,8 @@ fn a_spilled_first_pass_gives_what_running_the_tiles_again_gives(backend: Backen
         evaluate(s, backend, &content, &styles, &x).unwrap()
     };
     let (again_total, again_grad) = run(None);
-    let check = |(total, grad): (f64, Vec<f32>), name: &str| {
-        let loss_diff = (total - again_total).abs() / again_total;
-        assert!(loss_diff < 1e-9, "{name}: {total} vs {again_total}");
-        let r = relative(&again_grad, &grad);
-        assert!(
-            r < 1e-6,
-            "{name}: gradient differs by {r} of its largest value"
-        );
+    let check = |objective: (f64, Vec<f32>), name: &str| {
+        assert_close(name, (again_total, &again_grad), &objective, (1e-9, 1e-6));
     };
     check(run(Some(folder.path().join("missing"))), "a missing folder");
     // Spilled: the file is there (unnamed, open) while the objective lives, and gone after.
