@@ -41,9 +41,11 @@ pub struct Objective {
     /// The tiles each evaluation runs in, when the picture is evaluated in tiles (on the
     /// host path when it applies, on Burn's otherwise).
     tiles: Option<TileGrid>,
-    /// Where tiles on the host path spill their first pass ([`crate::Settings::with_tile_spill`]),
-    /// and the spill file once made.
-    spill: (Option<PathBuf>, Mutex<Option<Spill>>),
+    /// Where tiles on the host path spill their first pass
+    /// ([`crate::Settings::with_tile_spill`]; `None` off the host path's tiles).
+    spill_folder: Option<PathBuf>,
+    /// The spill file, made at the first evaluation with a gradient.
+    spill: Mutex<Option<Spill>>,
     /// A video frame's temporal term and its weight (on the whole image, whatever the path).
     temporal: Option<(TemporalLoss, f64)>,
 }
@@ -284,7 +286,8 @@ impl Objective {
             weights,
             host,
             tiles: None,
-            spill: (None, Mutex::new(None)),
+            spill_folder: None,
+            spill: Mutex::new(None),
             temporal: temporal_loss(settings, vgg, device, content)?,
         })
     }
@@ -313,7 +316,8 @@ impl Objective {
                 weights: targets.weights,
                 host: Some((host, targets)),
                 tiles: Some(grid),
-                spill: (settings.tile_spill.clone(), Mutex::new(None)),
+                spill_folder: settings.tile_spill.clone(),
+                spill: Mutex::new(None),
                 temporal,
             });
         }
@@ -329,7 +333,8 @@ impl Objective {
             weights,
             host: None,
             tiles: Some(grid),
-            spill: (None, Mutex::new(None)),
+            spill_folder: None,
+            spill: Mutex::new(None),
             temporal,
         })
     }
@@ -515,22 +520,24 @@ impl Objective {
         let start = Instant::now();
         let pixels = tensor_values(&x);
         let mut copies = start.elapsed().as_secs_f64();
-        let mut spill = self.spill.1.lock().unwrap_or_else(PoisonError::into_inner);
-        if spill.is_none() && gradient {
-            *spill = self.spill.0.as_deref().and_then(Spill::new);
-        }
         let (terms, grad) = match &self.tiles {
-            Some(grid) => tiles::evaluate(
-                vgg,
-                &pixels,
-                (h, w),
-                targets,
-                grid,
-                spill.as_mut(),
-                gradient,
-                iteration,
-                watch,
-            )?,
+            Some(grid) => {
+                let mut spill = self.spill.lock().unwrap_or_else(PoisonError::into_inner);
+                if spill.is_none() && gradient {
+                    *spill = self.spill_folder.as_deref().and_then(Spill::new);
+                }
+                tiles::evaluate(
+                    vgg,
+                    &pixels,
+                    (h, w),
+                    targets,
+                    grid,
+                    spill.as_mut(),
+                    gradient,
+                    iteration,
+                    watch,
+                )?
+            }
             None => vgg.evaluate(&pixels, h, w, targets, gradient, profile.as_deref_mut()),
         };
         let start = Instant::now();

@@ -500,6 +500,30 @@ pub(crate) fn targets(
     })
 }
 
+/// Writes a tile's own features at one layer to `spill` (a tile's record: its own
+/// features layer by layer as the forward pass reaches them, then [`END_OF_FEATURES`]
+/// and its tape); whether it was written.
+fn spill_own(spill: &mut Spill, own: &Own) -> bool {
+    spill
+        .append(|out| {
+            spill::write_u64(out, own.layer.index() as u64)?;
+            spill::write_u64(out, own.size.0 as u64)?;
+            spill::write_u64(out, own.size.1 as u64)?;
+            spill::write_values(out, &own.f)
+        })
+        .is_some()
+}
+
+/// Ends a tile's record in `spill` with its tape; whether it was written.
+fn spill_tape(spill: &mut Spill, tape: &Tape) -> bool {
+    spill
+        .append(|out| {
+            spill::write_u64(out, END_OF_FEATURES)?;
+            tape.write(out)
+        })
+        .is_some()
+}
+
 /// Ends the own features of a tile's record in the spill file (no layer has this index).
 const END_OF_FEATURES: u64 = u64::MAX;
 
@@ -539,30 +563,6 @@ impl TileLosses<'_> {
             f,
             size,
         }
-    }
-
-    /// Writes a tile's own features at one layer to `spill` (a tile's record: its own
-    /// features layer by layer as the forward pass reaches them, then [`END_OF_FEATURES`]
-    /// and its tape); whether it was written.
-    fn spill_own(spill: &mut Spill, own: &Own) -> bool {
-        spill
-            .append(|out| {
-                spill::write_u64(out, own.layer.index() as u64)?;
-                spill::write_u64(out, own.size.0 as u64)?;
-                spill::write_u64(out, own.size.1 as u64)?;
-                spill::write_values(out, &own.f)
-            })
-            .is_some()
-    }
-
-    /// Ends a tile's record in `spill` with its tape; whether it was written.
-    fn spill_tape(spill: &mut Spill, tape: &Tape) -> bool {
-        spill
-            .append(|out| {
-                spill::write_u64(out, END_OF_FEATURES)?;
-                tape.write(out)
-            })
-            .is_some()
     }
 
     /// The record of `tile` at `at` in `spill`: each own feature map handed to `each` as it is
@@ -740,7 +740,7 @@ pub(crate) fn evaluate(
                 if gradient && k == last {
                     kept.push(own);
                 } else if let Some(file) = spill.as_deref_mut().filter(|_| spilling) {
-                    spilling = TileLosses::spill_own(file, &own);
+                    spilling = spill_own(file, &own);
                 }
             }
             None
@@ -749,7 +749,7 @@ pub(crate) fn evaluate(
         if gradient && k == last {
             kept_tape = Some(tape);
         } else if let Some(file) = spill.as_deref_mut().filter(|_| spilling)
-            && TileLosses::spill_tape(file, &tape)
+            && spill_tape(file, &tape)
         {
             spilled[k] = start;
         }
