@@ -724,19 +724,15 @@ pub struct OptimizeArgs {
     pub tile_spill: Option<Spill>,
 }
 
-/// Where `--tile-spill` keeps the tiles' first pass.
+/// Where `--tile-spill` keeps the tiles' first pass: a folder, or `None` for `off` (each
+/// tile runs forward again).
 #[derive(Clone, Debug)]
-pub enum Spill {
-    /// Nowhere: each tile runs forward again.
-    Off,
-    /// In this folder.
-    Folder(PathBuf),
-}
+pub struct Spill(pub Option<PathBuf>);
 
 fn parse_spill(s: &str) -> Result<Spill, String> {
     match s {
-        "off" => Ok(Spill::Off),
-        _ if Path::new(s).is_dir() => Ok(Spill::Folder(PathBuf::from(s))),
+        "off" => Ok(Spill(None)),
+        _ if Path::new(s).is_dir() => Ok(Spill(Some(PathBuf::from(s)))),
         _ => Err(format!("{s} is not a folder (or `off`)")),
     }
 }

@@ -275,8 +275,7 @@ fn load(args: &OptimizeArgs, styles: &[PathBuf], blend: Vec<f32>) -> Result<Shar
 fn settings(args: &OptimizeArgs) -> Settings {
     let settings = engine_settings(&args.engine);
     let settings = match &args.tile_spill {
-        Some(Spill::Off) => settings.with_tile_spill(None),
-        Some(Spill::Folder(folder)) => settings.with_tile_spill(Some(folder.clone())),
+        Some(Spill(folder)) => settings.with_tile_spill(folder.clone()),
         None => settings,
     };
     settings

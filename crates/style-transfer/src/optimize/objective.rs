@@ -3,7 +3,6 @@
 //! the image, by Burn's path (the [`crate::optimize::losses`] modules and autodiff) or by the Winograd
 //! CPU path ([`crate::optimize::host_path`]), for which it converts tensors to host vectors and back.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -41,10 +40,9 @@ pub struct Objective {
     /// The tiles each evaluation runs in, when the picture is evaluated in tiles (on the
     /// host path when it applies, on Burn's otherwise).
     tiles: Option<TileGrid>,
-    /// Where tiles on the host path spill their first pass
-    /// ([`crate::Settings::with_tile_spill`]; `None` off the host path's tiles).
-    spill_folder: Option<PathBuf>,
-    /// The spill file, made at the first evaluation with a gradient.
+    /// The file tiles on the host path spill their first pass to
+    /// ([`crate::Settings::with_tile_spill`]; `None` off the host path's tiles, or where no
+    /// file could be made).
     spill: Mutex<Option<Spill>>,
     /// A video frame's temporal term and its weight (on the whole image, whatever the path).
     temporal: Option<(TemporalLoss, f64)>,
@@ -286,7 +284,6 @@ impl Objective {
             weights,
             host,
             tiles: None,
-            spill_folder: None,
             spill: Mutex::new(None),
             temporal: temporal_loss(settings, vgg, device, content)?,
         })
@@ -316,8 +313,7 @@ impl Objective {
                 weights: targets.weights,
                 host: Some((host, targets)),
                 tiles: Some(grid),
-                spill_folder: settings.tile_spill.clone(),
-                spill: Mutex::new(None),
+                spill: Mutex::new(settings.tile_spill.as_deref().and_then(Spill::new)),
                 temporal,
             });
         }
@@ -333,7 +329,6 @@ impl Objective {
             weights,
             host: None,
             tiles: Some(grid),
-            spill_folder: None,
             spill: Mutex::new(None),
             temporal,
         })
@@ -523,9 +518,6 @@ impl Objective {
         let (terms, grad) = match &self.tiles {
             Some(grid) => {
                 let mut spill = self.spill.lock().unwrap_or_else(PoisonError::into_inner);
-                if spill.is_none() && gradient {
-                    *spill = self.spill_folder.as_deref().and_then(Spill::new);
-                }
                 tiles::evaluate(
                     vgg,
                     &pixels,

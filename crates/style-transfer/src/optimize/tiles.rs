@@ -731,13 +731,15 @@ pub(crate) fn evaluate(
     let mut kept_tape = None;
     for (k, tile) in tiles.iter().enumerate() {
         let start = spill.as_deref().map(Spill::end);
-        let mut spilling = gradient && k < last && spill.is_some();
-        let keep = gradient && (k == last || spilling);
+        // The last tile's first pass stays in memory; the spill exists only with a gradient.
+        let kept_here = gradient && k == last;
+        let mut spilling = !kept_here && spill.is_some();
+        let keep = kept_here || spilling;
         let mut at_layer = |t: &(Span, Span), y: &[f32], layer: Layer, size, b: &mut Buffers| {
             if losses.reads(layer) {
                 let own = losses.own(t, y, layer, size);
                 losses.measure(&own, &mut values, &mut sums, b);
-                if gradient && k == last {
+                if kept_here {
                     kept.push(own);
                 } else if let Some(file) = spill.as_deref_mut().filter(|_| spilling) {
                     spilling = spill_own(file, &own);
@@ -746,7 +748,7 @@ pub(crate) fn evaluate(
             None
         };
         let tape = run_tile(vgg, x, (h, w), tile, deepest, keep, &mut at_layer, buffers);
-        if gradient && k == last {
+        if kept_here {
             kept_tape = Some(tape);
         } else if let Some(file) = spill.as_deref_mut().filter(|_| spilling)
             && spill_tape(file, &tape)
