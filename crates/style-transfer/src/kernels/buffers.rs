@@ -16,13 +16,25 @@ const KEPT_BUFFERS: usize = 8;
 impl Buffers {
     /// A buffer of `len` values with unspecified contents (left over from an earlier use).
     pub(crate) fn take(&mut self, len: usize) -> Vec<f32> {
+        let mut v = self.fitting(len);
+        v.resize(len, 0.0);
+        v
+    }
+
+    /// An empty buffer with room for `len` values (to be filled by extending it).
+    pub(crate) fn empty(&mut self, len: usize) -> Vec<f32> {
+        let mut v = self.fitting(len);
+        v.clear();
+        v
+    }
+
+    /// The smallest kept buffer with room for `len` values, else a new one.
+    fn fitting(&mut self, len: usize) -> Vec<f32> {
         let best = (self.free.iter().enumerate())
             .filter(|(_, b)| b.capacity() >= len)
             .min_by_key(|(_, b)| b.capacity())
             .map(|(i, _)| i);
-        let mut v = best.map_or_else(|| Vec::with_capacity(len), |i| self.free.swap_remove(i));
-        v.resize(len, 0.0);
-        v
+        best.map_or_else(|| Vec::with_capacity(len), |i| self.free.swap_remove(i))
     }
 
     /// A buffer of `len` zeros.

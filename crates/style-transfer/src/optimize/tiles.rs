@@ -138,11 +138,24 @@ impl TileGrid {
 pub(crate) fn crop(
     src: &[f32],
     n: usize,
+    size: (usize, usize),
+    rows: &Range<usize>,
+    cols: &Range<usize>,
+) -> Vec<f32> {
+    let out = Vec::with_capacity(n * rows.len() * cols.len());
+    crop_into(out, src, n, size, rows, cols)
+}
+
+/// [`crop`] into `out` (emptied first): a buffer from a pool keeps its pages.
+fn crop_into(
+    mut out: Vec<f32>,
+    src: &[f32],
+    n: usize,
     (h, w): (usize, usize),
     rows: &Range<usize>,
     cols: &Range<usize>,
 ) -> Vec<f32> {
-    let mut out = Vec::with_capacity(n * rows.len() * cols.len());
+    out.clear();
     for c in 0..n {
         let plane = &src[c * h * w..(c + 1) * h * w];
         for r in rows.clone() {
@@ -196,14 +209,16 @@ impl Part {
         self.global.0.len() * self.global.1.len()
     }
 
-    /// The tile's own positions of a whole map with `n` channels.
-    pub(crate) fn of_whole(&self, values: &[f32], n: usize) -> Vec<f32> {
-        crop(values, n, self.whole, &self.global.0, &self.global.1)
+    /// The tile's own positions of a whole map with `n` channels (in a buffer from `b`).
+    pub(crate) fn of_whole(&self, values: &[f32], n: usize, b: &mut Buffers) -> Vec<f32> {
+        let out = b.empty(n * self.positions());
+        crop_into(out, values, n, self.whole, &self.global.0, &self.global.1)
     }
 
-    /// The tile's own positions of the tile's map `y` of size `size`.
-    fn of_tile(&self, y: &[f32], n: usize, size: (usize, usize)) -> Vec<f32> {
-        crop(y, n, size, &self.local.0, &self.local.1)
+    /// The tile's own positions of the tile's map `y` of size `size` (in a buffer from `b`).
+    fn of_tile(&self, y: &[f32], n: usize, size: (usize, usize), b: &mut Buffers) -> Vec<f32> {
+        let out = b.empty(n * self.positions());
+        crop_into(out, y, n, size, &self.local.0, &self.local.1)
     }
 }
 
@@ -288,13 +303,11 @@ fn add_grams(
 ) {
     let n = layer.channels();
     for ((_, mask), sum) in layers.iter().zip(sums).filter(|((l, _), _)| *l == layer) {
-        let region = mask.map(|r| part.of_whole(r, 1));
+        let region = mask.map(|r| part.of_whole(r, 1, b));
         let masked = masked_features(f, region.as_deref(), part.positions(), b);
         let g = gram(masked.as_deref().unwrap_or(f), n, part.positions());
         sum.iter_mut().zip(g).for_each(|(s, v)| *s += v as f64);
-        if let Some(v) = masked {
-            b.give(v);
-        }
+        masked.into_iter().chain(region).for_each(|v| b.give(v));
     }
 }
 
@@ -348,12 +361,13 @@ impl TileFeatures for HostVgg {
         let Some(deepest) = layers.iter().max().copied() else {
             return Ok(maps);
         };
-        let mut at_layer = |tile: &(Span, Span), y: &[f32], layer: Layer, size, _: &mut Buffers| {
+        let mut at_layer = |tile: &(Span, Span), y: &[f32], layer: Layer, size, b: &mut Buffers| {
             let part = Part::new(tile, layer, (h, w));
             let n = layer.channels();
             for (_, map) in layers.iter().zip(&mut maps).filter(|(l, _)| **l == layer) {
-                let f = part.of_tile(y, n, size);
+                let f = part.of_tile(y, n, size, b);
                 add_block(map, n, part.whole, &part.global.0, &part.global.1, &f);
+                b.give(f);
             }
             None
         };
@@ -374,8 +388,9 @@ impl TileFeatures for HostVgg {
         };
         let mut at_layer = |tile: &(Span, Span), y: &[f32], layer: Layer, size, b: &mut Buffers| {
             let part = Part::new(tile, layer, (h, w));
-            let f = part.of_tile(y, layer.channels(), size);
+            let f = part.of_tile(y, layer.channels(), size, b);
             add_grams(&f, &part, layer, layers, &mut sums, b);
+            b.give(f);
             None
         };
         each_tile(self, x, (h, w), tiles, deepest, &mut at_layer);
@@ -553,10 +568,17 @@ impl TileLosses<'_> {
         t.content.iter().any(|c| c.layer == layer) || t.style.iter().any(|s| s.layer == layer)
     }
 
-    /// The tile's own features in the tile's output `y` at `layer`.
-    fn own(&self, tile: &(Span, Span), y: &[f32], layer: Layer, size: (usize, usize)) -> Own {
-        let part = Part::new(tile, layer, self.picture);
-        let f = part.of_tile(y, layer.channels(), size);
+    /// The tile's own features in the tile's output `y` at `layer` (in a buffer from `b`).
+    fn own(
+        &self,
+        t: &(Span, Span),
+        y: &[f32],
+        layer: Layer,
+        size: (usize, usize),
+        b: &mut Buffers,
+    ) -> Own {
+        let part = Part::new(t, layer, self.picture);
+        let f = part.of_tile(y, layer.channels(), size, b);
         Own {
             layer,
             part,
@@ -607,31 +629,33 @@ impl TileLosses<'_> {
         })
     }
 
-    /// The content target at `t` for the tile's own positions.
-    fn content_at<'p>(
+    /// The content term at `t` for the tile's own positions, `with_gradient` or not (the
+    /// target's parts in buffers from `b`, given back after).
+    fn content_term(
         &self,
         own: &Own,
         t: &HostContentTarget,
-        p: &'p mut Vec<f32>,
-        map: &'p mut Option<Vec<f32>>,
-    ) -> ContentAt<'p> {
-        *p = own.part.of_whole(&t.features, own.layer.channels());
-        *map = t.map.as_ref().map(|m| own.part.of_whole(m, 1));
-        ContentAt {
-            target: p,
+        with_gradient: bool,
+        b: &mut Buffers,
+    ) -> (f64, Option<Vec<f32>>) {
+        let p = own.part.of_whole(&t.features, own.layer.channels(), b);
+        let map = t.map.as_ref().map(|m| own.part.of_whole(m, 1, b));
+        let at = ContentAt {
+            target: &p,
             map: map.as_deref(),
             weight: t.weight,
-        }
+        };
+        let m = own.part.positions();
+        let term = content_term(&own.f, at, m, self.slopes.0, with_gradient, b);
+        std::iter::once(p).chain(map).for_each(|v| b.give(v));
+        term
     }
 
     /// Adds the tile's content terms into `values` and its Grams into `sums`.
     fn measure(&self, own: &Own, values: &mut TermValues, sums: &mut [Vec<f64>], b: &mut Buffers) {
-        let m = own.part.positions();
         for (i, t) in self.targets.content.iter().enumerate() {
             if t.layer == own.layer {
-                let (mut p, mut map) = (Vec::new(), None);
-                let at = self.content_at(own, t, &mut p, &mut map);
-                values.content[i] += content_term(&own.f, at, m, self.slopes.0, false, b).0;
+                values.content[i] += self.content_term(own, t, false, b).0;
             }
         }
         add_grams(&own.f, &own.part, own.layer, &self.styles, sums, b);
@@ -642,27 +666,26 @@ impl TileLosses<'_> {
     fn gradient(&self, own: &Own, d: &[StyleDifference], b: &mut Buffers) -> Option<Vec<f32>> {
         let (n, m) = (own.layer.channels(), own.part.positions());
         let mut sum: Option<Vec<f32>> = None;
-        let mut add = |g: Vec<f32>| match sum.as_mut() {
-            Some(acc) => acc.iter_mut().zip(&g).for_each(|(a, v)| *a += v),
+        let mut add = |g: Vec<f32>, b: &mut Buffers| match sum.as_mut() {
+            Some(acc) => {
+                acc.iter_mut().zip(&g).for_each(|(a, v)| *a += v);
+                b.give(g);
+            }
             None => sum = Some(g),
         };
         for t in self.targets.content.iter().filter(|t| t.layer == own.layer) {
-            let (mut p, mut map) = (Vec::new(), None);
-            let at = self.content_at(own, t, &mut p, &mut map);
-            content_term(&own.f, at, m, self.slopes.0, true, b)
-                .1
-                .into_iter()
-                .for_each(&mut add);
+            if let Some(g) = self.content_term(own, t, true, b).1 {
+                add(g, b);
+            }
         }
         for (i, t) in self.targets.style.iter().enumerate() {
             if t.layer == own.layer {
-                let r = self.styles[i].1.map(|r| own.part.of_whole(r, 1));
+                let r = self.styles[i].1.map(|r| own.part.of_whole(r, 1, b));
                 let masked = masked_features(&own.f, r.as_deref(), m, b);
                 let fm = masked.as_deref().unwrap_or(&own.f);
-                add(d[i].gradient(fm, r.as_deref(), m, self.slopes.1, b));
-                if let Some(v) = masked {
-                    b.give(v);
-                }
+                let g = d[i].gradient(fm, r.as_deref(), m, self.slopes.1, b);
+                add(g, b);
+                masked.into_iter().chain(r).for_each(|v| b.give(v));
             }
         }
         let sum = sum?;
@@ -676,6 +699,7 @@ impl TileLosses<'_> {
             &own.part.local.1,
             &sum,
         );
+        b.give(sum);
         Some(g)
     }
 }
@@ -737,13 +761,16 @@ pub(crate) fn evaluate(
         let keep = kept_here || spilling;
         let mut at_layer = |t: &(Span, Span), y: &[f32], layer: Layer, size, b: &mut Buffers| {
             if losses.reads(layer) {
-                let own = losses.own(t, y, layer, size);
+                let own = losses.own(t, y, layer, size, b);
                 losses.measure(&own, &mut values, &mut sums, b);
                 if kept_here {
                     kept.push(own);
-                } else if let Some(file) = spill.as_deref_mut().filter(|_| spilling) {
+                    return None;
+                }
+                if let Some(file) = spill.as_deref_mut().filter(|_| spilling) {
                     spilling = spill_own(file, &own);
                 }
+                b.give(own.f);
             }
             None
         };
@@ -781,6 +808,7 @@ pub(crate) fn evaluate(
         if let Some(g) = losses.gradient(&own, &differences, buffers) {
             tape.set_loss_grad(own.layer, g);
         }
+        buffers.give(own.f);
     }
     backward_tile(vgg, &mut tape, &tiles[last], (h, w), &mut grad, buffers);
     drop(tape);
@@ -811,7 +839,10 @@ pub(crate) fn evaluate(
                         if !losses.reads(layer) {
                             return None;
                         }
-                        losses.gradient(&losses.own(t, y, layer, size), &differences, b)
+                        let own = losses.own(t, y, layer, size, b);
+                        let g = losses.gradient(&own, &differences, b);
+                        b.give(own.f);
+                        g
                     };
                 run_tile(vgg, x, (h, w), tile, deepest, true, &mut at_layer, buffers)
             }

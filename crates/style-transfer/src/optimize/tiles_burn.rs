@@ -181,7 +181,8 @@ impl TileFeatures for BurnTiles<'_> {
                     Some(mask) => {
                         let (rows, cols) = &part.global;
                         let shape = [1, 1, rows.len(), cols.len()];
-                        let region = TensorData::new(part.of_whole(mask, 1), shape);
+                        let region = crop(mask, 1, part.whole, rows, cols);
+                        let region = TensorData::new(region, shape);
                         f.clone() * Tensor::from_data(region, self.device)
                     }
                     None => f.clone(),
