@@ -39,3 +39,10 @@ done
 for size in 4096x2304 7680x4320; do
   run fast flex "$size" 32 fast "$photo" --style 3
 done
+# Burn's form on wgpu (lavapipe where no GPU is at hand: its resident memory is the device's).
+for size in 256 512 768 1024; do
+  run fast wgpu "$size" off fast "$photo" --style 3
+done
+for size in 256 512 768; do
+  run fast-painting wgpu "$size" off fast "$photo" --style-image "$painting"
+done

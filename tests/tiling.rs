@@ -198,3 +198,23 @@ fn a_gpu_refuses_what_its_largest_buffer_cannot_hold() {
         }
     }
 }
+
+/// The feed-forward plan on wgpu models Burn's form (CubeCL's pools), not the CPU kernels:
+/// at 512x384 lavapipe's peak resident memory was 200 MiB and flex's 61 MiB
+/// (`benches/memory_plan.sh`, docs/performance.md), so an estimate near the CPU kernels' on
+/// a GPU would start runs that do not fit.
+#[test]
+fn the_feed_forward_plan_on_a_gpu_counts_burns_pools() {
+    let style = StyleChoice::BuiltIn(3);
+    for backend in Backend::available() {
+        let device = backend.device().unwrap();
+        let fast = FastStyle::from_onnx(model(), &device)
+            .unwrap()
+            .with_tiling(Tiling::Off);
+        let peak = fast.plan(512, 384, &style).unwrap().peak_bytes as f64 / (1 << 20) as f64;
+        match backend {
+            Backend::Wgpu => assert!((180.0..=230.0).contains(&peak), "{backend}: {peak} MiB"),
+            _ => assert!((52.0..=70.0).contains(&peak), "{backend}: {peak} MiB"),
+        }
+    }
+}

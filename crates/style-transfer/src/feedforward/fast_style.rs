@@ -368,7 +368,8 @@ impl FastStyle {
         let (w, h) = output(self.size);
         let memory = DeviceMemory::of(&self.device);
         let available = memory.available;
-        let plan = estimate((width, height), (w, h), bands, self.tiling, available)?;
+        let net = (bands, memory.is_gpu());
+        let plan = estimate((width, height), (w, h), net, self.tiling, available)?;
         // On a GPU the network's largest activation must fit one buffer (bands exist only on
         // the CPU kernels): 32 float channels at the full size for the 26-style network, 64
         // for the arbitrary-style transformer (its last upsampled map).
@@ -401,7 +402,7 @@ impl FastStyle {
             _ => {
                 let side = plan::smaller_size_hint(MIN_SIDE as u32, |side| {
                     let size = output(Some(Size::Longest(side)));
-                    estimate((width, height), size, bands, self.tiling, Some(available))
+                    estimate((width, height), size, net, self.tiling, Some(available))
                         .is_ok_and(|p| p.fits())
                 });
                 match bands {
@@ -621,6 +622,14 @@ const WHOLE_BASE: u64 = 22 << 20;
 /// Bytes a padded output pixel of the whole-picture run (its layers' maps and copies, the
 /// resized photo and the result; 1024x768 to 7680x4320).
 const WHOLE_PER_PIXEL: u64 = 185;
+/// Burn's form on a GPU (wgpu), whole: the base (bytes). Fitted with [`GPU_PER_PIXEL`] to
+/// lavapipe's peak resident memory at 256 to 1024 pixels, both networks (the painting's
+/// predictor adds a part that does not grow with the photo); no GPU was at hand to check it
+/// (docs/performance.md, "Memory plan").
+const GPU_BASE: u64 = 160 << 20;
+/// Bytes a padded output pixel of Burn's form on a GPU (CubeCL's pools keep pages of every
+/// size the network's layers used, so more than the CPU kernels' [`WHOLE_PER_PIXEL`]).
+const GPU_PER_PIXEL: u64 = 300;
 /// The banded run's base (bytes).
 const BANDED_BASE: u64 = 85 << 20;
 /// Bytes a band's input value costs at the banded run's peak (the band, its Winograd
@@ -631,11 +640,12 @@ const BANDED_PER_BAND_FLOAT: u64 = 34;
 const DEFAULT_BAND_FLOATS: usize = 1 << 23;
 
 /// The plan of stylizing a `photo`-sized picture at `size` (output pixels; `bands`: whether
-/// the banded run exists for it), before comparing it with `available`.
+/// the banded run exists for it; `gpu`: whether Burn's form runs on a GPU), before comparing
+/// it with `available`.
 fn estimate(
     photo: (u32, u32),
     (w, h): (u32, u32),
-    bands: bool,
+    (bands, gpu): (bool, bool),
     tiling: Tiling,
     available: Option<u64>,
 ) -> Result<MemoryPlan> {
@@ -644,7 +654,10 @@ fn estimate(
         * (h as usize).next_multiple_of(MULTIPLE) as u64;
     // The photo as read (its resized copy and the result are in the per-pixel figures).
     let pictures = 3 * (photo.0 as u64 * photo.1 as u64);
-    let whole = WHOLE_BASE + WHOLE_PER_PIXEL * padded + pictures;
+    let whole = match gpu {
+        true => GPU_BASE + GPU_PER_PIXEL * padded + pictures,
+        false => WHOLE_BASE + WHOLE_PER_PIXEL * padded + pictures,
+    };
     let floats_per_row = multistyle::banded::FLOATS_PER_ROW * w as usize;
     let banded = |rows: u32| {
         BANDED_BASE
