@@ -5,6 +5,7 @@
 //! (Lai et al., "Learning Blind Video Temporal Consistency", 2018) and sharpness.
 
 use image::{Rgb, Rgb32FImage, RgbImage};
+use rayon::prelude::*;
 
 use crate::video::flow::{Flow, bilinear};
 
@@ -20,8 +21,8 @@ use crate::video::flow::{Flow, bilinear};
 pub fn reliable(back: &Flow, forth: &Flow) -> Vec<f32> {
     let (w, h) = (back.width, back.height);
     let mut mask = vec![0.0f32; w * h];
-    for y in 0..h {
-        for x in 0..w {
+    mask.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+        for (x, m) in row.iter_mut().enumerate() {
             let i = y * w + x;
             let (bu, bv) = (back.u[i], back.v[i]);
             let (tx, ty) = (x as f32 + bu, y as f32 + bv);
@@ -47,9 +48,9 @@ pub fn reliable(back: &Flow, forth: &Flow) -> Vec<f32> {
             if grad2(&back.u) + grad2(&back.v) > 0.01 * back2 + 0.002 {
                 continue;
             }
-            mask[i] = 1.0;
+            *m = 1.0;
         }
-    }
+    });
     mask
 }
 
@@ -60,11 +61,17 @@ pub fn warp(previous: &Rgb32FImage, back: &Flow) -> Rgb32FImage {
     let planes: Vec<Vec<f32>> = (0..3)
         .map(|c| previous.pixels().map(|p| p.0[c]).collect())
         .collect();
-    Rgb32FImage::from_fn(w as u32, h as u32, |x, y| {
-        let i = y as usize * w + x as usize;
-        let (sx, sy) = (x as f32 + back.u[i], y as f32 + back.v[i]);
-        Rgb([0, 1, 2].map(|c| bilinear(&planes[c], w, h, sx, sy)))
-    })
+    let mut out = vec![0.0f32; 3 * w * h];
+    out.par_chunks_mut(3 * w).enumerate().for_each(|(y, row)| {
+        for (x, p) in row.chunks_exact_mut(3).enumerate() {
+            let i = y * w + x;
+            let (sx, sy) = (x as f32 + back.u[i], y as f32 + back.v[i]);
+            for (c, value) in p.iter_mut().enumerate() {
+                *value = bilinear(&planes[c], w, h, sx, sy);
+            }
+        }
+    });
+    Rgb32FImage::from_raw(w as u32, h as u32, out).expect("3 values a pixel")
 }
 
 /// The current output: `stylized` where the flow cannot be trusted, and
@@ -95,36 +102,46 @@ pub fn restore_contrast(
     radius: usize,
 ) -> Rgb32FImage {
     let (w, h) = (blended.width() as usize, blended.height() as usize);
-    let mut out = blended.clone();
-    for c in 0..3 {
-        let plane =
-            |image: &Rgb32FImage| -> Vec<f64> { image.pixels().map(|p| p.0[c] as f64).collect() };
-        let (b, r) = (plane(blended), plane(reference));
-        let (mb, vb) = local_moments(&b, w, h, radius);
-        let (_, vr) = local_moments(&r, w, h, radius);
-        for (i, p) in out.pixels_mut().enumerate() {
-            let gain = ((vr[i] + 1e-8) / (vb[i] + 1e-8)).sqrt().clamp(1.0, 2.0);
-            p.0[c] = (mb[i] + gain * (b[i] - mb[i])).clamp(0.0, 1.0) as f32;
-        }
-    }
-    out
+    let plane = |image: &Rgb32FImage, c: usize| -> Vec<f64> {
+        image.pixels().map(|p| p.0[c] as f64).collect()
+    };
+    // Each channel on its own (side by side).
+    let channels: Vec<Vec<f32>> = (0..3)
+        .into_par_iter()
+        .map(|c| {
+            let (b, r) = (plane(blended, c), plane(reference, c));
+            let (mb, vb) = local_moments(&b, w, h, radius);
+            let (_, vr) = local_moments(&r, w, h, radius);
+            (0..w * h)
+                .map(|i| {
+                    let gain = ((vr[i] + 1e-8) / (vb[i] + 1e-8)).sqrt().clamp(1.0, 2.0);
+                    (mb[i] + gain * (b[i] - mb[i])).clamp(0.0, 1.0) as f32
+                })
+                .collect()
+        })
+        .collect();
+    let out = (0..w * h)
+        .flat_map(|i| [channels[0][i], channels[1][i], channels[2][i]])
+        .collect();
+    Rgb32FImage::from_raw(w as u32, h as u32, out).expect("3 values a pixel")
 }
 
 /// The mean and variance of each value's `2 radius + 1` square neighbourhood (clipped at the
 /// borders), from summed-area tables.
 fn local_moments(v: &[f64], w: usize, h: usize, radius: usize) -> (Vec<f64>, Vec<f64>) {
-    let table = |f: &dyn Fn(f64) -> f64| {
-        let mut t = vec![0.0f64; (w + 1) * (h + 1)];
-        for y in 0..h {
-            let mut row = 0.0;
-            for x in 0..w {
-                row += f(v[y * w + x]);
-                t[(y + 1) * (w + 1) + x + 1] = t[y * (w + 1) + x + 1] + row;
-            }
+    // The tables of the values and of their squares, built together.
+    let mut s1 = vec![0.0f64; (w + 1) * (h + 1)];
+    let mut s2 = vec![0.0f64; (w + 1) * (h + 1)];
+    for y in 0..h {
+        let (mut row1, mut row2) = (0.0, 0.0);
+        for x in 0..w {
+            let value = v[y * w + x];
+            row1 += value;
+            row2 += value * value;
+            s1[(y + 1) * (w + 1) + x + 1] = s1[y * (w + 1) + x + 1] + row1;
+            s2[(y + 1) * (w + 1) + x + 1] = s2[y * (w + 1) + x + 1] + row2;
         }
-        t
-    };
-    let (s1, s2) = (table(&|x| x), table(&|x| x * x));
+    }
     let mut mean = vec![0.0; w * h];
     let mut var = vec![0.0; w * h];
     for y in 0..h {
