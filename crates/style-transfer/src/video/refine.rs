@@ -3,11 +3,15 @@
 //! `VariationalRefinement`, after Brox et al. 2004): an increment `(du, dv)` of the flow that
 //! minimizes, over the image,
 //!
-//! `delta Psi((I_z + I_x du + I_y dv)^2) + gamma Psi(gradient constancy) + alpha Psi(|grad(u + du)|^2 + |grad(v + dv)|^2)`
+//! `delta Psi((I_z + I_x du + I_y dv)^2 / (|grad I|^2 + zeta^2)) + gamma Psi(gradient constancy) + alpha Psi(|grad(u + du)|^2 + |grad(v + dv)|^2)`
 //!
 //! with `Psi(s^2) = sqrt(s^2 + eps^2)` (robust to outliers), linearized around the current
 //! flow; solved by fixed-point iterations on the robust weights, each a few sweeps of
-//! successive over-relaxation.
+//! successive over-relaxation. As OpenCV's: intensities 0-255, derivatives `[-1, 0, 1]` (twice
+//! the slope), and the data terms divided by the squared gradient (plus `zeta^2`), so that
+//! they measure a misalignment in pixels, not in grey levels, whatever the texture's contrast
+//! (with 0-1 intensities and no division, the smoothness outweighed the data about tenfold,
+//! more where motion smears the picture).
 
 use rayon::prelude::*;
 
@@ -58,17 +62,19 @@ struct System {
 const OMEGA: f32 = 1.6;
 /// The robust function's epsilon, squared.
 const EPS2: f32 = 1e-6;
+/// The data terms' normalization's zeta, squared (also added to the systems' diagonals).
+const ZETA2: f32 = 0.01;
 
-/// Central difference along x (clamped at the border).
+/// The difference of the two neighbours along x (the border replicated).
 fn dx(p: &[f32], w: usize, x: usize, y: usize) -> f32 {
     let (l, r) = (x.saturating_sub(1), (x + 1).min(w - 1));
-    (p[y * w + r] - p[y * w + l]) / (r - l).max(1) as f32
+    p[y * w + r] - p[y * w + l]
 }
 
-/// Central difference along y (clamped at the border).
+/// The difference of the two neighbours along y (the border replicated).
 fn dy(p: &[f32], w: usize, h: usize, x: usize, y: usize) -> f32 {
     let (t, b) = (y.saturating_sub(1), (y + 1).min(h - 1));
-    (p[b * w + x] - p[t * w + x]) / (b - t).max(1) as f32
+    p[b * w + x] - p[t * w + x]
 }
 
 impl Refinement {
@@ -79,12 +85,11 @@ impl Refinement {
             return;
         }
         let n = w * h;
-        // Intensities in 0-1, as the weights' scale assumes.
-        let a0: Vec<f32> = a.data.iter().map(|v| v / 255.0).collect();
+        let a0 = &a.data;
         let warped: Vec<f32> = (0..n)
             .map(|i| {
                 let (x, y) = ((i % w) as f32, (i / w) as f32);
-                b.sample(x + flow.u[i], y + flow.v[i]) / 255.0
+                b.sample(x + flow.u[i], y + flow.v[i])
             })
             .collect();
         let mean: Vec<f32> = a0.iter().zip(&warped).map(|(p, q)| 0.5 * (p + q)).collect();
@@ -101,8 +106,8 @@ impl Refinement {
                 ix[i] = dx(&mean, w, x, y);
                 iy[i] = dy(&mean, w, h, x, y);
                 iz[i] = warped[i] - a0[i];
-                ixz[i] = dx(&warped, w, x, y) - dx(&a0, w, x, y);
-                iyz[i] = dy(&warped, w, h, x, y) - dy(&a0, w, h, x, y);
+                ixz[i] = dx(&warped, w, x, y) - dx(a0, w, x, y);
+                iyz[i] = dy(&warped, w, h, x, y) - dy(a0, w, h, x, y);
             }
         }
         let mut ixx = vec![0.0; n];
@@ -142,41 +147,58 @@ impl Refinement {
         };
         // One row's new flow, computed at every pixel, kept at one colour's.
         let (mut row_u, mut row_v) = (vec![0.0f32; w], vec![0.0f32; w]);
+        // OpenCV halves the three weights (the derivative of the robust function).
+        let (alpha2, delta2, gamma2) = (self.alpha / 2.0, self.delta / 2.0, self.gamma / 2.0);
         for _ in 0..self.outer {
-            // The robust weights at the current flow.
+            // The smoothness weights at the current flow, on the edges to the right and down
+            // neighbours (0 where they leave the picture).
             let (uu_now, vv_now) = (&uu, &vv);
-            let weights: Vec<(f32, f32, f32)> = (0..n)
+            let smooth: Vec<f32> = (0..n)
                 .into_par_iter()
                 .map(|i| {
                     let (p, (x, y)) = (i + pad, (i % w, i / w));
-                    let (du, dv) = (uu_now[p] - u[i], vv_now[p] - v[i]);
-                    let data = iz[i] + ix[i] * du + iy[i] * dv;
-                    let wd = self.delta / (data * data + EPS2).sqrt();
-                    let gx = ixz[i] + ixx[i] * du + ixy[i] * dv;
-                    let gy = iyz[i] + ixy[i] * du + iyy[i] * dv;
-                    let wg = self.gamma / (gx * gx + gy * gy + EPS2).sqrt();
                     let (r, b) = (p + usize::from(x + 1 < w), p + w * usize::from(y + 1 < h));
                     let (ux, uy) = (uu_now[r] - uu_now[p], uu_now[b] - uu_now[p]);
                     let (vx, vy) = (vv_now[r] - vv_now[p], vv_now[b] - vv_now[p]);
-                    let smooth = self.alpha / (ux * ux + uy * uy + vx * vx + vy * vy + EPS2).sqrt();
-                    (wd, wg, smooth)
+                    alpha2 / (ux * ux + uy * uy + vx * vx + vy * vy + EPS2).sqrt()
                 })
                 .collect();
-            for (i, &(_, _, smooth)) in weights.iter().enumerate() {
+            for (i, &weight) in smooth.iter().enumerate() {
                 let (x, y) = (i % w, i / w);
-                right[i + pad] = if x + 1 < w { smooth } else { 0.0 };
-                down[i + pad] = if y + 1 < h { smooth } else { 0.0 };
+                right[i + pad] = if x + 1 < w { weight } else { 0.0 };
+                down[i + pad] = if y + 1 < h { weight } else { 0.0 };
             }
-            // The linear system: per pixel the data terms' 2x2 matrix and right-hand side,
-            // with the smoothness weights' sum on the diagonal.
-            for (i, &(wd, wg, _)) in weights.iter().enumerate() {
+            // The linear system: per pixel the data terms' 2x2 matrix and right-hand side at
+            // the current flow (OpenCV's `ComputeDataTerm`), with the smoothness weights' sum
+            // on the diagonal.
+            for i in 0..n {
                 let p = i + pad;
+                let (du, dv) = (uu[p] - u[i], vv[p] - v[i]);
+                // Brightness constancy, normalized by the squared gradient.
+                let norm = ix[i] * ix[i] + iy[i] * iy[i] + ZETA2;
+                let data = iz[i] + ix[i] * du + iy[i] * dv;
+                let wd = delta2 / (data * data / norm + EPS2).sqrt() / norm;
+                let mut a11 = wd * ix[i] * ix[i] + ZETA2;
+                let mut a12 = wd * ix[i] * iy[i];
+                let mut a22 = wd * iy[i] * iy[i] + ZETA2;
+                let mut b1 = -wd * iz[i] * ix[i];
+                let mut b2 = -wd * iz[i] * iy[i];
+                // Gradient constancy, each component normalized by its own squared gradient.
+                let nx = ixx[i] * ixx[i] + ixy[i] * ixy[i] + ZETA2;
+                let ny = iyy[i] * iyy[i] + ixy[i] * ixy[i] + ZETA2;
+                let gx = ixz[i] + ixx[i] * du + ixy[i] * dv;
+                let gy = iyz[i] + ixy[i] * du + iyy[i] * dv;
+                let wg = gamma2 / (gx * gx / nx + gy * gy / ny + EPS2).sqrt();
+                a11 += wg * (ixx[i] * ixx[i] / nx + ixy[i] * ixy[i] / ny);
+                a12 += wg * (ixx[i] * ixy[i] / nx + ixy[i] * iyy[i] / ny);
+                a22 += wg * (ixy[i] * ixy[i] / nx + iyy[i] * iyy[i] / ny);
+                b1 -= wg * (ixx[i] * ixz[i] / nx + ixy[i] * iyz[i] / ny);
+                b2 -= wg * (ixy[i] * ixz[i] / nx + iyy[i] * iyz[i] / ny);
                 let sum = right[p] + right[p - 1] + down[p] + down[p - w];
-                let a11 = wd * ix[i] * ix[i] + wg * (ixx[i] * ixx[i] + ixy[i] * ixy[i]) + sum;
-                let a22 = wd * iy[i] * iy[i] + wg * (ixy[i] * ixy[i] + iyy[i] * iyy[i]) + sum;
-                system.a12[i] = wd * ix[i] * iy[i] + wg * (ixx[i] * ixy[i] + ixy[i] * iyy[i]);
-                system.b1[i] = -wd * ix[i] * iz[i] - wg * (ixx[i] * ixz[i] + ixy[i] * iyz[i]);
-                system.b2[i] = -wd * iy[i] * iz[i] - wg * (ixy[i] * ixz[i] + iyy[i] * iyz[i]);
+                let (a11, a22) = (a11 + sum, a22 + sum);
+                system.a12[i] = a12;
+                system.b1[i] = b1;
+                system.b2[i] = b2;
                 system.inv11[i] = if a11 > 0.0 { 1.0 / a11 } else { 0.0 };
                 system.inv22[i] = if a22 > 0.0 { 1.0 / a22 } else { 0.0 };
                 system.sum[i] = sum;
