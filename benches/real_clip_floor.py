@@ -43,14 +43,14 @@ def main():
     medium = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
     flows = [
         ("OpenCV DIS MEDIUM (the measure's own)", dis(medium)),
-        ("OpenCV DIS, our settings (patch 8, stride 4, 16 iterations, refinement 5)",
-         dis(medium, setPatchSize=8, setPatchStride=4, setGradientDescentIterations=16,
+        ("OpenCV DIS, our settings (patch 8, stride 3, 16 iterations, refinement 5)",
+         dis(medium, setPatchSize=8, setPatchStride=3, setGradientDescentIterations=16,
              setVariationalRefinementIterations=5)),
         ("OpenCV DIS, patch 8, stride 2, finest level 0, refinement 10",
          dis(medium, setPatchSize=8, setPatchStride=2, setFinestScale=0,
              setVariationalRefinementIterations=10)),
         ("OpenCV DIS, our settings without propagation and mean normalization",
-         dis(medium, setPatchSize=8, setPatchStride=4, setGradientDescentIterations=16,
+         dis(medium, setPatchSize=8, setPatchStride=3, setGradientDescentIterations=16,
              setVariationalRefinementIterations=5, setUseSpatialPropagation=False,
              setUseMeanNormalization=False)),
         ("OpenCV DIS FAST", dis(cv2.DISOPTICAL_FLOW_PRESET_FAST)),
