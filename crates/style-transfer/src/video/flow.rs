@@ -383,6 +383,120 @@ fn sobel(a: &Gray) -> Vec<(f32, f32)> {
         .collect()
 }
 
+/// The side of the patches [`patch_sums`] handles.
+const LANES: usize = 8;
+
+/// [`Template::lanes`]' sums over an 8x8 patch of the second image whose top-left pixel
+/// starts `b` (rows `w` apart), moved by the fraction `(fx, fy)` of a pixel, against the
+/// template `(gx, gy, t)`: the differences' sum and sum of squares and the gradients times
+/// the differences. Eight lanes, one per column, summed down the rows and then across; with
+/// AVX2 in one vector register each (the compiler leaves an 8-long loop unvectorized), the
+/// same arithmetic lane by lane, so the same sums.
+fn patch_sums(
+    b: &[f32],
+    w: usize,
+    (fx, fy): (f32, f32),
+    (gx, gy, t): (&[f32], &[f32], &[f32]),
+) -> [f32; 4] {
+    // Every row read below, checked once.
+    assert!(b.len() > LANES * w + LANES && gx.len() >= LANES * LANES);
+    assert!(gy.len() >= LANES * LANES && t.len() >= LANES * LANES);
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, and the lengths were checked above.
+        return unsafe { patch_sums_avx2(b, w, (fx, fy), (gx, gy, t)) };
+    }
+    patch_sums_plain(b, w, (fx, fy), (gx, gy, t))
+}
+
+/// [`patch_sums`] without vector instructions (slices as [`patch_sums`] checks them).
+fn patch_sums_plain(
+    b: &[f32],
+    w: usize,
+    (fx, fy): (f32, f32),
+    (gx, gy, t): (&[f32], &[f32], &[f32]),
+) -> [f32; 4] {
+    let (mut sd, mut sdd, mut bx, mut by) = (
+        [0.0f32; LANES],
+        [0.0f32; LANES],
+        [0.0f32; LANES],
+        [0.0f32; LANES],
+    );
+    for row in 0..LANES {
+        let top = &b[row * w..][..LANES + 1];
+        let bottom = &b[(row + 1) * w..][..LANES + 1];
+        let at = row * LANES;
+        for k in 0..LANES {
+            let upper = top[k] * (1.0 - fx) + top[k + 1] * fx;
+            let lower = bottom[k] * (1.0 - fx) + bottom[k + 1] * fx;
+            let d = upper * (1.0 - fy) + lower * fy - t[at + k];
+            sd[k] += d;
+            sdd[k] += d * d;
+            bx[k] += gx[at + k] * d;
+            by[k] += gy[at + k] * d;
+        }
+    }
+    [sd, sdd, bx, by].map(across)
+}
+
+/// The sum of eight lanes, first to last.
+fn across(lanes: [f32; LANES]) -> f32 {
+    lanes.iter().sum()
+}
+
+/// [`patch_sums`] in AVX2 registers (no fused multiply-add: the same rounding as the plain
+/// version).
+///
+/// # Safety
+/// The CPU must have AVX2, and the slices the lengths [`patch_sums`] checks.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn patch_sums_avx2(
+    b: &[f32],
+    w: usize,
+    (fx, fy): (f32, f32),
+    (gx, gy, t): (&[f32], &[f32], &[f32]),
+) -> [f32; 4] {
+    use std::arch::x86_64::*;
+    let (fx0, fx1) = (_mm256_set1_ps(1.0 - fx), _mm256_set1_ps(fx));
+    let (fy0, fy1) = (_mm256_set1_ps(1.0 - fy), _mm256_set1_ps(fy));
+    let (mut sd, mut sdd) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    let (mut bx, mut by) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    for row in 0..LANES {
+        let top = &b[row * w..][..LANES + 1];
+        let bottom = &b[(row + 1) * w..][..LANES + 1];
+        let at = row * LANES;
+        let (gx, gy, t) = (&gx[at..][..LANES], &gy[at..][..LANES], &t[at..][..LANES]);
+        // SAFETY: each load reads 8 values inside the slices cut to 9 or 8 above.
+        let (top0, top1, bottom0, bottom1, gx, gy, t) = unsafe {
+            (
+                _mm256_loadu_ps(top.as_ptr()),
+                _mm256_loadu_ps(top.as_ptr().add(1)),
+                _mm256_loadu_ps(bottom.as_ptr()),
+                _mm256_loadu_ps(bottom.as_ptr().add(1)),
+                _mm256_loadu_ps(gx.as_ptr()),
+                _mm256_loadu_ps(gy.as_ptr()),
+                _mm256_loadu_ps(t.as_ptr()),
+            )
+        };
+        let upper = _mm256_add_ps(_mm256_mul_ps(top0, fx0), _mm256_mul_ps(top1, fx1));
+        let lower = _mm256_add_ps(_mm256_mul_ps(bottom0, fx0), _mm256_mul_ps(bottom1, fx1));
+        let moved = _mm256_add_ps(_mm256_mul_ps(upper, fy0), _mm256_mul_ps(lower, fy1));
+        let d = _mm256_sub_ps(moved, t);
+        sd = _mm256_add_ps(sd, d);
+        sdd = _mm256_add_ps(sdd, _mm256_mul_ps(d, d));
+        bx = _mm256_add_ps(bx, _mm256_mul_ps(gx, d));
+        by = _mm256_add_ps(by, _mm256_mul_ps(gy, d));
+    }
+    let lanes = |v: __m256| {
+        let mut out = [0.0f32; LANES];
+        // SAFETY: `out` holds 8 values.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), v) };
+        out
+    };
+    [sd, sdd, bx, by].map(|v| across(lanes(v)))
+}
+
 /// How many rows of patches one stripe of [`Dis::patches`]'s sweeps holds.
 const STRIPE_ROWS: usize = 12;
 
@@ -390,8 +504,10 @@ const STRIPE_ROWS: usize = 12;
 /// intensities and gradients ([`sobel`]), and its Hessian (of the gradients as they are, the
 /// mean normalization applied to the right-hand side only, as OpenCV's DIS does).
 struct Template {
-    /// Per pixel, row by row: gradient x, gradient y, intensity.
-    g: Vec<(f32, f32, f32)>,
+    /// Per pixel, row by row: gradient x, gradient y and intensity, each in its own array.
+    gx: Vec<f32>,
+    gy: Vec<f32>,
+    t: Vec<f32>,
     /// The sums of the gradients over the patch (for the mean normalization).
     sum: (f32, f32),
     /// The Hessian's entries `xx, xy, yy` and its determinant (0: too flat to search).
@@ -407,7 +523,11 @@ impl Template {
         mean_normalization: bool,
     ) -> Template {
         let w = a.width;
-        let mut g = Vec::with_capacity(ps * ps);
+        let (mut gxs, mut gys, mut ts) = (
+            Vec::with_capacity(ps * ps),
+            Vec::with_capacity(ps * ps),
+            Vec::with_capacity(ps * ps),
+        );
         let (mut hxx, mut hxy, mut hyy, mut sx, mut sy) = (0.0f32, 0.0f32, 0.0f32, 0.0f32, 0.0f32);
         for y in py..py + ps {
             for x in px..px + ps {
@@ -417,12 +537,16 @@ impl Template {
                 hyy += gy * gy;
                 sx += gx;
                 sy += gy;
-                g.push((gx, gy, a.at(x, y)));
+                gxs.push(gx);
+                gys.push(gy);
+                ts.push(a.at(x, y));
             }
         }
         let det = hxx * hyy - hxy * hxy;
         Template {
-            g,
+            gx: gxs,
+            gy: gys,
+            t: ts,
             sum: (sx, sy),
             h: (hxx, hxy, hyy, if det.abs() < 1e-3 { 0.0 } else { det }),
             mean_normalization,
@@ -433,15 +557,22 @@ impl Template {
     /// mean difference's share with the mean normalization), and the Gauss-Newton right-hand
     /// side (the gradients times the differences).
     fn measure(&self, patch: &Patch, at: (f32, f32)) -> (f32, f32, f32) {
-        let (mut sd, mut sdd, mut bx, mut by) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
-        patch.differences(at, &self.g, |&(gx, gy, _), d| {
-            sd += d;
-            sdd += d * d;
-            bx += gx * d;
-            by += gy * d;
-        });
+        let (sd, sdd, bx, by) = match self.lanes(patch, at) {
+            Some(sums) => sums,
+            None => {
+                let (mut sd, mut sdd, mut bx, mut by) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
+                patch.moved(at, |k, moved| {
+                    let d = moved - self.t[k];
+                    sd += d;
+                    sdd += d * d;
+                    bx += self.gx[k] * d;
+                    by += self.gy[k] * d;
+                });
+                (sd, sdd, bx, by)
+            }
+        };
         if self.mean_normalization {
-            let n = self.g.len() as f32;
+            let n = self.t.len() as f32;
             let mean = sd / n;
             (
                 sdd - sd * mean,
@@ -451,6 +582,32 @@ impl Template {
         } else {
             (sdd, bx, by)
         }
+    }
+
+    /// [`Template::measure`]'s sums for the common case, an 8x8 patch moved to lie inside the
+    /// second image: the same bilinear values, summed in eight lanes (one per column, so that
+    /// the compiler keeps them in vector registers) and then across; `None` otherwise.
+    fn lanes(&self, patch: &Patch, (u, v): (f32, f32)) -> Option<(f32, f32, f32, f32)> {
+        const PS: usize = LANES;
+        let Patch { b, px, py, ps } = *patch;
+        let (w, h) = (b.width, b.height);
+        let (x, y) = (px as f32 + u, py as f32 + v);
+        if ps != PS
+            || !(x >= 0.0
+                && y >= 0.0
+                && x + ((PS - 1) as f32) < (w - 1) as f32
+                && y + ((PS - 1) as f32) < (h - 1) as f32)
+        {
+            return None;
+        }
+        let (x0, y0) = (x as usize, y as usize);
+        let [sd, sdd, bx, by] = patch_sums(
+            &b.data[y0 * w + x0..],
+            w,
+            (x - x0 as f32, y - y0 as f32),
+            (&self.gx, &self.gy, &self.t),
+        );
+        Some((sd, sdd, bx, by))
     }
 
     /// The displacement from `from` by at most `iterations` Gauss-Newton steps, as OpenCV's
@@ -491,20 +648,6 @@ struct Patch<'a> {
 }
 
 impl Patch<'_> {
-    /// Calls `each` with every pixel's template entry and its difference `b(x + u, y + v) -
-    /// t`, row by row ([`Patch::moved`]).
-    fn differences(
-        &self,
-        at: (f32, f32),
-        g: &[(f32, f32, f32)],
-        mut each: impl FnMut(&(f32, f32, f32), f32),
-    ) {
-        self.moved(at, |k, moved| {
-            let t = &g[k];
-            each(t, moved - t.2)
-        });
-    }
-
     /// Calls `each` with every pixel's index in the patch (row by row) and `b(x + u, y +
     /// v)`. The whole patch moves by one `(u, v)`, so its bilinear weights are the same at
     /// every pixel: computed once when the moved patch lies inside `b` (the values equal
@@ -557,6 +700,38 @@ mod tests {
             width: w,
             height: h,
             data,
+        }
+    }
+
+    #[test]
+    fn a_patchs_sums_in_vector_registers_are_the_plain_ones_and_the_bilinear_ones() {
+        let (w, h) = (23usize, 17usize);
+        let image = texture(w, h, (0.3, 0.7));
+        let template = |k: usize, salt: f32| ((k as f32 * 0.37 + salt).sin() * 40.0);
+        let gx: Vec<f32> = (0..64).map(|k| template(k, 0.1)).collect();
+        let gy: Vec<f32> = (0..64).map(|k| template(k, 1.3)).collect();
+        let t: Vec<f32> = (0..64).map(|k| 128.0 + template(k, 2.9)).collect();
+        for (x0, y0, fx, fy) in [(0, 0, 0.0, 0.0), (3, 5, 0.25, 0.75), (14, 8, 0.9, 0.1)] {
+            let b = &image.data[y0 * w + x0..];
+            let plain = patch_sums_plain(b, w, (fx, fy), (&gx, &gy, &t));
+            assert_eq!(patch_sums(b, w, (fx, fy), (&gx, &gy, &t)), plain);
+            // Against the bilinear samples summed one pixel at a time.
+            let mut expected = [0.0f64; 4];
+            for k in 0..64 {
+                let (x, y) = ((x0 + k % 8) as f32 + fx, (y0 + k / 8) as f32 + fy);
+                let d = (image.sample(x, y) - t[k]) as f64;
+                expected[0] += d;
+                expected[1] += d * d;
+                expected[2] += gx[k] as f64 * d;
+                expected[3] += gy[k] as f64 * d;
+            }
+            for (got, want) in plain.iter().zip(expected) {
+                let scale = want.abs().max(1.0);
+                assert!(
+                    ((*got as f64 - want) / scale).abs() < 1e-4,
+                    "{plain:?} against {expected:?}"
+                );
+            }
         }
     }
 
