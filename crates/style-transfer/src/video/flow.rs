@@ -707,7 +707,7 @@ mod tests {
     fn a_patchs_sums_in_vector_registers_are_the_plain_ones_and_the_bilinear_ones() {
         let (w, h) = (23usize, 17usize);
         let image = texture(w, h, (0.3, 0.7));
-        let template = |k: usize, salt: f32| ((k as f32 * 0.37 + salt).sin() * 40.0);
+        let template = |k: usize, salt: f32| (k as f32 * 0.37 + salt).sin() * 40.0;
         let gx: Vec<f32> = (0..64).map(|k| template(k, 0.1)).collect();
         let gy: Vec<f32> = (0..64).map(|k| template(k, 1.3)).collect();
         let t: Vec<f32> = (0..64).map(|k| 128.0 + template(k, 2.9)).collect();
