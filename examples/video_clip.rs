@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example video_clip -- make clip.mp4 [WIDTHxHEIGHT] [FRAMES]
-//! cargo run --release --example video_clip -- measure styled.mp4 [WIDTHxHEIGHT] [FRAMES]
+//! cargo run --release --example video_clip -- measure styled.mp4 [WIDTHxHEIGHT] [FRAMES] [--gap K]
 //! cargo run --release --example video_clip -- flow [WIDTHxHEIGHT] [--dump DIR] [--finest N]
 //! cargo run --release --example video_clip -- flows VIDEO WIDTHxHEIGHT DIR
 //! ```
@@ -12,7 +12,8 @@
 //! `measure` decodes a stylized copy of it and prints, as JSON, the mean warping error
 //! between consecutive frames (Lai et al. 2018: mean squared difference, 0-1 values, between
 //! each frame and the previous one moved by the true motion, over the pixels visible in both)
-//! and the mean sharpness (mean gradient magnitude), and each pair's error. `flow` times the
+//! and the mean sharpness (mean gradient magnitude), and each pair's error; with `--gap K`,
+//! between each frame and the one K before it (long-term consistency). `flow` times the
 //! optical flow on one frame pair of the clip and prints its endpoint error against the true
 //! motion. `flows` writes our flow between the consecutive frames of any video (for
 //! `benches/real_clip_floor.py`).
@@ -87,23 +88,24 @@ impl Scene {
         })
     }
 
-    /// The true motion from frame `k` back to frame `k - 1`, and where it is visible in
+    /// The true motion from frame `k` back to frame `k - gap`, and where it is visible in
     /// both (away from the object's edges and the frame's).
-    fn back(&self, (w, h): (u32, u32), k: u32) -> (Flow, Vec<f32>) {
+    fn back(&self, (w, h): (u32, u32), k: u32, gap: u32) -> (Flow, Vec<f32>) {
         let mut flow = Flow::zero(w as usize, h as usize);
         let mut mask = vec![0.0; (w * h) as usize];
         let inside = |(x, y): (i64, i64), (ox, oy): (i64, i64), margin: i64| {
             (x - ox >= -margin && x - ox < SIDE as i64 + margin)
                 && (y - oy >= -margin && y - oy < SIDE as i64 + margin)
         };
-        let (now, before) = (Self::object_at(k), Self::object_at(k - 1));
+        let (now, before) = (Self::object_at(k), Self::object_at(k - gap));
+        let g = gap as f32;
         for y in 0..h as i64 {
             for x in 0..w as i64 {
                 let i = (y * w as i64 + x) as usize;
                 let on_object = inside((x, y), now, 0);
                 let (u, v) = match on_object {
-                    true => (-OBJECT.0, -OBJECT.1),
-                    false => (PAN.0, PAN.1),
+                    true => (-OBJECT.0 * g, -OBJECT.1 * g),
+                    false => (PAN.0 * g, PAN.1 * g),
                 };
                 flow.u[i] = u;
                 flow.v[i] = v;
@@ -155,12 +157,21 @@ fn main() {
             assert!(child.wait().expect("ffmpeg").success());
         }
         Some("measure") => {
+            // `--gap K`: each frame against the frame K before it (long-term consistency).
+            let gap: usize = match args.iter().position(|a| a == "--gap") {
+                Some(i) => args
+                    .get(i + 1)
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&g| g > 0)
+                    .expect("--gap takes a number of frames"),
+                None => 1,
+            };
             let decoded = decode(&args[1], size);
-            let pairs = decoded.len().saturating_sub(1).max(1) as f64;
-            let errors: Vec<f64> = (1..decoded.len())
+            let pairs = decoded.len().saturating_sub(gap).max(1) as f64;
+            let errors: Vec<f64> = (gap..decoded.len())
                 .map(|k| {
-                    let (back, mask) = scene.back(size, k as u32);
-                    warping_error(&decoded[k], &decoded[k - 1], &back, &mask)
+                    let (back, mask) = scene.back(size, k as u32, gap as u32);
+                    warping_error(&decoded[k], &decoded[k - gap], &back, &mask)
                 })
                 .collect();
             let error = errors.iter().sum::<f64>() / pairs;
@@ -196,7 +207,7 @@ fn main() {
                 flow = Some(dis.flow(&gb, &ga));
             }
             let ms = start.elapsed().as_secs_f64() * 1000.0 / runs as f64;
-            let (truth, mask) = scene.back(size, 11);
+            let (truth, mask) = scene.back(size, 11, 1);
             // `--dump DIR`: the pair and the truth for another flow method (the benchmark's
             // OpenCV DIS): a.png, b.png, truth_u.f32, truth_v.f32, mask.f32 (little-endian,
             // row by row; the flow takes b's pixels back to a's).
@@ -243,7 +254,7 @@ fn main() {
             }
         }
         _ => eprintln!(
-            "usage: video_clip make|measure PATH [WIDTHxHEIGHT] [FRAMES], video_clip flow \
+            "usage: video_clip make|measure PATH [WIDTHxHEIGHT] [FRAMES] [--gap K], video_clip flow \
              [WIDTHxHEIGHT] [--dump DIR] [--finest N], video_clip flows VIDEO WIDTHxHEIGHT DIR"
         ),
     }

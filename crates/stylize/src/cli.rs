@@ -461,6 +461,14 @@ pub struct VideoArgs {
     #[arg(long, value_name = "N", value_parser = parse_positive)]
     pub later_iterations: Option<usize>,
 
+    /// With --optimize: long-term consistency (Ruder et al.'s closestFirst weights): each
+    /// frame is held also to its outputs this many frames back, e.g. 2,4, each pixel to the
+    /// closest earlier frame where the flow can be trusted, so that what a passing object hid
+    /// comes back as it was painted (each frame listed costs two more optical flows a frame)
+    /// [default: the previous frame only].
+    #[arg(long, value_name = "K,K,...", value_delimiter = ',', value_parser = parse_positive, requires = "optimize")]
+    pub long_term: Vec<usize>,
+
     /// Paint chunk I of N of the video (I from 0 to N-1): consecutive frames, the same for
     /// every run given the same video and N, into a frames folder shared by the N runs, which
     /// `stylize join` then makes into a video [default: from SLURM_ARRAY_TASK_ID in a Slurm

@@ -53,7 +53,8 @@ enum Painter {
 }
 
 impl Painter {
-    /// Restarts the chain from an earlier frame and its output (a resumed video).
+    /// Restarts the chain from an earlier frame and its output (a resumed video: each of the
+    /// last [`Painter::reach`] frames done, in order).
     fn restart(&mut self, frame: &RgbImage, output: &RgbImage) {
         match self {
             Painter::Networks { stabilizer, .. } => stabilizer.restart(frame, output),
@@ -62,6 +63,16 @@ impl Painter {
                     chain.done(frame, output);
                 }
             }
+        }
+    }
+
+    /// How many earlier frames a resumed run gives [`Painter::restart`], the last first.
+    fn reach(&self) -> usize {
+        match self {
+            Painter::Optimize {
+                chain: Some(chain), ..
+            } => chain.reach(),
+            _ => 1,
         }
     }
 
@@ -433,7 +444,7 @@ pub fn run(args: VideoArgs) -> Result<ExitCode, Failure> {
                     }
                     None => None,
                 };
-                if number + 1 == span.lead + done {
+                if number + painter.reach() as u64 >= span.lead + done {
                     let output = match output {
                         Some(output) => output,
                         None => {
@@ -524,6 +535,7 @@ pub fn run(args: VideoArgs) -> Result<ExitCode, Failure> {
             "optimize": args.optimize,
             "temporal": args.temporal,
             "temporal_weight": args.optimize.then_some(args.temporal_weight),
+            "long_term": &args.long_term,
             "shard": shard.as_ref().map(|s| format!("{}/{}", s.index, s.count)),
             "first_frame": span.first,
             "lead_frames": span.first - span.lead,
@@ -615,7 +627,7 @@ fn painter(
         engine: Some(engine),
         settings,
         painting,
-        chain: (weight > 0.0).then(|| FrameChain::new(weight)),
+        chain: (weight > 0.0).then(|| FrameChain::new(weight).with_long_term(&args.long_term)),
         later: args
             .later_iterations
             .unwrap_or(args.engine.iterations.div_ceil(2)),

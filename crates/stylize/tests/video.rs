@@ -269,6 +269,9 @@ fn the_optimization_mode_chains_frames_and_a_rerun_resumes() {
         "4",
         "--later-iterations",
         "2",
+        // Held to two frames back too: the rerun must restart the chain from both.
+        "--long-term",
+        "2",
         "-o",
         "out",
         "--json",
@@ -278,6 +281,7 @@ fn the_optimization_mode_chains_frames_and_a_rerun_resumes() {
     let first = record(succeeded(&args, &stylize_in(dir.path(), &args)));
     assert_eq!(first["frames_stylized"].as_u64(), Some(4), "{first}");
     assert_eq!(first["optimize"].as_bool(), Some(true), "{first}");
+    assert_eq!(first["long_term"], serde_json::json!([2]), "{first}");
     let frame =
         |k: u32| image_io::load_image(dir.path().join(format!("out/frame_{k:06}.png"))).unwrap();
     assert_eq!(frame(1).dimensions(), (48, 32));

@@ -90,6 +90,25 @@ fn chain_flow() -> Dis {
     }
 }
 
+/// Earlier outputs moved into the current frame, each with where its flow can be trusted,
+/// closest first, made one (Ruder et al.'s `closestFirst`): each pixel from the first that is
+/// trusted there (the first's where none is), and the union of the masks.
+fn closest_first(moved: Vec<(Rgb32FImage, Vec<f32>)>) -> (Rgb32FImage, Vec<f32>) {
+    let mut moved = moved.into_iter();
+    let (mut target, mut mask) = moved.next().expect("at least the previous frame");
+    let w = target.width();
+    for (warped, reliable) in moved {
+        for (i, (m, r)) in mask.iter_mut().zip(&reliable).enumerate() {
+            if *m == 0.0 && *r > 0.0 {
+                *m = 1.0;
+                let (x, y) = (i as u32 % w, i as u32 / w);
+                target.put_pixel(x, y, *warped.get_pixel(x, y));
+            }
+        }
+    }
+    (target, mask)
+}
+
 /// Where a video frame's optimization starts ([`FrameChain::start`]).
 #[derive(Clone, Debug)]
 pub struct FrameStart {
@@ -106,6 +125,11 @@ pub struct FrameStart {
 /// two input frames, and its objective gains a temporal term towards that picture on the
 /// pixels where the flow can be trusted ([`temporal::reliable`]).
 ///
+/// With [`FrameChain::with_long_term`], frames further back count too, as Ruder et al.'s
+/// long-term consistency with their `closestFirst` weights: each pixel is held to the closest
+/// of those frames in which the flow says it is visible, so that what a passing object hid
+/// for a frame comes back as it was painted before, not painted anew.
+///
 /// The chain's weight is that of `L_temporal` ([`crate::losses::TemporalLoss`], a mean over
 /// the frame's values) in the total: like the style term (normalized by the layers' sizes),
 /// and unlike the content term (a sum), its pull on each pixel shrinks with the frame's
@@ -114,7 +138,10 @@ pub struct FrameStart {
 pub struct FrameChain {
     weight: f64,
     dis: Dis,
-    previous: Option<(Gray, RgbImage)>,
+    /// How many frames back the chain looks, closest first (always 1 first).
+    back: Vec<usize>,
+    /// The latest frames and their outputs, the latest first, as many as `back` reaches.
+    previous: std::collections::VecDeque<(Gray, RgbImage)>,
 }
 
 impl FrameChain {
@@ -123,33 +150,111 @@ impl FrameChain {
         FrameChain {
             weight,
             dis: chain_flow(),
-            previous: None,
+            back: vec![1],
+            previous: std::collections::VecDeque::new(),
         }
     }
 
+    /// The chain held also to the frames `frames` back (e.g. `[2, 4]`; 1, the previous frame,
+    /// always counts and comes first; 0 is ignored): Ruder et al.'s long-term consistency
+    /// with their `closestFirst` weights. Each further frame costs two more flows a frame.
+    pub fn with_long_term(mut self, frames: &[usize]) -> Self {
+        let mut back: Vec<usize> = frames.iter().copied().filter(|&j| j > 1).collect();
+        back.push(1);
+        back.sort_unstable();
+        back.dedup();
+        self.back = back;
+        self
+    }
+
     /// Where input `frame`'s optimization starts: `None` for the first frame (or after
-    /// [`FrameChain::new`]), else the moved previous output and the temporal term. The
-    /// frame has the previous frame's size.
+    /// [`FrameChain::new`]), else the moved earlier outputs and the temporal term. The
+    /// frame has the earlier frames' size.
+    ///
+    /// Each pixel takes the closest earlier output (the previous one first, then those of
+    /// [`FrameChain::with_long_term`] in order) in which the flow can be trusted there; where
+    /// none can, the frame itself, outside the temporal term.
     pub fn start(&self, frame: &RgbImage) -> Option<FrameStart> {
-        let (previous_gray, previous) = self.previous.as_ref()?;
+        if self.previous.is_empty() {
+            return None;
+        }
         let gray = Gray::from_rgb(frame);
-        let (back, forth) = self.dis.both_ways(&gray, previous_gray);
-        let mask = temporal::reliable(&back, &forth);
-        let warped = temporal::warp(&temporal::to_float(previous), &back);
-        let init = temporal::blend(&temporal::to_float(frame), &warped, &mask, 1.0);
         let (w, h) = frame.dimensions();
+        let moved = self
+            .back
+            .iter()
+            .map_while(|&j| self.previous.get(j - 1))
+            .map(|(earlier_gray, earlier)| {
+                let (back, forth) = self.dis.both_ways(&gray, earlier_gray);
+                let reliable = temporal::reliable(&back, &forth);
+                (
+                    temporal::warp(&temporal::to_float(earlier), &back),
+                    reliable,
+                )
+            })
+            .collect();
+        let (target, mask) = closest_first(moved);
+        let init = temporal::blend(&temporal::to_float(frame), &target, &mask, 1.0);
         let reliable = GrayImage::from_fn(w, h, |x, y| {
             Luma([(mask[(y * w + x) as usize] * 255.0).round() as u8])
         });
         Some(FrameStart {
             init: crate::image_io::rgb8(&init),
-            temporal: Temporal::new(crate::image_io::rgb8(&warped), reliable, self.weight),
+            temporal: Temporal::new(crate::image_io::rgb8(&target), reliable, self.weight),
         })
     }
 
     /// Records input `frame`'s `output`: the next frame starts from it (also how a resumed
-    /// video restarts the chain from its last written frame).
+    /// video restarts the chain: each of its last written frames in order, as many as
+    /// [`FrameChain::reach`]).
     pub fn done(&mut self, frame: &RgbImage, output: &RgbImage) {
-        self.previous = Some((Gray::from_rgb(frame), output.clone()));
+        self.previous
+            .push_front((Gray::from_rgb(frame), output.clone()));
+        self.previous.truncate(self.reach());
+    }
+
+    /// How many frames back the chain looks (1 without [`FrameChain::with_long_term`]).
+    pub fn reach(&self) -> usize {
+        self.back.last().copied().unwrap_or(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::Rgb;
+
+    #[test]
+    fn each_pixel_takes_the_closest_earlier_frame_that_is_trusted_there() {
+        let plain = |v: f32| Rgb32FImage::from_pixel(4, 1, Rgb([v; 3]));
+        let (target, mask) = closest_first(vec![
+            (plain(0.1), vec![1.0, 0.0, 0.0, 0.0]),
+            (plain(0.2), vec![1.0, 1.0, 0.0, 0.0]),
+            (plain(0.4), vec![0.0, 1.0, 1.0, 0.0]),
+        ]);
+        let values: Vec<f32> = target.pixels().map(|p| p.0[0]).collect();
+        // Pixel 0: the previous frame's; 1: two back (the closest trusted); 2: four back;
+        // 3: trusted nowhere, the previous frame's, outside the mask.
+        assert_eq!(values, [0.1, 0.2, 0.4, 0.1]);
+        assert_eq!(mask, [1.0, 1.0, 1.0, 0.0]);
+    }
+
+    #[test]
+    fn a_long_term_chain_keeps_as_many_frames_as_it_reaches() {
+        let frame = RgbImage::from_fn(32, 24, |x, y| Rgb([(x * 7) as u8, (y * 9) as u8, 90]));
+        let mut chain = FrameChain::new(1e9).with_long_term(&[4, 2, 0]);
+        assert_eq!(
+            (chain.back.as_slice(), chain.reach()),
+            ([1, 2, 4].as_slice(), 4)
+        );
+        for _ in 0..6 {
+            chain.done(&frame, &frame);
+        }
+        assert_eq!(chain.previous.len(), 4);
+        let start = chain.start(&frame).expect("frames before");
+        // The same frame throughout: no motion, every pixel inside the frame trusted.
+        assert_eq!(start.init, frame);
+        assert!(start.temporal.reliable.pixels().all(|p| p.0[0] == 255));
+        assert_eq!(FrameChain::new(1e9).reach(), 1);
     }
 }
