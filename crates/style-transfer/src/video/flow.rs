@@ -10,7 +10,7 @@
 //! computes dense flow without binding OpenCV (docs/video.md says what was looked at);
 //! measured against OpenCV's DIS in `benches/flow_opencv.py`.
 //!
-//! On host memory, for every backend: a 640x360 frame pair takes about 50 ms on two cores,
+//! On host memory, for every backend: a 640x360 frame pair takes about 40 ms on two cores,
 //! the two ways side by side about as long (docs/video.md).
 
 use rayon::prelude::*;
@@ -587,24 +587,16 @@ impl Template {
     /// [`Template::measure`]'s sums for the common case, an 8x8 patch moved to lie inside the
     /// second image: the same bilinear values, summed in eight lanes (one per column, so that
     /// the compiler keeps them in vector registers) and then across; `None` otherwise.
-    fn lanes(&self, patch: &Patch, (u, v): (f32, f32)) -> Option<(f32, f32, f32, f32)> {
-        const PS: usize = LANES;
-        let Patch { b, px, py, ps } = *patch;
-        let (w, h) = (b.width, b.height);
-        let (x, y) = (px as f32 + u, py as f32 + v);
-        if ps != PS
-            || !(x >= 0.0
-                && y >= 0.0
-                && x + ((PS - 1) as f32) < (w - 1) as f32
-                && y + ((PS - 1) as f32) < (h - 1) as f32)
-        {
+    fn lanes(&self, patch: &Patch, at: (f32, f32)) -> Option<(f32, f32, f32, f32)> {
+        if patch.ps != LANES {
             return None;
         }
-        let (x0, y0) = (x as usize, y as usize);
+        let ((x0, y0), fraction) = patch.placed(at)?;
+        let w = patch.b.width;
         let [sd, sdd, bx, by] = patch_sums(
-            &b.data[y0 * w + x0..],
+            &patch.b.data[y0 * w + x0..],
             w,
-            (x - x0 as f32, y - y0 as f32),
+            fraction,
             (&self.gx, &self.gy, &self.t),
         );
         Some((sd, sdd, bx, by))
@@ -648,27 +640,35 @@ struct Patch<'a> {
 }
 
 impl Patch<'_> {
+    /// Where the patch moved by `(u, v)` lies, when it lies inside `b` with the pixel to its
+    /// right and below (what its bilinear samples read): its top-left pixel and the fraction
+    /// of a pixel beyond it.
+    fn placed(&self, (u, v): (f32, f32)) -> Option<((usize, usize), (f32, f32))> {
+        let Patch { b, px, py, ps } = *self;
+        let (x, y) = (px as f32 + u, py as f32 + v);
+        let inside = x >= 0.0
+            && y >= 0.0
+            && x + ((ps - 1) as f32) < (b.width - 1) as f32
+            && y + ((ps - 1) as f32) < (b.height - 1) as f32;
+        // Not negative inside: truncation is the floor.
+        let (x0, y0) = (x as usize, y as usize);
+        inside.then(|| ((x0, y0), (x - x0 as f32, y - y0 as f32)))
+    }
+
     /// Calls `each` with every pixel's index in the patch (row by row) and `b(x + u, y +
     /// v)`. The whole patch moves by one `(u, v)`, so its bilinear weights are the same at
     /// every pixel: computed once when the moved patch lies inside `b` (the values equal
     /// [`bilinear`]'s), else pixel by pixel, clamped to the border.
     fn moved(&self, (u, v): (f32, f32), mut each: impl FnMut(usize, f32)) {
         let Patch { b, px, py, ps } = *self;
-        let (w, h) = (b.width, b.height);
-        let (x, y) = (px as f32 + u, py as f32 + v);
-        let inside = x >= 0.0
-            && y >= 0.0
-            && x + ((ps - 1) as f32) < (w - 1) as f32
-            && y + ((ps - 1) as f32) < (h - 1) as f32;
-        if !inside {
+        let w = b.width;
+        let Some(((x0, y0), (fx, fy))) = self.placed((u, v)) else {
             for k in 0..ps * ps {
                 let (x, y) = ((px + k % ps) as f32, (py + k / ps) as f32);
                 each(k, b.sample(x + u, y + v));
             }
             return;
-        }
-        let (x0, y0) = (x as usize, y as usize);
-        let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+        };
         for row in 0..ps {
             let top = &b.data[(y0 + row) * w + x0..][..ps + 1];
             let bottom = &b.data[(y0 + row + 1) * w + x0..][..ps + 1];
