@@ -652,7 +652,7 @@ impl Patch<'_> {
             && y + ((ps - 1) as f32) < (b.height - 1) as f32;
         // Not negative inside: truncation is the floor.
         let (x0, y0) = (x as usize, y as usize);
-        inside.then(|| ((x0, y0), (x - x0 as f32, y - y0 as f32)))
+        inside.then_some(((x0, y0), (x - x0 as f32, y - y0 as f32)))
     }
 
     /// Calls `each` with every pixel's index in the patch (row by row) and `b(x + u, y +
