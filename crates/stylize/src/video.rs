@@ -66,7 +66,7 @@ impl Painter {
         }
     }
 
-    /// How many earlier frames a resumed run gives [`Painter::restart`], the last first.
+    /// How many earlier frames a resumed run gives [`Painter::restart`], oldest first.
     fn reach(&self) -> usize {
         match self {
             Painter::Optimize {
