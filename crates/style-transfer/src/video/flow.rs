@@ -255,22 +255,34 @@ impl Dis {
             .collect();
         // Densification: each pixel the average of the patches over it, weighted by
         // 1 / max(1, |photometric error|).
-        let mut sum = vec![(0.0f32, 0.0f32, 0.0f32); w * h];
+        // (Sums kept apart and added row by row, so that the compiler runs each patch row in
+        // vector lanes.)
+        let (mut weights, mut us, mut vs) = (
+            vec![0.0f32; w * h],
+            vec![0.0f32; w * h],
+            vec![0.0f32; w * h],
+        );
         for &(px, py, u, v) in &patches {
-            Patch { b, px, py, ps }.moved((u, v), |k, moved| {
-                let i = (py + k / ps) * w + px + k % ps;
-                let weight = 1.0 / (moved - a.data[i]).abs().max(1.0);
-                let s = &mut sum[i];
-                s.0 += weight;
-                s.1 += weight * u;
-                s.2 += weight * v;
+            Patch { b, px, py, ps }.moved((u, v), |row, moved| {
+                let i = (py + row) * w + px;
+                let pixels = moved.iter().zip(&a.data[i..i + ps]);
+                let sums = weights[i..i + ps]
+                    .iter_mut()
+                    .zip(&mut us[i..i + ps])
+                    .zip(&mut vs[i..i + ps]);
+                for ((moved, a), ((weight_sum, u_sum), v_sum)) in pixels.zip(sums) {
+                    let weight = 1.0 / (moved - a).abs().max(1.0);
+                    *weight_sum += weight;
+                    *u_sum += weight * u;
+                    *v_sum += weight * v;
+                }
             });
         }
         let mut flow = Flow::zero(w, h);
-        for (i, (wt, su, sv)) in sum.into_iter().enumerate() {
+        for (i, wt) in weights.into_iter().enumerate() {
             if wt > 0.0 {
-                flow.u[i] = su / wt;
-                flow.v[i] = sv / wt;
+                flow.u[i] = us[i] / wt;
+                flow.v[i] = vs[i] / wt;
             }
         }
         flow
@@ -561,12 +573,15 @@ impl Template {
             Some(sums) => sums,
             None => {
                 let (mut sd, mut sdd, mut bx, mut by) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
-                patch.moved(at, |k, moved| {
-                    let d = moved - self.t[k];
-                    sd += d;
-                    sdd += d * d;
-                    bx += self.gx[k] * d;
-                    by += self.gy[k] * d;
+                patch.moved(at, |row, moved| {
+                    for (c, moved) in moved.iter().enumerate() {
+                        let k = row * patch.ps + c;
+                        let d = moved - self.t[k];
+                        sd += d;
+                        sdd += d * d;
+                        bx += self.gx[k] * d;
+                        by += self.gy[k] * d;
+                    }
                 });
                 (sd, sdd, bx, by)
             }
@@ -655,28 +670,34 @@ impl Patch<'_> {
         inside.then_some(((x0, y0), (x - x0 as f32, y - y0 as f32)))
     }
 
-    /// Calls `each` with every pixel's index in the patch (row by row) and `b(x + u, y +
-    /// v)`. The whole patch moves by one `(u, v)`, so its bilinear weights are the same at
-    /// every pixel: computed once when the moved patch lies inside `b` (the values equal
-    /// [`bilinear`]'s), else pixel by pixel, clamped to the border.
-    fn moved(&self, (u, v): (f32, f32), mut each: impl FnMut(usize, f32)) {
+    /// Calls `each` with every row of the patch (its number from the top, and its pixels'
+    /// `b(x + u, y + v)` left to right). The whole patch moves by one `(u, v)`, so its
+    /// bilinear weights are the same at every pixel: computed once when the moved patch lies
+    /// inside `b` (the values equal [`bilinear`]'s), else pixel by pixel, clamped to the
+    /// border.
+    fn moved(&self, (u, v): (f32, f32), mut each: impl FnMut(usize, &[f32])) {
         let Patch { b, px, py, ps } = *self;
         let w = b.width;
+        let mut values = vec![0.0f32; ps];
         let Some(((x0, y0), (fx, fy))) = self.placed((u, v)) else {
-            for k in 0..ps * ps {
-                let (x, y) = ((px + k % ps) as f32, (py + k / ps) as f32);
-                each(k, b.sample(x + u, y + v));
+            for row in 0..ps {
+                for (k, value) in values.iter_mut().enumerate() {
+                    let (x, y) = ((px + k) as f32, (py + row) as f32);
+                    *value = b.sample(x + u, y + v);
+                }
+                each(row, &values);
             }
             return;
         };
         for row in 0..ps {
             let top = &b.data[(y0 + row) * w + x0..][..ps + 1];
             let bottom = &b.data[(y0 + row + 1) * w + x0..][..ps + 1];
-            for k in 0..ps {
+            for (k, value) in values.iter_mut().enumerate() {
                 let upper = top[k] * (1.0 - fx) + top[k + 1] * fx;
                 let lower = bottom[k] * (1.0 - fx) + bottom[k + 1] * fx;
-                each(row * ps + k, upper * (1.0 - fy) + lower * fy);
+                *value = upper * (1.0 - fy) + lower * fy;
             }
+            each(row, &values);
         }
     }
 }
