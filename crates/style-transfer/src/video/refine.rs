@@ -13,8 +13,6 @@
 //! (with 0-1 intensities and no division, the smoothness outweighed the data about tenfold,
 //! more where motion smears the picture).
 
-use rayon::prelude::*;
-
 use super::flow::{Flow, Gray};
 use crate::kernels::simd_kernel;
 
@@ -121,6 +119,16 @@ impl Refinement {
                 iyy[i] = dy(&iy, w, h, x, y);
             }
         }
+        let terms = Terms {
+            ix,
+            iy,
+            iz,
+            ixx,
+            ixy,
+            iyy,
+            ixz,
+            iyz,
+        };
         // The refined flow `(uu, vv) = (u + du, v + dv)`, kept padded by one row and one
         // pixel on each side (pixel `i` at `i + pad`) so that the sweeps read all four
         // neighbours without a branch: the padding and the edges leaving the picture weigh 0.
@@ -152,57 +160,40 @@ impl Refinement {
         for _ in 0..self.outer {
             // The smoothness weights at the current flow, on the edges to the right and down
             // neighbours (0 where they leave the picture).
-            let (uu_now, vv_now) = (&uu, &vv);
-            let smooth: Vec<f32> = (0..n)
-                .into_par_iter()
-                .map(|i| {
-                    let (p, (x, y)) = (i + pad, (i % w, i / w));
-                    let (r, b) = (p + usize::from(x + 1 < w), p + w * usize::from(y + 1 < h));
-                    let (ux, uy) = (uu_now[r] - uu_now[p], uu_now[b] - uu_now[p]);
-                    let (vx, vy) = (vv_now[r] - vv_now[p], vv_now[b] - vv_now[p]);
-                    alpha2 / (ux * ux + uy * uy + vx * vx + vy * vy + EPS2).sqrt()
-                })
-                .collect();
-            for (i, &weight) in smooth.iter().enumerate() {
-                let (x, y) = (i % w, i / w);
-                right[i + pad] = if x + 1 < w { weight } else { 0.0 };
-                down[i + pad] = if y + 1 < h { weight } else { 0.0 };
+            for y in 0..h {
+                let p = y * w + pad;
+                let below = if y + 1 < h { w } else { 0 };
+                let (weights_right, weights_down) = (&mut right[p..p + w], &mut down[p..p + w]);
+                smoothness_row(
+                    [
+                        &uu[p..p + w],
+                        &uu[p + 1..p + 1 + w],
+                        &uu[p + below..p + below + w],
+                    ],
+                    [
+                        &vv[p..p + w],
+                        &vv[p + 1..p + 1 + w],
+                        &vv[p + below..p + below + w],
+                    ],
+                    (alpha2, y + 1 < h),
+                    (weights_right, weights_down),
+                );
             }
             // The linear system: per pixel the data terms' 2x2 matrix and right-hand side at
             // the current flow (OpenCV's `ComputeDataTerm`), with the smoothness weights' sum
             // on the diagonal.
-            for i in 0..n {
-                let p = i + pad;
-                let (du, dv) = (uu[p] - u[i], vv[p] - v[i]);
-                // Brightness constancy, normalized by the squared gradient.
-                let norm = ix[i] * ix[i] + iy[i] * iy[i] + ZETA2;
-                let data = iz[i] + ix[i] * du + iy[i] * dv;
-                let wd = delta2 / (data * data / norm + EPS2).sqrt() / norm;
-                let mut a11 = wd * ix[i] * ix[i] + ZETA2;
-                let mut a12 = wd * ix[i] * iy[i];
-                let mut a22 = wd * iy[i] * iy[i] + ZETA2;
-                let mut b1 = -wd * iz[i] * ix[i];
-                let mut b2 = -wd * iz[i] * iy[i];
-                // Gradient constancy, each component normalized by its own squared gradient.
-                let nx = ixx[i] * ixx[i] + ixy[i] * ixy[i] + ZETA2;
-                let ny = iyy[i] * iyy[i] + ixy[i] * ixy[i] + ZETA2;
-                let gx = ixz[i] + ixx[i] * du + ixy[i] * dv;
-                let gy = iyz[i] + ixy[i] * du + iyy[i] * dv;
-                let wg = gamma2 / (gx * gx / nx + gy * gy / ny + EPS2).sqrt();
-                a11 += wg * (ixx[i] * ixx[i] / nx + ixy[i] * ixy[i] / ny);
-                a12 += wg * (ixx[i] * ixy[i] / nx + ixy[i] * iyy[i] / ny);
-                a22 += wg * (ixy[i] * ixy[i] / nx + iyy[i] * iyy[i] / ny);
-                b1 -= wg * (ixx[i] * ixz[i] / nx + ixy[i] * iyz[i] / ny);
-                b2 -= wg * (ixy[i] * ixz[i] / nx + iyy[i] * iyz[i] / ny);
-                let sum = right[p] + right[p - 1] + down[p] + down[p - w];
-                let (a11, a22) = (a11 + sum, a22 + sum);
-                system.a12[i] = a12;
-                system.b1[i] = b1;
-                system.b2[i] = b2;
-                system.inv11[i] = if a11 > 0.0 { 1.0 / a11 } else { 0.0 };
-                system.inv22[i] = if a22 > 0.0 { 1.0 / a22 } else { 0.0 };
-                system.sum[i] = sum;
-            }
+            data_terms(
+                [&uu[pad..pad + n], &vv[pad..pad + n], u, v],
+                &terms,
+                [
+                    &right[pad..pad + n],
+                    &right[pad - 1..pad - 1 + n],
+                    &down[pad..pad + n],
+                    &down[pad - w..pad - w + n],
+                ],
+                (delta2, gamma2),
+                &mut system,
+            );
             // Red-black Gauss-Seidel sweeps with over-relaxation, in place: the pixels of
             // one colour depend only on the other's. Each row is computed whole into a buffer
             // (straight loops the compiler vectorizes; the other colour's values are thrown
@@ -219,9 +210,11 @@ impl Refinement {
                             system.row(row, w),
                             (&mut row_u, &mut row_v),
                         );
-                        for x in ((y + colour) % 2..w).step_by(2) {
-                            uu[p + x] = row_u[x];
-                            vv[p + x] = row_v[x];
+                        let first = (y + colour) % 2;
+                        let new = row_u.iter().zip(&row_v).skip(first).step_by(2);
+                        let old = uu[p..p + w].iter_mut().zip(&mut vv[p..p + w]);
+                        for ((uu, vv), (u, v)) in old.skip(first).step_by(2).zip(new) {
+                            (*uu, *vv) = (*u, *v);
                         }
                     }
                 }
@@ -232,6 +225,106 @@ impl Refinement {
         for i in 0..n {
             flow.u[i] += du[i];
             flow.v[i] += dv[i];
+        }
+    }
+}
+
+simd_kernel! {
+    /// The smoothness weights of a row's edges to the right and down neighbours (0 where
+    /// they leave the picture; `below`: whether a row lies below), from the refined flow `u`
+    /// and `v` at each pixel and its right and down neighbours (the row itself in place of
+    /// the one below where none is), and the halved smoothness weight.
+    fn smoothness_row(
+        u: [&[f32]; 3],
+        v: [&[f32]; 3],
+        weight_below: (f32, bool),
+        out: (&mut [f32], &mut [f32]),
+    ) {
+        let ((alpha2, below), (right, down)) = (weight_below, out);
+        let w = right.len();
+        let [uc, ur, ub] = u.map(|a| &a[..w]);
+        let [vc, vr, vb] = v.map(|a| &a[..w]);
+        let down = &mut down[..w];
+        for x in 0..w {
+            let inside = x + 1 < w;
+            let (ux, vx) = match inside {
+                true => (ur[x] - uc[x], vr[x] - vc[x]),
+                false => (0.0, 0.0),
+            };
+            let (uy, vy) = (ub[x] - uc[x], vb[x] - vc[x]);
+            let weight = alpha2 / (ux * ux + uy * uy + vx * vx + vy * vy + EPS2).sqrt();
+            right[x] = if inside { weight } else { 0.0 };
+            down[x] = if below { weight } else { 0.0 };
+        }
+    }
+}
+
+/// The linearized terms per pixel: first and second derivatives of the mean of the two
+/// images, temporal differences of the image and of its gradient.
+struct Terms {
+    ix: Vec<f32>,
+    iy: Vec<f32>,
+    iz: Vec<f32>,
+    ixx: Vec<f32>,
+    ixy: Vec<f32>,
+    iyy: Vec<f32>,
+    ixz: Vec<f32>,
+    iyz: Vec<f32>,
+}
+
+simd_kernel! {
+    /// The linear systems at every pixel (`flow`: the refined flow `(uu, vv)` and the flow
+    /// before the refinement `(u, v)`, each a value per pixel; `edges`: the smoothness weights
+    /// to the east, west, south and north neighbours; `weights`: the halved brightness and
+    /// gradient constancy weights) into `out`.
+    fn data_terms(
+        flow: [&[f32]; 4],
+        t: &Terms,
+        edges: [&[f32]; 4],
+        weights: (f32, f32),
+        out: &mut System,
+    ) {
+        let n = t.ix.len();
+        // Every slice cut to `n` where the compiler sees it, so that the loop has no bounds
+        // checks and vectorizes.
+        let [uu, vv, u, v] = flow.map(|a| &a[..n]);
+        let [e, west, s, north] = edges.map(|a| &a[..n]);
+        let (ix, iy, iz) = (&t.ix[..n], &t.iy[..n], &t.iz[..n]);
+        let (ixx, ixy, iyy) = (&t.ixx[..n], &t.ixy[..n], &t.iyy[..n]);
+        let (ixz, iyz) = (&t.ixz[..n], &t.iyz[..n]);
+        let (o12, ob1, ob2) = (&mut out.a12[..n], &mut out.b1[..n], &mut out.b2[..n]);
+        let (oinv11, oinv22, osum) = (&mut out.inv11[..n], &mut out.inv22[..n], &mut out.sum[..n]);
+        let (delta2, gamma2) = weights;
+        for i in 0..n {
+            let (du, dv) = (uu[i] - u[i], vv[i] - v[i]);
+            // Brightness constancy, normalized by the squared gradient.
+            let norm = ix[i] * ix[i] + iy[i] * iy[i] + ZETA2;
+            let data = iz[i] + ix[i] * du + iy[i] * dv;
+            let wd = delta2 / (data * data / norm + EPS2).sqrt() / norm;
+            let mut a11 = wd * ix[i] * ix[i] + ZETA2;
+            let mut a12 = wd * ix[i] * iy[i];
+            let mut a22 = wd * iy[i] * iy[i] + ZETA2;
+            let mut b1 = -wd * iz[i] * ix[i];
+            let mut b2 = -wd * iz[i] * iy[i];
+            // Gradient constancy, each component normalized by its own squared gradient.
+            let nx = ixx[i] * ixx[i] + ixy[i] * ixy[i] + ZETA2;
+            let ny = iyy[i] * iyy[i] + ixy[i] * ixy[i] + ZETA2;
+            let gx = ixz[i] + ixx[i] * du + ixy[i] * dv;
+            let gy = iyz[i] + ixy[i] * du + iyy[i] * dv;
+            let wg = gamma2 / (gx * gx / nx + gy * gy / ny + EPS2).sqrt();
+            a11 += wg * (ixx[i] * ixx[i] / nx + ixy[i] * ixy[i] / ny);
+            a12 += wg * (ixx[i] * ixy[i] / nx + ixy[i] * iyy[i] / ny);
+            a22 += wg * (ixy[i] * ixy[i] / nx + iyy[i] * iyy[i] / ny);
+            b1 -= wg * (ixx[i] * ixz[i] / nx + ixy[i] * iyz[i] / ny);
+            b2 -= wg * (ixy[i] * ixz[i] / nx + iyy[i] * iyz[i] / ny);
+            let sum = e[i] + west[i] + s[i] + north[i];
+            let (a11, a22) = (a11 + sum, a22 + sum);
+            o12[i] = a12;
+            ob1[i] = b1;
+            ob2[i] = b2;
+            oinv11[i] = if a11 > 0.0 { 1.0 / a11 } else { 0.0 };
+            oinv22[i] = if a22 > 0.0 { 1.0 / a22 } else { 0.0 };
+            osum[i] = sum;
         }
     }
 }
