@@ -210,12 +210,9 @@ impl Refinement {
                             system.row(row, w),
                             (&mut row_u, &mut row_v),
                         );
-                        let first = (y + colour) % 2;
-                        let new = row_u.iter().zip(&row_v).skip(first).step_by(2);
-                        let old = uu[p..p + w].iter_mut().zip(&mut vv[p..p + w]);
-                        for ((uu, vv), (u, v)) in old.skip(first).step_by(2).zip(new) {
-                            (*uu, *vv) = (*u, *v);
-                        }
+                        let parity = (y + colour) % 2;
+                        store_colour(&row_u, &mut uu[p..p + w], parity);
+                        store_colour(&row_v, &mut vv[p..p + w], parity);
                     }
                 }
             }
@@ -225,6 +222,16 @@ impl Refinement {
         for i in 0..n {
             flow.u[i] += du[i];
             flow.v[i] += dv[i];
+        }
+    }
+}
+
+simd_kernel! {
+    /// `row`'s values at the pixels of one colour (those whose index has `parity`) stored
+    /// into `out` (a load, a blend and a store per vector: no strided stores).
+    fn store_colour(row: &[f32], out: &mut [f32], parity: usize) {
+        for (x, (out, new)) in out.iter_mut().zip(row).enumerate() {
+            *out = if x % 2 == parity { *new } else { *out };
         }
     }
 }
