@@ -200,6 +200,12 @@ impl Refinement {
             // away), then its colour's pixels are stored: the same arithmetic per pixel as
             // visiting that colour alone. (Sequential: the two flows of a frame run in
             // parallel instead.)
+            // The pixels of a row of each colour: even, odd.
+            let colours: [Vec<u32>; 2] = [0, 1].map(|c| {
+                (0..w)
+                    .map(|x| u32::from(x % 2 == c).wrapping_neg())
+                    .collect()
+            });
             for _ in 0..self.sweeps {
                 for colour in 0..2 {
                     for y in 0..h {
@@ -210,9 +216,9 @@ impl Refinement {
                             system.row(row, w),
                             (&mut row_u, &mut row_v),
                         );
-                        let parity = (y + colour) % 2;
-                        store_colour(&row_u, &mut uu[p..p + w], parity);
-                        store_colour(&row_v, &mut vv[p..p + w], parity);
+                        let colour = &colours[(y + colour) % 2];
+                        store_colour(&row_u, &mut uu[p..p + w], colour);
+                        store_colour(&row_v, &mut vv[p..p + w], colour);
                     }
                 }
             }
@@ -227,11 +233,12 @@ impl Refinement {
 }
 
 simd_kernel! {
-    /// `row`'s values at the pixels of one colour (those whose index has `parity`) stored
-    /// into `out` (a load, a blend and a store per vector: no strided stores).
-    fn store_colour(row: &[f32], out: &mut [f32], parity: usize) {
-        for (x, (out, new)) in out.iter_mut().zip(row).enumerate() {
-            *out = if x % 2 == parity { *new } else { *out };
+    /// `row`'s values at the pixels of one colour (where `colour` has every bit set; 0
+    /// elsewhere) stored into `out`, bit for bit (a load, a blend and a store per vector: no
+    /// strided stores).
+    fn store_colour(row: &[f32], out: &mut [f32], colour: &[u32]) {
+        for ((out, new), &colour) in out.iter_mut().zip(row).zip(colour) {
+            *out = f32::from_bits((new.to_bits() & colour) | (out.to_bits() & !colour));
         }
     }
 }
