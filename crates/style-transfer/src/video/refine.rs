@@ -157,6 +157,12 @@ impl Refinement {
         let (mut row_u, mut row_v) = (vec![0.0f32; w], vec![0.0f32; w]);
         // OpenCV halves the three weights (the derivative of the robust function).
         let (alpha2, delta2, gamma2) = (self.alpha / 2.0, self.delta / 2.0, self.gamma / 2.0);
+        // The pixels of a row of each colour (even, odd) as masks for [`store_colour`].
+        let colours: [Vec<u32>; 2] = [0, 1].map(|c| {
+            (0..w)
+                .map(|x| u32::from(x % 2 == c).wrapping_neg())
+                .collect()
+        });
         for _ in 0..self.outer {
             // The smoothness weights at the current flow, on the edges to the right and down
             // neighbours (0 where they leave the picture).
@@ -200,12 +206,6 @@ impl Refinement {
             // away), then its colour's pixels are stored: the same arithmetic per pixel as
             // visiting that colour alone. (Sequential: the two flows of a frame run in
             // parallel instead.)
-            // The pixels of a row of each colour: even, odd.
-            let colours: [Vec<u32>; 2] = [0, 1].map(|c| {
-                (0..w)
-                    .map(|x| u32::from(x % 2 == c).wrapping_neg())
-                    .collect()
-            });
             for _ in 0..self.sweeps {
                 for colour in 0..2 {
                     for y in 0..h {
