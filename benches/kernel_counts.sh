@@ -8,10 +8,11 @@
 #   benches/kernel_counts.sh [ITERATION_TIMING] [MODE] [SIZE]
 #
 # ITERATION_TIMING defaults to target/release/examples/iteration_timing built with
-# --all-features; MODE adam (default) or lbfgs-eval; SIZE 64. Any Vulkan driver will do
-# (lavapipe counts the same launches a GPU does: the count depends on the build's features,
-# not on the device; autotuning's own trial launches are not counted when the build has no
-# autotune). Columns: kernel, launches per iteration.
+# --all-features; MODE adam (default) or lbfgs-eval; SIZE 64. Any Vulkan driver will do: the
+# count follows the operations and the build's Burn features, though a GPU may pick other
+# kernels for some operations (a reduction's strategy follows the device's features), so
+# lavapipe's count estimates a GPU's. With autotune in the build, its trial launches fall in
+# the warm-up when every shape is tuned there. Columns: kernel, launches per iteration.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-target/release/examples/iteration_timing}
