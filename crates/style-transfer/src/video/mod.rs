@@ -247,13 +247,23 @@ mod tests {
             (chain.back.as_slice(), chain.reach()),
             ([1, 2, 4].as_slice(), 4)
         );
-        for _ in 0..6 {
-            chain.done(&frame, &frame);
+        // Each frame's output a plain colour of its own, so that which one is kept shows.
+        let colour = |k: u8| Rgb([10 * k, 200 - 10 * k, 90]);
+        for k in 0..6 {
+            chain.done(&frame, &RgbImage::from_pixel(32, 24, colour(k)));
         }
-        assert_eq!(chain.previous.len(), 4);
+        // The last four, the latest first.
+        let kept: Vec<Rgb<u8>> = chain
+            .previous
+            .iter()
+            .map(|(_, o)| *o.get_pixel(0, 0))
+            .collect();
+        assert_eq!(kept, [5, 4, 3, 2].map(colour));
         let start = chain.start(&frame).expect("frames before");
-        // The same frame throughout: no motion, every pixel inside the frame trusted.
-        assert_eq!(start.init, frame);
+        // The same frame throughout: no motion, every pixel inside the frame trusted, so
+        // every pixel starts from (and is held to) the closest earlier output, the latest.
+        assert!(start.init.pixels().all(|p| *p == colour(5)));
+        assert!(start.temporal.warped.pixels().all(|p| *p == colour(5)));
         assert!(start.temporal.reliable.pixels().all(|p| p.0[0] == 255));
         assert_eq!(FrameChain::new(1e9).reach(), 1);
     }
