@@ -177,6 +177,40 @@ pub(crate) fn upsample2(x: &Map) -> Map {
     }
 }
 
+/// `line` reordered by column phase into `out` (as long): columns 0, `stride`, 2 `stride`,
+/// ..., then 1, 1 + `stride`, ..., and so on.
+fn split_phases(line: &[f32], stride: usize, out: &mut [f32]) {
+    if stride == 2 {
+        // The networks' only stride, in pairs (which the compiler vectorizes).
+        let (even, odd) = out.split_at_mut(line.len().div_ceil(2));
+        for ((e, o), pair) in even
+            .iter_mut()
+            .zip(odd.iter_mut())
+            .zip(line.chunks_exact(2))
+        {
+            *e = pair[0];
+            *o = pair[1];
+        }
+        if line.len() % 2 == 1 {
+            even[line.len() / 2] = line[line.len() - 1];
+        }
+        return;
+    }
+    let mut at = 0;
+    for p in 0..stride {
+        for v in line[p..].iter().step_by(stride) {
+            out[at] = *v;
+            at += 1;
+        }
+    }
+}
+
+/// Where column `column` of a row of `w` values lies in the row split by [`split_phases`].
+fn phase_start(column: usize, stride: usize, w: usize) -> usize {
+    let p = column % stride;
+    (0..p).map(|q| (w - q).div_ceil(stride)).sum::<usize>() + column / stride
+}
+
 /// Convolution of `x`, reflect-padded by `pad`, with `weight` (`[cout][cin][k][k]`, no
 /// bias) at `stride`: each band of output rows gathers its `[cin k k][pixels]` matrix (the
 /// padding read in place, never copied) and multiplies it with the weights, bands in
@@ -198,42 +232,43 @@ fn conv(x: &Map, pad: usize, weight: &[f32], cout: usize, k: usize, stride: usiz
     let rows = (BAND_FLOATS / (inner * wo)).clamp(1, ho);
     let mut data = vec![0.0f32; cout * ho * wo];
     let out = Shared(data.as_mut_ptr());
-    (0..ho.div_ceil(rows))
-        .into_par_iter()
-        .for_each_init(Vec::new, |col: &mut Vec<f32>, band| {
+    (0..ho.div_ceil(rows)).into_par_iter().for_each_init(
+        || (Vec::new(), vec![0.0f32; x.w]),
+        |(col, split): &mut (Vec<f32>, Vec<f32>), band| {
             let (r0, r1) = (band * rows, ((band + 1) * rows).min(ho));
             let n = (r1 - r0) * wo;
             col.resize(inner * n, 0.0);
             for ci in 0..x.c {
                 for ky in 0..k {
-                    for kx in 0..k {
-                        let dst = &mut col[((ci * k + ky) * k + kx) * n..][..n];
-                        let columns = &columns[kx];
-                        // Output columns lo..hi read x's columns c stride + kx - pad inside
-                        // the map (in order, one after the other at stride 1); only the
-                        // edges are reflected.
-                        let lo = (pad.saturating_sub(kx)).div_ceil(stride);
-                        let hi = (x.w + pad)
-                            .checked_sub(kx + 1)
-                            .map_or(0, |last| last / stride + 1)
-                            .min(wo);
-                        for r in r0..r1 {
-                            let sy = reflect((r * stride + ky) as isize - pad as isize, x.h);
-                            let line = &x.data[(ci * x.h + sy) * x.w..][..x.w];
+                    for r in r0..r1 {
+                        let sy = reflect((r * stride + ky) as isize - pad as isize, x.h);
+                        let line = &x.data[(ci * x.h + sy) * x.w..][..x.w];
+                        // Strided, the row split into its phases once for the k kernel
+                        // columns, each of which then reads one contiguous run.
+                        let (source, start): (&[f32], fn(usize, usize, usize) -> usize) =
+                            if stride == 1 {
+                                (line, |column, _, _| column)
+                            } else {
+                                split_phases(line, stride, split);
+                                (split, phase_start)
+                            };
+                        for kx in 0..k {
+                            let dst = &mut col[((ci * k + ky) * k + kx) * n..][..n];
                             let dst = &mut dst[(r - r0) * wo..][..wo];
-                            if lo < hi && stride == 1 {
-                                dst[lo..hi].copy_from_slice(&line[lo + kx - pad..hi + kx - pad]);
-                            } else if lo < hi {
-                                let first = lo * stride + kx - pad;
-                                for (d, &v) in dst[lo..hi]
-                                    .iter_mut()
-                                    .zip(line[first..].iter().step_by(stride))
-                                {
-                                    *d = v;
-                                }
+                            // Output columns lo..hi read x's columns c stride + kx - pad
+                            // inside the map (one after the other, in the row's phase
+                            // when strided); only the edges are reflected.
+                            let lo = (pad.saturating_sub(kx)).div_ceil(stride);
+                            let hi = (x.w + pad)
+                                .checked_sub(kx + 1)
+                                .map_or(0, |last| last / stride + 1)
+                                .min(wo);
+                            if lo < hi {
+                                let first = start(lo * stride + kx - pad, stride, x.w);
+                                dst[lo..hi].copy_from_slice(&source[first..first + hi - lo]);
                             }
                             for c in (0..lo).chain(hi.max(lo)..wo) {
-                                dst[c] = line[columns[c]];
+                                dst[c] = line[columns[kx][c]];
                             }
                         }
                     }
@@ -267,11 +302,75 @@ fn conv(x: &Map, pad: usize, weight: &[f32], cout: usize, k: usize, stride: usiz
                     Parallelism::None,
                 );
             }
-        });
+        },
+    );
     Map {
         data,
         c: cout,
         h: ho,
         w: wo,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The convolution summed pixel by pixel, the padding by [`reflect`].
+    fn naive(x: &Map, pad: usize, weight: &[f32], cout: usize, k: usize, stride: usize) -> Map {
+        let (ho, wo) = (
+            (x.h + 2 * pad - k) / stride + 1,
+            (x.w + 2 * pad - k) / stride + 1,
+        );
+        let mut data = vec![0.0f32; cout * ho * wo];
+        for co in 0..cout {
+            for r in 0..ho {
+                for c in 0..wo {
+                    let mut sum = 0.0f64;
+                    for ci in 0..x.c {
+                        for ky in 0..k {
+                            for kx in 0..k {
+                                let sy = reflect((r * stride + ky) as isize - pad as isize, x.h);
+                                let sx = reflect((c * stride + kx) as isize - pad as isize, x.w);
+                                let w = weight[((co * x.c + ci) * k + ky) * k + kx];
+                                sum += (w * x.data[(ci * x.h + sy) * x.w + sx]) as f64;
+                            }
+                        }
+                    }
+                    data[(co * ho + r) * wo + c] = sum as f32;
+                }
+            }
+        }
+        Map {
+            data,
+            c: cout,
+            h: ho,
+            w: wo,
+        }
+    }
+
+    #[test]
+    fn strided_convolutions_match_the_sum_pixel_by_pixel() {
+        let value = |i: usize| ((i * 7919) % 23) as f32 / 23.0 - 0.4;
+        // Odd and even widths, the networks' stride 2 and a stride of 3.
+        for (w, h, k, stride) in [(13, 9, 3, 2), (12, 10, 3, 2), (17, 11, 5, 3), (10, 7, 3, 1)] {
+            let (cin, cout) = (3, 4);
+            let x = Map {
+                data: (0..cin * h * w).map(value).collect(),
+                c: cin,
+                h,
+                w,
+            };
+            let weight: Vec<f32> = (0..cout * cin * k * k).map(|i| value(i + 5)).collect();
+            let got = conv(&x, k / 2, &weight, cout, k, stride);
+            let want = naive(&x, k / 2, &weight, cout, k, stride);
+            assert_eq!((got.h, got.w), (want.h, want.w));
+            for (a, b) in got.data.iter().zip(&want.data) {
+                assert!(
+                    (a - b).abs() < 1e-4,
+                    "{w}x{h} k{k} s{stride}: {a} against {b}"
+                );
+            }
+        }
     }
 }
