@@ -278,8 +278,9 @@ impl Dis {
             vec![0.0f32; w * h],
             vec![0.0f32; w * h],
         );
+        let mut row_values = vec![0.0f32; ps];
         for &(px, py, u, v) in &patches {
-            Patch { b, px, py, ps }.moved((u, v), |row, moved| {
+            Patch { b, px, py, ps }.moved((u, v), &mut row_values, |row, moved| {
                 let i = (py + row) * w + px;
                 let pixels = moved.iter().zip(&a.data[i..i + ps]);
                 let sums = weights[i..i + ps]
@@ -598,7 +599,7 @@ impl Template {
             Some(sums) => sums,
             None => {
                 let (mut sd, mut sdd, mut bx, mut by) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
-                patch.moved(at, |row, moved| {
+                patch.moved(at, &mut vec![0.0; patch.ps], |row, moved| {
                     for (c, moved) in moved.iter().enumerate() {
                         let k = row * patch.ps + c;
                         let d = moved - self.t[k];
@@ -699,18 +700,18 @@ impl Patch<'_> {
     /// `b(x + u, y + v)` left to right). The whole patch moves by one `(u, v)`, so its
     /// bilinear weights are the same at every pixel: computed once when the moved patch lies
     /// inside `b` (the values equal [`bilinear`]'s), else pixel by pixel, clamped to the
-    /// border.
-    fn moved(&self, (u, v): (f32, f32), mut each: impl FnMut(usize, &[f32])) {
+    /// border. `values`: room for a row (at least the patch's side), reused between calls.
+    fn moved(&self, (u, v): (f32, f32), values: &mut [f32], mut each: impl FnMut(usize, &[f32])) {
         let Patch { b, px, py, ps } = *self;
         let w = b.width;
-        let mut values = vec![0.0f32; ps];
+        let values = &mut values[..ps];
         let Some(((x0, y0), (fx, fy))) = self.placed((u, v)) else {
             for row in 0..ps {
                 for (k, value) in values.iter_mut().enumerate() {
                     let (x, y) = ((px + k) as f32, (py + row) as f32);
                     *value = b.sample(x + u, y + v);
                 }
-                each(row, &values);
+                each(row, values);
             }
             return;
         };
