@@ -74,16 +74,48 @@ impl Gray {
 
 /// The value of a `w x h` plane at a real position, bilinear, clamped to the border.
 pub fn bilinear(plane: &[f32], w: usize, h: usize, x: f32, y: f32) -> f32 {
-    let x = x.clamp(0.0, (w - 1) as f32);
-    let y = y.clamp(0.0, (h - 1) as f32);
-    // Not negative after the clamp: truncation is the floor, without a call to `floorf`
-    // (x86-64's baseline has no rounding instruction).
-    let (x0, y0) = (x as usize, y as usize);
-    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
-    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
-    let top = plane[y0 * w + x0] * (1.0 - fx) + plane[y0 * w + x1] * fx;
-    let bottom = plane[y1 * w + x0] * (1.0 - fx) + plane[y1 * w + x1] * fx;
-    top * (1.0 - fy) + bottom * fy
+    Taps::at(w, h, x, y).sample(plane, 1, 0)
+}
+
+/// Where [`bilinear`] reads a `w x h` grid at one position, and with which weights: worked
+/// out once for several planes read at the same place (the channels of a picture, a flow's
+/// two components).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Taps {
+    /// The top-left and top-right cells' indices, row by row.
+    top: (usize, usize),
+    /// The bottom-left and bottom-right cells' indices.
+    bottom: (usize, usize),
+    fx: f32,
+    fy: f32,
+}
+
+impl Taps {
+    /// The taps at `(x, y)`, clamped to the border.
+    pub(crate) fn at(w: usize, h: usize, x: f32, y: f32) -> Self {
+        let x = x.clamp(0.0, (w - 1) as f32);
+        let y = y.clamp(0.0, (h - 1) as f32);
+        // Not negative after the clamp: truncation is the floor, without a call to `floorf`
+        // (x86-64's baseline has no rounding instruction).
+        let (x0, y0) = (x as usize, y as usize);
+        let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+        Taps {
+            top: (y0 * w + x0, y0 * w + x1),
+            bottom: (y1 * w + x0, y1 * w + x1),
+            fx: x - x0 as f32,
+            fy: y - y0 as f32,
+        }
+    }
+
+    /// The bilinear value of the plane whose cell `i` is `values[i * stride + offset]` (an
+    /// interleaved picture's channel: `stride` 3, `offset` the channel).
+    pub(crate) fn sample(&self, values: &[f32], stride: usize, offset: usize) -> f32 {
+        let v = |i: usize| values[i * stride + offset];
+        let Taps { fx, fy, .. } = *self;
+        let top = v(self.top.0) * (1.0 - fx) + v(self.top.1) * fx;
+        let bottom = v(self.bottom.0) * (1.0 - fx) + v(self.bottom.1) * fx;
+        top * (1.0 - fy) + bottom * fy
+    }
 }
 
 /// A dense flow field: pixel `(x, y)` of the first image is at `(x + u, y + v)` in the
@@ -113,10 +145,8 @@ impl Flow {
 
     /// The displacement at a real position, bilinear, clamped to the border.
     pub fn sample(&self, x: f32, y: f32) -> (f32, f32) {
-        (
-            bilinear(&self.u, self.width, self.height, x, y),
-            bilinear(&self.v, self.width, self.height, x, y),
-        )
+        let taps = Taps::at(self.width, self.height, x, y);
+        (taps.sample(&self.u, 1, 0), taps.sample(&self.v, 1, 0))
     }
 
     /// The mean endpoint error against `truth` (the mean distance between the two

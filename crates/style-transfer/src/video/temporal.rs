@@ -7,7 +7,7 @@
 use image::{Rgb, Rgb32FImage, RgbImage};
 use rayon::prelude::*;
 
-use crate::video::flow::{Flow, bilinear};
+use crate::video::flow::{Flow, Taps};
 
 /// Where a flow can be trusted: 1 where the forward-backward check passes, away from motion
 /// boundaries and inside the frame, 0 elsewhere (one value per pixel of the flow's frame).
@@ -58,16 +58,14 @@ pub fn reliable(back: &Flow, forth: &Flow) -> Vec<f32> {
 /// bilinear (clamped to the border; [`reliable`] says where that is meaningful).
 pub fn warp(previous: &Rgb32FImage, back: &Flow) -> Rgb32FImage {
     let (w, h) = (back.width, back.height);
-    let planes: Vec<Vec<f32>> = (0..3)
-        .map(|c| previous.pixels().map(|p| p.0[c]).collect())
-        .collect();
+    let source = previous.as_raw();
     let mut out = vec![0.0f32; 3 * w * h];
     out.par_chunks_mut(3 * w).enumerate().for_each(|(y, row)| {
         for (x, p) in row.chunks_exact_mut(3).enumerate() {
             let i = y * w + x;
-            let (sx, sy) = (x as f32 + back.u[i], y as f32 + back.v[i]);
+            let taps = Taps::at(w, h, x as f32 + back.u[i], y as f32 + back.v[i]);
             for (c, value) in p.iter_mut().enumerate() {
-                *value = bilinear(&planes[c], w, h, sx, sy);
+                *value = taps.sample(source, 3, c);
             }
         }
     });
