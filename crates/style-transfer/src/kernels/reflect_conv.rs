@@ -245,13 +245,13 @@ fn conv(x: &Map, pad: usize, weight: &[f32], cout: usize, k: usize, stride: usiz
                         let line = &x.data[(ci * x.h + sy) * x.w..][..x.w];
                         // Strided, the row split into its phases once for the k kernel
                         // columns, each of which then reads one contiguous run.
-                        let (source, start): (&[f32], fn(usize, usize, usize) -> usize) =
-                            if stride == 1 {
-                                (line, |column, _, _| column)
-                            } else {
-                                split_phases(line, stride, split);
-                                (split, phase_start)
-                            };
+                        // (At stride 1 the row is its own single phase.)
+                        let source: &[f32] = if stride == 1 {
+                            line
+                        } else {
+                            split_phases(line, stride, split);
+                            split
+                        };
                         for kx in 0..k {
                             let dst = &mut col[((ci * k + ky) * k + kx) * n..][..n];
                             let dst = &mut dst[(r - r0) * wo..][..wo];
@@ -264,7 +264,7 @@ fn conv(x: &Map, pad: usize, weight: &[f32], cout: usize, k: usize, stride: usiz
                                 .map_or(0, |last| last / stride + 1)
                                 .min(wo);
                             if lo < hi {
-                                let first = start(lo * stride + kx - pad, stride, x.w);
+                                let first = phase_start(lo * stride + kx - pad, stride, x.w);
                                 dst[lo..hi].copy_from_slice(&source[first..first + hi - lo]);
                             }
                             for c in (0..lo).chain(hi.max(lo)..wo) {

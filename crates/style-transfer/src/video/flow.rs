@@ -753,7 +753,7 @@ impl Patch<'_> {
                 let lower = bottom[k] * (1.0 - fx) + bottom[k + 1] * fx;
                 *value = upper * (1.0 - fy) + lower * fy;
             }
-            each(row, &values);
+            each(row, values);
         }
     }
 }
