@@ -90,20 +90,29 @@ pub(crate) struct Taps {
     fy: f32,
 }
 
+/// One axis of [`Taps`]: the two cells either side of `at` (clamped to `0..len`) and the
+/// second one's weight.
+fn axis(at: f32, len: usize) -> (usize, usize, f32) {
+    let at = at.clamp(0.0, (len - 1) as f32);
+    // Not negative after the clamp: truncation is the floor, without a call to `floorf`
+    // (x86-64's baseline has no rounding instruction).
+    let i0 = at as usize;
+    (i0, (i0 + 1).min(len - 1), at - i0 as f32)
+}
+
 impl Taps {
     /// The taps at `(x, y)`, clamped to the border.
     pub(crate) fn at(w: usize, h: usize, x: f32, y: f32) -> Self {
-        let x = x.clamp(0.0, (w - 1) as f32);
-        let y = y.clamp(0.0, (h - 1) as f32);
-        // Not negative after the clamp: truncation is the floor, without a call to `floorf`
-        // (x86-64's baseline has no rounding instruction).
-        let (x0, y0) = (x as usize, y as usize);
-        let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+        Taps::of(axis(x, w), axis(y, h), w)
+    }
+
+    /// The taps of a column's and a row's [`axis`] in a grid `w` wide.
+    fn of((x0, x1, fx): (usize, usize, f32), (y0, y1, fy): (usize, usize, f32), w: usize) -> Self {
         Taps {
             top: (y0 * w + x0, y0 * w + x1),
             bottom: (y1 * w + x0, y1 * w + x1),
-            fx: x - x0 as f32,
-            fy: y - y0 as f32,
+            fx,
+            fy,
         }
     }
 
@@ -169,27 +178,17 @@ impl Flow {
 
     /// This flow at twice the size (a coarser level's flow as the next level's start).
     fn doubled(&self, width: usize, height: usize) -> Flow {
-        // [`bilinear`] at ((x - 0.5) / 2, (y - 0.5) / 2), its clamps and weights worked out
-        // once per column and per row: the same arithmetic, without them at every pixel.
-        let taps = |n: usize, len: usize| -> Vec<(usize, usize, f32)> {
-            (0..n)
-                .map(|i| {
-                    let at = ((i as f32 - 0.5) / 2.0).clamp(0.0, (len - 1) as f32);
-                    let i0 = at as usize;
-                    (i0, (i0 + 1).min(len - 1), at - i0 as f32)
-                })
-                .collect()
+        // [`bilinear`] at ((x - 0.5) / 2, (y - 0.5) / 2), each column's and row's clamp and
+        // weight worked out once rather than at every pixel.
+        let axes = |n: usize, len: usize| -> Vec<(usize, usize, f32)> {
+            (0..n).map(|i| axis((i as f32 - 0.5) / 2.0, len)).collect()
         };
-        let (columns, rows) = (taps(width, self.width), taps(height, self.height));
+        let (columns, rows) = (axes(width, self.width), axes(height, self.height));
         let mut out = Flow::zero(width, height);
-        let w = self.width;
         for (plane, doubled) in [(&self.u, &mut out.u), (&self.v, &mut out.v)] {
-            for (&(y0, y1, fy), line) in rows.iter().zip(doubled.chunks_exact_mut(width)) {
-                let (upper, lower) = (&plane[y0 * w..][..w], &plane[y1 * w..][..w]);
-                for (&(x0, x1, fx), value) in columns.iter().zip(line) {
-                    let top = upper[x0] * (1.0 - fx) + upper[x1] * fx;
-                    let bottom = lower[x0] * (1.0 - fx) + lower[x1] * fx;
-                    *value = 2.0 * (top * (1.0 - fy) + bottom * fy);
+            for (&row, line) in rows.iter().zip(doubled.chunks_exact_mut(width)) {
+                for (&column, value) in columns.iter().zip(line) {
+                    *value = 2.0 * Taps::of(column, row, self.width).sample(plane, 1, 0);
                 }
             }
         }
