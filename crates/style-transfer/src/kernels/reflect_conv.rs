@@ -229,11 +229,28 @@ fn conv(x: &Map, pad: usize, weight: &[f32], cout: usize, k: usize, stride: usiz
                 .collect()
         })
         .collect();
+    // Per kernel column, the output columns lo..hi that read x's columns c stride + kx - pad
+    // inside the map (one after the other, in the row's phase when strided), and where the
+    // first of them is in the split row; only the edges outside them are reflected.
+    let inside: Vec<(usize, usize, usize)> = (0..k)
+        .map(|kx| {
+            let lo = (pad.saturating_sub(kx)).div_ceil(stride);
+            let hi = (x.w + pad)
+                .checked_sub(kx + 1)
+                .map_or(0, |last| last / stride + 1)
+                .min(wo);
+            let first = match lo < hi {
+                true => phase_start(lo * stride + kx - pad, stride, x.w),
+                false => 0,
+            };
+            (lo, hi, first)
+        })
+        .collect();
     let rows = (BAND_FLOATS / (inner * wo)).clamp(1, ho);
     let mut data = vec![0.0f32; cout * ho * wo];
     let out = Shared(data.as_mut_ptr());
     (0..ho.div_ceil(rows)).into_par_iter().for_each_init(
-        || (Vec::new(), vec![0.0f32; x.w]),
+        || (Vec::new(), Vec::new()),
         |(col, split): &mut (Vec<f32>, Vec<f32>), band| {
             let (r0, r1) = (band * rows, ((band + 1) * rows).min(ho));
             let n = (r1 - r0) * wo;
@@ -249,22 +266,14 @@ fn conv(x: &Map, pad: usize, weight: &[f32], cout: usize, k: usize, stride: usiz
                         let source: &[f32] = if stride == 1 {
                             line
                         } else {
+                            split.resize(x.w, 0.0);
                             split_phases(line, stride, split);
                             split
                         };
-                        for kx in 0..k {
+                        for (kx, &(lo, hi, first)) in inside.iter().enumerate() {
                             let dst = &mut col[((ci * k + ky) * k + kx) * n..][..n];
                             let dst = &mut dst[(r - r0) * wo..][..wo];
-                            // Output columns lo..hi read x's columns c stride + kx - pad
-                            // inside the map (one after the other, in the row's phase
-                            // when strided); only the edges are reflected.
-                            let lo = (pad.saturating_sub(kx)).div_ceil(stride);
-                            let hi = (x.w + pad)
-                                .checked_sub(kx + 1)
-                                .map_or(0, |last| last / stride + 1)
-                                .min(wo);
                             if lo < hi {
-                                let first = phase_start(lo * stride + kx - pad, stride, x.w);
                                 dst[lo..hi].copy_from_slice(&source[first..first + hi - lo]);
                             }
                             for c in (0..lo).chain(hi.max(lo)..wo) {
