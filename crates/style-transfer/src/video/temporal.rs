@@ -115,10 +115,9 @@ pub fn restore_contrast(
             for (y, sums) in (top..bottom).zip(across.chunks_exact_mut(row_len)) {
                 let (b, r) = (&b[y * row_len..][..row_len], &r[y * row_len..][..row_len]);
                 for x in 0..w {
-                    let (x0, x1) = (x.saturating_sub(radius), (x + radius + 1).min(w));
                     for c in 0..3 {
                         let mut s = [0.0f64; 4];
-                        for xx in x0..x1 {
+                        for xx in window(x, radius, w) {
                             let (vb, vr) = (b[3 * xx + c] as f64, r[3 * xx + c] as f64);
                             s[0] += vb;
                             s[1] += vb * vb;
@@ -130,13 +129,11 @@ pub fn restore_contrast(
                 }
             }
             for (y, row) in (first..last).zip(rows.chunks_exact_mut(row_len)) {
-                let (y0, y1) = (y.saturating_sub(radius), (y + radius + 1).min(h));
+                let down = window(y, radius, h);
                 for (i, value) in row.iter_mut().enumerate() {
-                    let x = i / 3;
-                    let (x0, x1) = (x.saturating_sub(radius), (x + radius + 1).min(w));
-                    let n = ((y1 - y0) * (x1 - x0)) as f64;
+                    let n = (down.len() * window(i / 3, radius, w).len()) as f64;
                     let mut s = [0.0f64; 4];
-                    for yy in y0..y1 {
+                    for yy in down.clone() {
                         let t = across[(yy - top) * row_len + i];
                         for k in 0..4 {
                             s[k] += t[k];
@@ -152,6 +149,11 @@ pub fn restore_contrast(
             }
         });
     Rgb32FImage::from_raw(w as u32, h as u32, out).expect("3 values a pixel")
+}
+
+/// The `2 radius + 1` indices around `at`, clipped to `0..len`.
+fn window(at: usize, radius: usize, len: usize) -> std::ops::Range<usize> {
+    at.saturating_sub(radius)..(at + radius + 1).min(len)
 }
 
 /// Output rows per band of [`restore_contrast`] (its sums across a band's rows stay in a
