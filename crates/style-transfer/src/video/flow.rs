@@ -745,12 +745,9 @@ impl Patch<'_> {
             return;
         };
         for row in 0..ps {
-            let top = &b.data[(y0 + row) * w + x0..][..ps + 1];
-            let bottom = &b.data[(y0 + row + 1) * w + x0..][..ps + 1];
+            let rows = (y0 + row, y0 + row + 1, fy);
             for (k, value) in values.iter_mut().enumerate() {
-                let upper = top[k] * (1.0 - fx) + top[k + 1] * fx;
-                let lower = bottom[k] * (1.0 - fx) + bottom[k + 1] * fx;
-                *value = upper * (1.0 - fy) + lower * fy;
+                *value = Taps::of((x0 + k, x0 + k + 1, fx), rows, w).sample(&b.data, 1, 0);
             }
             each(row, values);
         }
