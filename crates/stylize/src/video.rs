@@ -86,10 +86,10 @@ impl Painter {
                 style,
                 stabilizer,
             } => {
-                let stylized = fast
-                    .stylize_pixels(frame, style)
+                let out = stabilizer
+                    .next_with(frame, || fast.stylize_pixels(frame, style))
                     .map_err(Failure::runtime)?;
-                Ok(Some(image_io::rgb8(&stabilizer.next(frame, stylized))))
+                Ok(Some(image_io::rgb8(&out)))
             }
             Painter::Optimize {
                 engine,

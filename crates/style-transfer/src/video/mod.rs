@@ -26,6 +26,14 @@ use crate::video::flow::{Dis, Gray};
 /// (3x3; measured against 9x9 on the benchmark clip, docs/video.md).
 const CONTRAST_RADIUS: usize = 1;
 
+/// What [`Stabilizer`] works out for a frame from the input frames and the previous output
+/// alone: the frame's gray picture (for the next frame's flow) and, when there is a previous
+/// output to blend, that output moved into the frame with the mask of where the flow holds.
+struct Motion {
+    gray: Gray,
+    moved: Option<(Rgb32FImage, Vec<f32>)>,
+}
+
 /// Makes a sequence of stylized frames consistent: each output is the frame's own stylized
 /// picture blended with the previous output moved into it by the optical flow between the
 /// two input frames, on the pixels where the flow can be trusted
@@ -52,21 +60,51 @@ impl Stabilizer {
     /// The output for input `frame` whose own stylized picture is `stylized` (the same
     /// size).
     pub fn next(&mut self, frame: &RgbImage, stylized: Rgb32FImage) -> Rgb32FImage {
+        let motion = self.motion(frame);
+        self.finish(motion, stylized)
+    }
+
+    /// The output for input `frame`, whose own stylized picture `stylize` paints while the
+    /// flow is worked out beside it (on the same threads: what needs only the input frames
+    /// and the previous output fills the gaps the painting leaves): the same output as
+    /// [`Stabilizer::next`]. An error of `stylize` is returned as it is.
+    pub fn next_with<E: Send>(
+        &mut self,
+        frame: &RgbImage,
+        stylize: impl FnOnce() -> Result<Rgb32FImage, E> + Send,
+    ) -> Result<Rgb32FImage, E> {
+        let (stylized, motion) = rayon::join(stylize, || self.motion(frame));
+        Ok(self.finish(motion, stylized?))
+    }
+
+    /// What `frame` needs before its stylized picture: its gray picture and, after the
+    /// first frame, the previous output moved into it with where the flow can be trusted.
+    fn motion(&self, frame: &RgbImage) -> Motion {
         let gray = Gray::from_rgb(frame);
-        let out = match self.previous.take() {
+        let moved = match &self.previous {
             Some((previous_gray, previous)) if self.strength > 0.0 => {
-                let (back, forth) = self.dis.both_ways(&gray, &previous_gray);
+                let (back, forth) = self.dis.both_ways(&gray, previous_gray);
                 let mask = temporal::reliable(&back, &forth);
-                let warped = temporal::warp(&previous, &back);
+                Some((temporal::warp(previous, &back), mask))
+            }
+            _ => None,
+        };
+        Motion { gray, moved }
+    }
+
+    /// The output from a frame's [`Motion`] and its own stylized picture.
+    fn finish(&mut self, motion: Motion, stylized: Rgb32FImage) -> Rgb32FImage {
+        let out = match motion.moved {
+            Some((warped, mask)) => {
                 let blended = temporal::blend(&stylized, &warped, &mask, self.strength);
                 temporal::restore_contrast(&blended, &stylized, CONTRAST_RADIUS)
             }
-            _ => stylized,
+            None => stylized,
         };
         // The chain carries the output as it is written (8 bits), so that a run resumed
         // from written frames ([`Stabilizer::restart`]) continues exactly as it would have.
         let written = crate::image_io::rgb8(&out);
-        self.previous = Some((gray, temporal::to_float(&written)));
+        self.previous = Some((motion.gray, temporal::to_float(&written)));
         out
     }
 
@@ -266,5 +304,37 @@ mod tests {
         assert!(start.temporal.warped.pixels().all(|p| *p == colour(5)));
         assert!(start.temporal.reliable.pixels().all(|p| p.0[0] == 255));
         assert_eq!(FrameChain::new(1e9).reach(), 1);
+    }
+
+    #[test]
+    fn painting_beside_the_flow_gives_the_same_frames_and_passes_errors_through() {
+        // A texture panned by 2 pixels a frame, each frame "stylized" as a recoloured copy.
+        let frame = |k: u32| {
+            RgbImage::from_fn(48, 32, |x, y| {
+                let x = x + 2 * k;
+                Rgb([
+                    ((x * 37 + y * 11) % 251) as u8,
+                    ((x * x + y * 7) % 253) as u8,
+                    80,
+                ])
+            })
+        };
+        let stylized = |f: &RgbImage| {
+            let mut s = temporal::to_float(f);
+            s.pixels_mut().for_each(|p| p.0 = [p.0[1], p.0[2], p.0[0]]);
+            s
+        };
+        let (mut one, mut other) = (Stabilizer::new(0.8), Stabilizer::new(0.8));
+        for k in 0..4 {
+            let f = frame(k);
+            let expected = one.next(&f, stylized(&f));
+            if k == 2 {
+                // A failed painting leaves the chain as it was.
+                let failed = other.next_with(&f, || Err::<Rgb32FImage, _>("no painting"));
+                assert_eq!(failed.unwrap_err(), "no painting");
+            }
+            let got = other.next_with(&f, || Ok::<_, &str>(stylized(&f))).unwrap();
+            assert_eq!(got, expected, "frame {k}");
+        }
     }
 }
