@@ -203,7 +203,7 @@ fn the_stabilizer_is_consistent_over_a_pan_and_stays_sharp(backend: Backend) {
                 let stylized = fast
                     .stylize_pixels(&frame, &StyleChoice::BuiltIn(19))
                     .unwrap();
-                style_transfer::image_io::rgb8(&stabilizer.next(&frame, stylized))
+                stabilizer.next(&frame, stylized)
             })
             .collect();
         let error: f64 = (1..outputs.len())

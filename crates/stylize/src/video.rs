@@ -89,7 +89,7 @@ impl Painter {
                 let out = stabilizer
                     .next_with(frame, || fast.stylize_pixels(frame, style))
                     .map_err(Failure::runtime)?;
-                Ok(Some(image_io::rgb8(&out)))
+                Ok(Some(out))
             }
             Painter::Optimize {
                 engine,

@@ -58,8 +58,8 @@ impl Stabilizer {
     }
 
     /// The output for input `frame` whose own stylized picture is `stylized` (the same
-    /// size).
-    pub fn next(&mut self, frame: &RgbImage, stylized: Rgb32FImage) -> Rgb32FImage {
+    /// size), in 8 bits as it is written (and as the chain carries it on).
+    pub fn next(&mut self, frame: &RgbImage, stylized: Rgb32FImage) -> RgbImage {
         let motion = self.motion(frame);
         self.finish(motion, stylized)
     }
@@ -72,7 +72,7 @@ impl Stabilizer {
         &mut self,
         frame: &RgbImage,
         stylize: impl FnOnce() -> Result<Rgb32FImage, E> + Send,
-    ) -> Result<Rgb32FImage, E> {
+    ) -> Result<RgbImage, E> {
         let (stylized, motion) = rayon::join(stylize, || self.motion(frame));
         Ok(self.finish(motion, stylized?))
     }
@@ -93,7 +93,7 @@ impl Stabilizer {
     }
 
     /// The output from a frame's [`Motion`] and its own stylized picture.
-    fn finish(&mut self, motion: Motion, stylized: Rgb32FImage) -> Rgb32FImage {
+    fn finish(&mut self, motion: Motion, stylized: Rgb32FImage) -> RgbImage {
         let out = match motion.moved {
             Some((warped, mask)) => {
                 let blended = temporal::blend(&stylized, &warped, &mask, self.strength);
@@ -105,7 +105,7 @@ impl Stabilizer {
         // from written frames ([`Stabilizer::restart`]) continues exactly as it would have.
         let written = crate::image_io::rgb8(&out);
         self.previous = Some((motion.gray, temporal::to_float(&written)));
-        out
+        written
     }
 
     /// Restarts the chain from an earlier frame and its output (a resumed video).
