@@ -425,9 +425,9 @@ pub struct VideoArgs {
     #[arg(long)]
     pub original_colors: bool,
 
-    /// H.264 quality: lower is better and larger (0-51).
-    #[arg(long, default_value_t = 18, value_parser = clap::value_parser!(u8).range(0..=51))]
-    pub crf: u8,
+    /// How the result is encoded.
+    #[command(flatten)]
+    pub h264: H264Args,
 
     /// The ffmpeg program [default: ffmpeg on PATH; ffprobe beside it].
     #[arg(long, value_name = "PATH")]
@@ -505,6 +505,23 @@ pub struct VideoArgs {
     pub quiet: bool,
 }
 
+/// How `stylize video` and `stylize join` encode H.264 (x264 through ffmpeg).
+#[derive(Clone, Debug, Args)]
+pub struct H264Args {
+    /// H.264 quality: lower is better and larger (0-51).
+    #[arg(long, default_value_t = 18, value_parser = clap::value_parser!(u8).range(0..=51))]
+    pub crf: u8,
+
+    /// x264's speed preset: the faster ones take less CPU for a larger file or a lower quality
+    /// at the same --crf, the slower ones the other way (docs/video.md measures them on
+    /// stylized frames).
+    #[arg(long, default_value = "medium", value_name = "PRESET", value_parser = [
+        "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+        "veryslow",
+    ])]
+    pub preset: String,
+}
+
 /// `stylize join`: a sharded video's frames made into one video.
 #[derive(Debug, Args)]
 #[command(
@@ -539,9 +556,9 @@ pub struct JoinArgs {
     )]
     pub rate: f64,
 
-    /// H.264 quality: lower is better and larger (0-51).
-    #[arg(long, default_value_t = 18, value_parser = clap::value_parser!(u8).range(0..=51))]
-    pub crf: u8,
+    /// How the result is encoded.
+    #[command(flatten)]
+    pub h264: H264Args,
 
     /// The ffmpeg program [default: ffmpeg on PATH; ffprobe beside it].
     #[arg(long, value_name = "PATH")]

@@ -11,6 +11,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use image::RgbImage;
 
+use crate::cli::H264Args;
 use crate::failure::{Failure, Kind};
 
 /// The oldest ffmpeg whose options these commands use (Debian 11 ships 4.3, 12 ships 5.1).
@@ -201,15 +202,15 @@ impl Ffmpeg {
         Ok(count)
     }
 
-    /// Encodes raw RGB frames of `size` at `rate` into `output` (H.264, yuv420p, `crf`),
-    /// with `audio_from`'s audio copied unchanged when given.
+    /// Encodes raw RGB frames of `size` at `rate` into `output` (H.264, yuv420p, at `h264`'s
+    /// CRF and x264 preset), with `audio_from`'s audio copied unchanged when given.
     pub fn encode(
         &self,
         output: &Path,
         size: (u32, u32),
         rate: &str,
         audio_from: Option<&Path>,
-        crf: u8,
+        h264: &H264Args,
     ) -> Result<Encoder, Failure> {
         let mut cmd = command(&self.ffmpeg);
         cmd.args([
@@ -222,9 +223,16 @@ impl Ffmpeg {
                 .arg(source)
                 .args(["-map", "0:v", "-map", "1:a", "-c:a", "copy"]);
         }
-        cmd.args(["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf"])
-            .arg(crf.to_string())
-            .args(["-movflags", "+faststart"]);
+        cmd.args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            &h264.preset,
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-crf", &h264.crf.to_string()])
+        .args(["-movflags", "+faststart"]);
         if audio_from.is_some() {
             cmd.arg("-shortest");
         }

@@ -77,7 +77,7 @@ pub fn run(args: JoinArgs) -> Result<ExitCode, Failure> {
         size,
         &rate.0,
         audio.then_some(source).flatten(),
-        args.crf,
+        &args.h264,
     )?;
     let bar = progress_bar(Some(frames), args.quiet);
     let written = (|| -> Result<(), Failure> {

@@ -404,7 +404,7 @@ pub fn run(args: VideoArgs) -> Result<ExitCode, Failure> {
         }
         (Some(ffmpeg), false) => {
             let audio = source.audio.then_some(args.input.as_path());
-            let encoder = ffmpeg.encode(&partial, size, &source.rate.0, audio, args.crf)?;
+            let encoder = ffmpeg.encode(&partial, size, &source.rate.0, audio, &args.h264)?;
             Sink::Video(encoder, partial.clone())
         }
         (None, false) => unreachable!("ffmpeg is found for a video output"),

@@ -118,6 +118,43 @@ fn a_clip_comes_back_with_every_frame_its_rate_and_its_audio() {
     );
     // Nothing but the clip and the result.
     assert_eq!(listing(dir.path()), ["clip.mp4", "out.mp4"]);
+    // The encoder's settings, as x264 records them in the stream: `medium` by default, and
+    // what --preset and --crf say.
+    let options = x264_options(&dir.path().join("out.mp4"));
+    assert!(
+        options.contains(" subme=7 ") && options.contains(" crf=18.0 "),
+        "{options}"
+    );
+    let command = [
+        "video",
+        s(&input),
+        "-o",
+        "fast.mp4",
+        "--preset",
+        "ultrafast",
+        "--crf",
+        "30",
+        "--quiet",
+    ];
+    succeeded(&command, &stylize_in(dir.path(), &command));
+    let options = x264_options(&dir.path().join("fast.mp4"));
+    assert!(
+        options.contains(" subme=0 ") && options.contains(" crf=30.0 "),
+        "{options}"
+    );
+}
+
+/// The options x264 writes into the stream it encodes (`cabac=1 ref=3 ...`).
+fn x264_options(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap();
+    let key = b"options: ";
+    let at = bytes
+        .windows(key.len())
+        .position(|w| w == key)
+        .expect("x264's options in the stream");
+    let rest = &bytes[at + key.len()..];
+    let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+    format!(" {} ", String::from_utf8_lossy(&rest[..end]))
 }
 
 #[test]
